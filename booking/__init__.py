@@ -1,0 +1,1 @@
+"""The AI booking handler: understanding, dialogue, booking actions, reminders and reviews."""

@@ -1,0 +1,104 @@
+"""Process settings, read from environment variables and an optional `.env` file.
+
+Every variable is documented in README.md ("Configuration"). Domain packages never see this
+class: gateway maps it onto each package's own config dataclass.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, PrivateAttr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_PARTNER_TOKEN = "dev-partner-token"
+DEV_USER_TOKEN = "dev-user-token"
+DEV_JWT_SECRET = "dev-jwt-secret-change-me"
+DEV_APPLICATION_ID = 18000
+
+
+class Settings(BaseSettings):
+    """All configuration of one gateway process."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # --- process -----------------------------------------------------------------------
+    host: str = "0.0.0.0"
+    port: int = 8080
+    public_base_url: str = ""  # e.g. https://ai-admin.app; default http://localhost:PORT
+    var_dir: str = "var"
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    demo: bool = False
+    demo_now: datetime | None = None  # demo mode only: start the clock at this moment
+    shutdown_grace_s: float = 10.0
+    max_body_bytes: int = 64 * 1024
+    instance_id: str = Field(default_factory=lambda: secrets.token_hex(4))
+
+    # --- storage -------------------------------------------------------------------------
+    database_url: str | None = None  # unset: embedded PostgreSQL in var/pg
+    redis_url: str | None = None  # unset: embedded Redis in var/redis
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+
+    # --- security ----------------------------------------------------------------------
+    jwt_secret: str = ""  # unset: DEV_JWT_SECRET in demo mode, a random one otherwise
+    admin_api_key: str = ""  # operator key (X-API-Key); unset disables admin routes
+    connect_token_ttl_s: int = 24 * 3600
+    cors_extra_origins: str = ""  # comma separated, added to the DESIGN allow-list
+
+    # --- WhatsApp sessions -------------------------------------------------------------
+    whatsapp_provider: Literal["sim", "neonize"] = "sim"
+    engine_workers: int = 0  # 0: transports run in-process
+    sessions_per_worker: int = 50
+    sim_qr_first_s: float = 60.0
+    sim_qr_next_s: float = 20.0
+    sim_qr_count: int = 6
+    session_max_attempts: int = 8
+    session_backoff_base_s: float = 2.0
+    session_backoff_cap_s: float = 300.0
+    restore_concurrency: int = 20
+    restore_stagger_ms: int = 10
+    handoff_pause_minutes: int = 120
+    outbox_per_minute: int = 20
+    outbox_chat_interval_s: float = 1.0
+    neonize_store_dsn: str = ""  # unset: sqlite file under var/wa
+
+    # --- YClients ----------------------------------------------------------------------
+    yclients_base_url: str = "https://api.yclients.com"
+    yclients_partner_token: str = DEV_PARTNER_TOKEN
+    yclients_user_token: str = DEV_USER_TOKEN
+    yclients_application_id: int = DEV_APPLICATION_ID
+    yclients_rate_per_s: float = 5.0
+    yclients_timeout_s: float = 15.0
+    marketplace_allow_unsigned: bool = False
+
+    # --- booking -----------------------------------------------------------------------
+    debounce_ms: int = 2000
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_model: str = ""
+    llm_timeout_s: float = 15.0
+
+    _random_secret: str = PrivateAttr(default_factory=lambda: secrets.token_urlsafe(32))
+
+    @field_validator("demo_now", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def effective_public_base_url(self) -> str:
+        """The URL salons and YClients reach us at (no trailing slash)."""
+        base = self.public_base_url or f"http://localhost:{self.port}"
+        return base.rstrip("/")
+
+    def effective_jwt_secret(self) -> str:
+        """The JWT secret; a fixed one in demo mode, a random per-process one if unset."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        if self.demo:
+            return DEV_JWT_SECRET
+        # Without a configured secret, tokens cannot outlive this process (warned at boot).
+        return self._random_secret

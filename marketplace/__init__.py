@@ -1,0 +1,1 @@
+"""YClients marketplace: registration, install redirect, tokens, API keys, activation, webhooks, HTTP API."""

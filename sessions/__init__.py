@@ -1,0 +1,1 @@
+"""WhatsApp sessions: transports, the session state machine, manager, workers, inbox and outbox."""

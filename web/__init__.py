@@ -1,0 +1,1 @@
+"""Pages (connect, landing, simulator phone), static assets and the WebSocket hub."""
