@@ -236,9 +236,12 @@ async def make_client(
     async def factory(*, wait_ready: bool = True, app_clock: FakeClock | None = None, **overrides: Any) -> TestClient:
         from gateway.app import create_app
 
+        port = free_port()
+        overrides.setdefault("port", port)
+        overrides.setdefault("public_base_url", f"http://127.0.0.1:{port}")
         s = make_settings(database_url, redis_url, tmp_path, **overrides)
         app = create_app(s, clock=app_clock or clock)
-        client = TestClient(TestServer(app))
+        client = TestClient(TestServer(app, host="127.0.0.1", port=s.port))
         await client.start_server()
         clients.append(client)
         if wait_ready:
@@ -250,6 +253,15 @@ async def make_client(
     finally:
         for c in reversed(clients):
             await c.close()
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def stop_client(client: TestClient) -> None:
