@@ -1,0 +1,117 @@
+"""The booking actions: the only code that changes anything in YClients.
+
+Each action is guarded: booking claims an idempotency key in Postgres BEFORE calling YClients, so
+a client confirming twice, or two racing messages, create one record; rescheduling and cancelling
+only accept a record found by the client's own phone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from booking.ports import (
+    BookedRecord,
+    BookingError,
+    BookingUnavailable,
+    ClientRecord,
+    SalonInfo,
+    YClientsBooking,
+)
+from booking.state import Offer, RecordRef
+from booking.store import BookingStore
+
+log = structlog.get_logger(__name__)
+
+BOOKING_COMMENT = "Записано через WhatsApp"
+MOVE_COMMENT = "Перенос по просьбе клиента (WhatsApp)"
+
+
+class AlreadyInProgress(BookingError):
+    """The same booking is being created by a concurrent step right now."""
+
+
+@dataclass(frozen=True)
+class BookResult:
+    record: BookedRecord
+    repeated: bool  # True: this key had booked before (a second confirmation)
+
+
+class BookingActions:
+    """Booking, rescheduling, cancelling and listing a client's visits for one salon at a time."""
+
+    def __init__(self, api: YClientsBooking, store: BookingStore) -> None:
+        self.api = api
+        self.store = store
+
+    async def book(
+        self, salon: SalonInfo, *, chat: str, phone: str, name: str, offer: Offer, key: str
+    ) -> BookResult:
+        """Book an offered and confirmed slot once per `key`."""
+        company_id = salon.company_id
+        api_id = "wa-" + hashlib.sha256(f"{company_id}:{key}".encode()).hexdigest()[:16]
+        claim = await self.store.claim_booking(
+            company_id, key, chat=chat, client_phone=phone, client_name=name, staff_id=offer.staff_id,
+            service_ids=offer.service_ids, starts_at=datetime.fromisoformat(offer.datetime_raw),
+            datetime_raw=offer.datetime_raw, api_id=api_id,
+        )
+        if claim is None:
+            existing = await self.store.booking_by_key(company_id, key)
+            if existing is not None and existing.status == "booked" and existing.record_id is not None:
+                return BookResult(BookedRecord(existing.record_id, existing.record_hash), repeated=True)
+            raise AlreadyInProgress(key)
+        try:
+            await self.api.book_check(salon.salon_id, offer.staff_id, offer.service_ids, offer.datetime_raw)
+            record = await self.api.book_record(
+                salon.salon_id, phone=phone.lstrip("+"), fullname=name, staff_id=offer.staff_id,
+                service_ids=offer.service_ids, datetime_raw=offer.datetime_raw, api_id=api_id,
+                comment=BOOKING_COMMENT,
+            )
+        except BookingError:
+            await self.store.release_claim(claim.id)
+            raise
+        except Exception as exc:  # an unexpected failure: nothing is known to be booked
+            await self.store.release_claim(claim.id)
+            raise BookingUnavailable(repr(exc)) from exc
+        await self.store.set_booked(claim.id, record.record_id, record.record_hash)
+        log.info("booked", company_id=company_id, record_id=record.record_id, staff_id=offer.staff_id)
+        return BookResult(record, repeated=False)
+
+    async def client_records(self, salon: SalonInfo, phone: str, since: datetime) -> list[RecordRef]:
+        """The client's upcoming visits: the bot's bookings plus the salon's records for this phone."""
+        found: dict[int, RecordRef] = {}
+        for row in await self.store.client_bookings(salon.company_id, phone, since):
+            if row.record_id is not None and row.starts_at is not None:
+                found[row.record_id] = RecordRef(
+                    row.record_id, row.starts_at.isoformat(), row.staff_id, list(row.service_ids), row.record_hash
+                )
+        remote: list[ClientRecord] = await self.api.client_records(salon.salon_id, phone, since)
+        for rec in remote:
+            if rec.client_phone and _digits(rec.client_phone) != _digits(phone):
+                continue  # never another client's visit, whatever the source returned
+            known = found.get(rec.record_id)
+            found[rec.record_id] = RecordRef(
+                rec.record_id, rec.starts_at.isoformat(), rec.staff_id, list(rec.service_ids),
+                rec.record_hash or (known.record_hash if known else None),
+            )
+        return sorted(found.values(), key=lambda r: r.starts_at)
+
+    async def reschedule(self, salon: SalonInfo, record: RecordRef, offer: Offer) -> None:
+        await self.api.reschedule(salon.salon_id, record.record_id, offer.datetime_raw, MOVE_COMMENT)
+        await self.store.record_moved(
+            salon.company_id, record.record_id, datetime.fromisoformat(offer.datetime_raw), offer.datetime_raw
+        )
+        log.info("rescheduled", company_id=salon.company_id, record_id=record.record_id)
+
+    async def cancel(self, salon: SalonInfo, record: RecordRef) -> None:
+        record_hash = record.record_hash or await self.store.record_hash(salon.company_id, record.record_id)
+        await self.api.cancel(salon.salon_id, record.record_id, record_hash)
+        await self.store.record_cancelled(salon.company_id, record.record_id)
+        log.info("cancelled", company_id=salon.company_id, record_id=record.record_id)
+
+
+def _digits(phone: str) -> str:
+    return "".join(ch for ch in phone if ch.isdigit())

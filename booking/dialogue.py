@@ -1,0 +1,502 @@
+"""The rule-driven dialogue: one step per (debounced) client turn.
+
+`Dialogue.step(turn, state, understanding)` reads what the message means, asks for what is missing,
+offers concrete free times from live `book_times`, confirms, and only then books, moves or cancels
+through `BookingActions`. It returns the replies; the caller stores the state and sends them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from booking import texts
+from booking.actions import AlreadyInProgress, BookingActions
+from booking.model import SalonCatalog, Understanding
+from booking.ports import BookingRejected, BookingUnavailable, Handoff, SalonInfo, SlotTaken
+from booking.slots import SlotFinder, SlotQuery
+from booking.state import DialogueState, Offer, RecordRef
+
+log = structlog.get_logger(__name__)
+
+ORDINALS = {
+    "перв": 1, "втор": 2, "трет": 3, "четв": 4, "пят": 5,
+}
+NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё\-]{1,30}( [A-Za-zА-Яа-яЁё\-]{2,30}){0,2}$")
+NAME_PREFIX_RE = re.compile(r"^(меня зовут|зовут|это|я)\s+", re.IGNORECASE)
+
+UNAVAILABLE = (
+    "Извините, система записи сейчас не отвечает, поэтому {what} не получилось — ничего не изменено. "
+    "Напишите «да» через пару минут, и я попробую ещё раз 🙏"
+)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One client turn: who writes, to which salon, when, and the (joined) text."""
+
+    salon: SalonInfo
+    chat: str
+    phone: str  # E.164 with '+'
+    now: datetime  # aware
+    text: str
+    push_name: str | None = None
+
+    @property
+    def catalog(self) -> SalonCatalog:
+        return self.salon.catalog
+
+    @property
+    def local_now(self) -> datetime:
+        return self.now.astimezone(ZoneInfo(self.catalog.timezone or "Europe/Moscow"))
+
+    @property
+    def today(self) -> date:
+        return self.local_now.date()
+
+
+class Dialogue:
+    """The rule engine's dialogue policy over the booking actions."""
+
+    def __init__(self, actions: BookingActions, finder: SlotFinder, handoff: Handoff | None = None) -> None:
+        self.actions = actions
+        self.finder = finder
+        self.handoff = handoff
+
+    # --- entry ---------------------------------------------------------------------------
+    async def step(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
+        """Advance the conversation by one client turn; returns the replies to send."""
+        replies = await self._step(turn, st, u)
+        if u.intent == "greeting" or not st.greeted:
+            st.greeted = True
+        return replies
+
+    async def _step(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
+        intent = u.intent
+        cat = turn.catalog
+        if intent == "human":
+            if self.handoff is not None:
+                await self.handoff.pause(turn.salon.company_id, turn.chat)
+            st.reset_flow()
+            return ["Хорошо, передаю ваш вопрос администратору — вам ответят здесь в ближайшее время 🙏"]
+        if intent in ("prices", "services", "hours_address"):
+            return [self._info(turn, st, u)]
+        if intent == "my_records":
+            return [await self._my_records(turn)]
+        if intent in ("cancel", "reschedule") and st.awaiting != "confirm":
+            return await self._start_change(turn, st, u, intent)
+
+        if st.awaiting == "name" and intent not in ("book", "decline"):
+            return await self._got_name(turn, st, u)
+        if st.awaiting == "record":
+            picked = self._pick_record(turn, st, u)
+            if picked is not None:
+                return await self._record_chosen(turn, st, picked)
+        if st.awaiting == "confirm":
+            if intent == "confirm":
+                return await self._execute(turn, st)
+            if intent == "decline":
+                return self._declined(turn, st)
+        if st.awaiting == "slot" and intent != "decline":
+            offer = self._pick_offer(turn, st, u)
+            if offer is not None:
+                return await self._chosen(turn, st, offer)
+            if intent == "confirm":
+                return ["Какое время выбрать? Напишите номер варианта или время 🙂"]
+        if st.awaiting in ("slot", "when") and intent == "decline":
+            return self._declined(turn, st)
+
+        has_slots = bool(u.service_ids or u.date or u.time or u.part_of_day or u.staff_id)
+        if intent == "book" or (st.flow and has_slots):
+            return await self._book_request(turn, st, u)
+        if intent == "confirm":
+            if st.last_done:
+                return [f"Всё в силе ✅ {st.last_done}"]
+            return ["Хорошо! Чем могу помочь? Могу записать, перенести или отменить визит."]
+        if intent == "decline":
+            st.reset_flow()
+            return ["Хорошо 🙂 Если понадобится — пишите!"]
+        if intent == "thanks":
+            return ["Пожалуйста! Будем рады вас видеть 🌸"]
+        if intent == "greeting":
+            if st.flow:
+                return [f"Здравствуйте! {self._reprompt(turn, st)}"]
+            return [texts.greeting(cat)]
+        if st.flow:
+            return [self._reprompt(turn, st)]
+        return [texts.help_text(cat)]
+
+    # --- information ---------------------------------------------------------------------
+    def _info(self, turn: Turn, st: DialogueState, u: Understanding) -> str:
+        cat = turn.catalog
+        if u.intent == "hours_address":
+            text = texts.hours_address(cat)
+        elif u.intent == "prices":
+            text = texts.price_list(cat, u.service_ids)
+        else:
+            text = texts.services_list(cat, with_prices=True)
+        if st.flow and st.awaiting:
+            text += "\n\n" + self._reprompt(turn, st)
+        return text
+
+    async def _my_records(self, turn: Turn) -> str:
+        try:
+            records = await self.actions.client_records(turn.salon, turn.phone, turn.now)
+        except BookingUnavailable:
+            return "Извините, не получилось открыть ваши записи — система записи не отвечает. Попробуйте чуть позже 🙏"
+        if not records:
+            return "У вас нет предстоящих записей. Хотите записаться?"
+        lines = ["Ваши записи:"] + [f"• {self._record_line(turn, r)}" for r in records]
+        return "\n".join(lines)
+
+    def _record_line(self, turn: Turn, r: RecordRef) -> str:
+        cat = turn.catalog
+        starts = datetime.fromisoformat(r.starts_at).astimezone(turn.local_now.tzinfo)
+        who = f", {texts.staff_name(cat, r.staff_id)}" if r.staff_id else ""
+        return f"{texts.when_was(starts, turn.today)} — {texts.services_title(cat, r.service_ids)}{who}"
+
+    # --- booking -------------------------------------------------------------------------
+    def _merge(self, st: DialogueState, u: Understanding) -> None:
+        if u.service_ids:
+            st.service_ids = list(dict.fromkeys(u.service_ids))
+        if u.staff_id:
+            st.staff_id = u.staff_id
+        elif u.hints.get("any_staff"):
+            st.staff_id = None
+        if u.date:
+            if st.date != u.date.isoformat() and not u.time:
+                st.time = None
+            st.date = u.date.isoformat()
+        if u.time:
+            st.time = u.time.strftime("%H:%M")
+            st.part_of_day = None
+        elif u.part_of_day:
+            st.part_of_day = u.part_of_day
+            st.time = None
+
+    async def _book_request(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
+        if st.flow == "reschedule" and st.target is not None and not u.service_ids:
+            self._merge(st, u)  # "давайте на завтра в 15" while moving a visit: keep moving it
+            st.service_ids, st.staff_id = list(st.target.service_ids), st.target.staff_id
+            return await self._search(turn, st)
+        if u.intent == "book" and st.flow not in (None, "book"):
+            st.reset_flow()
+        if st.flow is None:
+            st.reset_flow()
+            st.flow = "book"
+        self._merge(st, u)
+        if u.client_name and not st.client_name:
+            st.client_name = u.client_name
+        return await self._search(turn, st)
+
+    async def _search(self, turn: Turn, st: DialogueState, note: str = "") -> list[str]:
+        cat = turn.catalog
+        if not st.service_ids:
+            st.awaiting = "service"
+            return [(note + " " if note else "") + texts.ask_service(cat)]
+        prefix = note
+        if st.staff_id and st.flow == "book":
+            masters = {m.id for m in texts.staff_for(cat, st.service_ids)}
+            if st.staff_id not in masters:
+                prefix = (
+                    f"{texts.staff_first_name(cat, st.staff_id)} не выполняет «"
+                    f"{texts.services_title(cat, st.service_ids)}», подберу другого мастера."
+                )
+                st.staff_id = None
+        if not texts.staff_for(cat, st.service_ids) and st.flow == "book":
+            st.reset_flow()
+            return ["К сожалению, эту комбинацию услуг один мастер не делает. Давайте запишу на каждую отдельно — "
+                    "напишите, с какой начнём?"]
+        query = SlotQuery(
+            service_ids=st.service_ids,
+            staff_id=st.staff_id,
+            day=date.fromisoformat(st.date) if st.date else None,
+            at=time.fromisoformat(st.time) if st.time else None,
+            part_of_day=st.part_of_day,
+            today=turn.today,
+            now_hm=turn.local_now.time(),
+            only_staff=st.flow == "reschedule",
+        )
+        if query.day is not None and query.day < turn.today:
+            st.date = None
+            st.awaiting = "when"
+            return ["Эта дата уже прошла 🙂 На какой день вас записать?"]
+        try:
+            found = await self.finder.search(turn.salon.salon_id, cat, query)
+        except BookingUnavailable:
+            st.awaiting = "when"
+            return ["Извините, не получилось получить свободное время — система записи сейчас не отвечает. "
+                    "Напишите мне ещё раз через пару минут, я проверю снова 🙏"]
+        if not found.slots:
+            st.awaiting = "when"
+            return [(prefix + " " if prefix else "") + "К сожалению, в ближайшую неделю свободного времени "
+                    "на эту услугу нет. Напишите другой день — проверю, или позовите администратора."]
+        offers = [
+            Offer(s.staff_id, s.time, s.datetime_raw[:10], s.datetime_raw, list(st.service_ids)) for s in found.slots
+        ]
+        if found.exact:
+            exact = next(o for o in offers if o.time == st.time and o.staff_id == (st.staff_id or o.staff_id))
+            st.offers = [exact]
+            replies = await self._chosen(turn, st, exact)
+            return [(prefix + " " if prefix else "") + replies[0]] + replies[1:]
+        st.offers = offers
+        st.awaiting = "slot"
+        head = self._offers_head(turn, st, found.staff_busy, found.day_full)
+        show_staff = len({o.staff_id for o in offers}) > 1 or not st.staff_id or found.staff_busy
+        lines = [
+            f"{i}) {texts.short_day(date.fromisoformat(o.date), turn.today)} в {o.time}"
+            + (f" — {texts.staff_name(cat, o.staff_id)}" if show_staff else "")
+            for i, o in enumerate(offers, 1)
+        ]
+        body = "\n".join(lines)
+        text = f"{head}\n{body}\nКакое время вам подходит? Напишите номер или время."
+        return [(prefix + " " if prefix else "") + text]
+
+    def _offers_head(self, turn: Turn, st: DialogueState, staff_busy: bool, day_full: bool) -> str:
+        cat = turn.catalog
+        what = texts.services_title(cat, st.service_ids)
+        asked_day = (
+            texts.short_day(date.fromisoformat(st.date), turn.today) if st.date else None
+        )
+        if day_full and asked_day:
+            return f"На {asked_day} на «{what}» всё занято 😔 Ближайшие свободные окна:"
+        if staff_busy:
+            who = texts.staff_first_name(cat, st.staff_id)
+            return f"У мастера {who} в это время всё занято. Свободно у других мастеров («{what}»):"
+        if st.time:
+            return f"В {st.time} занято, но есть время рядом («{what}»):"
+        return f"Свободное время на «{what}»:"
+
+    def _pick_offer(self, turn: Turn, st: DialogueState, u: Understanding) -> Offer | None:
+        offers = st.offers
+        if not offers:
+            return None
+        raw = turn.text.strip().lower()
+        for line in reversed(raw.splitlines() or [raw]):
+            m = re.fullmatch(r"\D{0,20}?(\d)\s*(?:-?й|-?ой|-?ий)?\s*(?:вариант\w*)?\s*[!.)]*\s*\W*", line.strip())
+            if m and (u.time is None or ":" not in line) and 1 <= int(m.group(1)) <= len(offers):
+                if not re.search(r"\bв\s*\d", line):
+                    return offers[int(m.group(1)) - 1]
+            for stem, n in ORDINALS.items():
+                if re.search(rf"\b{stem}\w*\b", line) and n <= len(offers) and not u.time:
+                    return offers[n - 1]
+            if "последн" in line:
+                return offers[-1]
+        if u.time is not None:
+            hm = u.time.strftime("%H:%M")
+            same = [o for o in offers if o.time == hm]
+            if u.date:
+                same = [o for o in same if o.date == u.date.isoformat()] or (
+                    [] if any(o.date == u.date.isoformat() for o in offers) else same
+                )
+            if u.staff_id:
+                same = [o for o in same if o.staff_id == u.staff_id] or same
+            if same:
+                return same[0]
+        if u.intent == "confirm" and len(offers) == 1:
+            return offers[0]
+        return None
+
+    async def _chosen(self, turn: Turn, st: DialogueState, offer: Offer) -> list[str]:
+        st.chosen = offer
+        st.seq += 1
+        if st.flow == "book" and not st.client_name:
+            try:
+                st.client_name = await self.actions.api.client_name(turn.salon.salon_id, turn.phone)
+            except BookingUnavailable:
+                st.client_name = None
+            if not st.client_name:
+                st.awaiting = "name"
+                return ["Отлично! Как вас зовут? Укажу имя в записи."]
+        st.awaiting = "confirm"
+        return [self._confirm_text(turn, st)]
+
+    def _confirm_text(self, turn: Turn, st: DialogueState) -> str:
+        cat = turn.catalog
+        o = st.chosen
+        assert o is not None
+        when = f"{texts.day_label(date.fromisoformat(o.date), turn.today)} в {o.time}"
+        what = texts.services_title(cat, o.service_ids)
+        who = texts.staff_name(cat, o.staff_id)
+        if st.flow == "reschedule" and st.target is not None:
+            old = self._record_line(turn, st.target)
+            return f"Переношу вашу запись ({old}) на {when}, мастер {who}. Подтверждаете? (да/нет)"
+        cost = texts.total_price(cat, o.service_ids)
+        name = f"{st.client_name}, " if st.client_name else ""
+        return (
+            f"{name}записываю вас: {what}, мастер {who}, {when}"
+            + (f", стоимость {cost}" if cost else "")
+            + ". Подтверждаете? (да/нет)"
+        )
+
+    async def _got_name(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
+        name = u.client_name or _guess_name(turn.text)
+        if not name:
+            return ["Напишите, пожалуйста, ваше имя — например, «Анна» 🙂"]
+        st.client_name = name
+        st.awaiting = "confirm"
+        return [self._confirm_text(turn, st)]
+
+    def _declined(self, turn: Turn, st: DialogueState) -> list[str]:
+        if st.flow == "cancel":
+            st.reset_flow()
+            return ["Хорошо, запись остаётся в силе 👍"]
+        st.chosen = None
+        st.offers = []
+        st.awaiting = "when"
+        return ["Хорошо, не записываю. Подобрать другое время? Напишите удобный день и время."]
+
+    def _reprompt(self, turn: Turn, st: DialogueState) -> str:
+        if st.awaiting == "confirm" and st.chosen is not None:
+            return self._confirm_text(turn, st)
+        if st.awaiting == "confirm" and st.target is not None:
+            return f"Отменить запись {self._record_line(turn, st.target)}? (да/нет)"
+        if st.awaiting == "slot":
+            return "Выберите, пожалуйста, время из предложенных — напишите номер или время."
+        if st.awaiting == "name":
+            return "Как вас зовут? Укажу имя в записи."
+        if st.awaiting == "service":
+            return texts.ask_service(turn.catalog)
+        if st.awaiting == "record":
+            return "Какую из записей? Напишите номер."
+        return "На какой день и время вам удобно?"
+
+    # --- executing a confirmed action ----------------------------------------------------
+    async def _execute(self, turn: Turn, st: DialogueState) -> list[str]:
+        if st.flow == "cancel" and st.target is not None:
+            return await self._do_cancel(turn, st)
+        offer = st.chosen
+        if offer is None or offer not in st.offers:
+            st.awaiting = None
+            return ["Давайте сначала подберём время 🙂 На какой день вам удобно?"]
+        if st.flow == "reschedule" and st.target is not None:
+            return await self._do_move(turn, st, offer)
+        key = f"{turn.chat}:{st.seq}:{offer.staff_id}:{offer.datetime_raw}"
+        name = st.client_name or turn.push_name or "Клиент WhatsApp"
+        try:
+            result = await self.actions.book(
+                turn.salon, chat=turn.chat, phone=turn.phone, name=name, offer=offer, key=key
+            )
+        except SlotTaken:
+            st.chosen = None
+            return await self._search(turn, st, note="Ой, это время только что заняли 😔")
+        except BookingUnavailable:
+            return [UNAVAILABLE.format(what="записать вас")]
+        except AlreadyInProgress:
+            return ["Запись уже оформляется, секунду ⏳"]
+        except BookingRejected as exc:
+            st.reset_flow()
+            log.info("booking_rejected", company_id=turn.salon.company_id, reason=str(exc))
+            return ["К сожалению, система записи не приняла эту запись. Передаю администратору, вам напишут 🙏"]
+        cat = turn.catalog
+        summary = (
+            f"{texts.services_title(cat, offer.service_ids)}, мастер {texts.staff_name(cat, offer.staff_id)}, "
+            f"{texts.day_label(date.fromisoformat(offer.date), turn.today)} в {offer.time}"
+        )
+        st.reset_flow()
+        st.last_done = f"Вы записаны: {summary}."
+        address = f" Адрес: {cat.address}." if cat.address else ""
+        return [
+            f"Готово! ✅ Вы записаны: {summary}.{address} Ждём вас в салоне {texts.salon_name(cat)}! "
+            "Если планы изменятся — напишите, перенесу или отменю."
+        ]
+
+    async def _do_move(self, turn: Turn, st: DialogueState, offer: Offer) -> list[str]:
+        target = st.target
+        assert target is not None
+        try:
+            await self.actions.reschedule(turn.salon, target, offer)
+        except SlotTaken:
+            st.chosen = None
+            return await self._search(turn, st, note="Ой, это время только что заняли 😔")
+        except BookingUnavailable:
+            return [UNAVAILABLE.format(what="перенести запись")]
+        except BookingRejected:
+            st.reset_flow()
+            return ["Эту запись нельзя перенести онлайн (правила салона). Передаю администратору 🙏"]
+        when = f"{texts.day_label(date.fromisoformat(offer.date), turn.today)} в {offer.time}"
+        st.reset_flow()
+        st.last_done = f"Ваша запись перенесена на {when}."
+        return [f"Готово! ✅ Запись перенесена на {when}. Ждём вас!"]
+
+    async def _do_cancel(self, turn: Turn, st: DialogueState) -> list[str]:
+        target = st.target
+        assert target is not None
+        line = self._record_line(turn, target)
+        try:
+            await self.actions.cancel(turn.salon, target)
+        except BookingUnavailable:
+            return [UNAVAILABLE.format(what="отменить запись")]
+        except (BookingRejected, SlotTaken):
+            st.reset_flow()
+            return ["Эту запись нельзя отменить онлайн (правила салона). Передаю администратору 🙏"]
+        st.reset_flow()
+        st.last_done = f"Запись {line} отменена."
+        return [f"Запись {line} отменена. Будем рады видеть вас снова! Если захотите записаться — напишите 🌸"]
+
+    # --- reschedule / cancel: the client's own records -----------------------------------
+    async def _start_change(self, turn: Turn, st: DialogueState, u: Understanding, intent: str) -> list[str]:
+        st.reset_flow()
+        st.flow = intent
+        self._merge(st, u)
+        try:
+            records = await self.actions.client_records(turn.salon, turn.phone, turn.now)
+        except BookingUnavailable:
+            st.reset_flow()
+            return ["Извините, не получилось открыть ваши записи — система записи не отвечает. "
+                    "Попробуйте через пару минут 🙏"]
+        if u.service_ids:
+            records = [r for r in records if set(u.service_ids) & set(r.service_ids)] or records
+        if not records:
+            st.reset_flow()
+            return ["Не нашла у вас предстоящих записей по этому номеру. Хотите записаться?"]
+        if len(records) == 1:
+            return await self._record_chosen(turn, st, records[0])
+        st.records = records
+        st.awaiting = "record"
+        verb = "перенести" if intent == "reschedule" else "отменить"
+        lines = [f"{i}) {self._record_line(turn, r)}" for i, r in enumerate(records, 1)]
+        return [f"Какую запись {verb}?\n" + "\n".join(lines) + "\nНапишите номер."]
+
+    def _pick_record(self, turn: Turn, st: DialogueState, u: Understanding) -> RecordRef | None:
+        raw = turn.text.strip().lower()
+        m = re.search(r"\b(\d)\b", raw)
+        if m and 1 <= int(m.group(1)) <= len(st.records) and ":" not in raw:
+            return st.records[int(m.group(1)) - 1]
+        for stem, n in ORDINALS.items():
+            if re.search(rf"\b{stem}\w*\b", raw) and n <= len(st.records):
+                return st.records[n - 1]
+        tz = turn.local_now.tzinfo
+        for r in st.records:
+            starts = datetime.fromisoformat(r.starts_at).astimezone(tz)
+            if u.service_ids and set(u.service_ids) & set(r.service_ids):
+                return r
+            if u.date and starts.date() == u.date and (u.time is None or starts.time() == u.time):
+                return r
+        return None
+
+    async def _record_chosen(self, turn: Turn, st: DialogueState, record: RecordRef) -> list[str]:
+        st.target = record
+        st.records = []
+        if st.flow == "cancel":
+            st.awaiting = "confirm"
+            return [f"Отменить вашу запись: {self._record_line(turn, record)}? (да/нет)"]
+        st.service_ids = list(record.service_ids)
+        st.staff_id = record.staff_id
+        if st.date or st.time or st.part_of_day:
+            return await self._search(turn, st)
+        st.awaiting = "when"
+        return [f"Ваша запись: {self._record_line(turn, record)}. На какой день и время перенести?"]
+
+
+def _guess_name(text: str) -> str | None:
+    """A client's answer to "как вас зовут?" taken as a name when it looks like one."""
+    cleaned = NAME_PREFIX_RE.sub("", text.strip().splitlines()[-1].strip() if text.strip() else "")
+    cleaned = re.sub(r"[^\w\s\-]", "", cleaned).strip()
+    if not cleaned or not NAME_RE.match(cleaned):
+        return None
+    return " ".join(w[:1].upper() + w[1:] for w in cleaned.split())

@@ -1,0 +1,134 @@
+"""Finding 3–5 concrete free times near what the client asked, from LIVE `book_times`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+
+from booking.model import SalonCatalog
+from booking.ports import FreeSlot, YClientsBooking
+
+# Salon-local hour ranges [start, end) for the parts of the day.
+PART_RANGES: dict[str, tuple[int, int]] = {
+    "morning": (0, 12),
+    "day": (11, 17),
+    "afternoon": (13, 24),
+    "evening": (17, 24),
+}
+
+
+@dataclass(frozen=True)
+class SlotQuery:
+    service_ids: list[int]
+    staff_id: int | None
+    day: date | None
+    at: time | None
+    part_of_day: str | None
+    today: date
+    now_hm: time  # salon-local time now: today's past slots are skipped
+    only_staff: bool = False  # rescheduling keeps the master (PUT book_record moves only the time)
+
+
+@dataclass(frozen=True)
+class SlotSearch:
+    """What the search found and why (for the wording of the answer)."""
+
+    slots: list[FreeSlot]
+    exact: bool = False  # the asked time with the asked (or any) master is free
+    staff_busy: bool = False  # the asked master had nothing; these are other masters
+    day_full: bool = False  # the asked day had nothing; these are later days
+
+
+def _minutes(hm: str) -> int:
+    h, m = hm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def _in_part(slot: FreeSlot, part: str | None) -> bool:
+    if not part or part not in PART_RANGES:
+        return True
+    lo, hi = PART_RANGES[part]
+    return lo * 60 <= _minutes(slot.time) < hi * 60
+
+
+def pick(slots: list[FreeSlot], query: SlotQuery, limit: int) -> list[FreeSlot]:
+    """Up to `limit` slots: nearest to the asked time, else spread over the day; one master per time."""
+    by_time: dict[tuple[str, str], FreeSlot] = {}
+    preferred = query.staff_id
+    for s in sorted(slots, key=lambda s: (s.datetime_raw, s.staff_id != preferred)):
+        by_time.setdefault((s.datetime_raw[:10], s.time), s)
+    unique = list(by_time.values())
+    if query.at is not None:
+        target = query.at.hour * 60 + query.at.minute
+        unique.sort(key=lambda s: (abs(_minutes(s.time) - target), _minutes(s.time)))
+        chosen: list[FreeSlot] = []
+        for s in unique:
+            if all(abs(_minutes(s.time) - _minutes(c.time)) >= 30 or c.datetime_raw[:10] != s.datetime_raw[:10]
+                   for c in chosen) or _minutes(s.time) == target:
+                chosen.append(s)
+            if len(chosen) >= limit:
+                break
+        return sorted(chosen, key=lambda s: s.datetime_raw)
+    unique.sort(key=lambda s: s.datetime_raw)
+    if len(unique) <= limit:
+        return unique
+    # Spread the offers over the day instead of five neighbouring quarter-hours.
+    step = len(unique) / limit
+    return [unique[int(i * step)] for i in range(limit)]
+
+
+class SlotFinder:
+    """Queries book_times for the right masters and days and picks the offers."""
+
+    def __init__(self, api: YClientsBooking, *, offer_max: int = 5, search_days: int = 7) -> None:
+        self._api = api
+        self._offer_max = offer_max
+        self._search_days = search_days
+
+    async def _day_slots(self, salon_id: int, staff_ids: list[int], day: date, query: SlotQuery) -> list[FreeSlot]:
+        results = await asyncio.gather(
+            *(self._api.book_times(salon_id, sid, day, query.service_ids) for sid in staff_ids)
+        )
+        out: list[FreeSlot] = []
+        for staff_id, slots in zip(staff_ids, results):
+            for s in slots:
+                slot = s if s.staff_id == staff_id else FreeSlot(staff_id, s.time, s.datetime_raw, s.seance_length_s)
+                if day == query.today and _minutes(slot.time) <= query.now_hm.hour * 60 + query.now_hm.minute:
+                    continue
+                if _in_part(slot, query.part_of_day):
+                    out.append(slot)
+        return out
+
+    async def search(self, salon_id: int, catalog: SalonCatalog, query: SlotQuery) -> SlotSearch:
+        """Free times near the request; raises BookingUnavailable when YClients fails."""
+        need = set(query.service_ids)
+        masters = [m.id for m in catalog.staff if need.issubset(m.service_ids)]
+        asked = query.staff_id if query.staff_id in masters else None
+        if query.only_staff and query.staff_id is not None:
+            masters, asked = [query.staff_id], query.staff_id
+        others = [] if query.only_staff else [m for m in masters if m != asked]
+        first_day = query.day or query.today
+        days = [first_day + timedelta(days=i) for i in range(self._search_days)]
+        for index, day in enumerate(days):
+            if day < query.today:
+                continue
+            groups: list[tuple[list[int], bool]] = [([asked], False), (others, True)] if asked else [(masters, False)]
+            for staff_ids, other_masters in groups:
+                if not staff_ids:
+                    continue
+                found = await self._day_slots(salon_id, staff_ids, day, query)
+                if not found:
+                    continue
+                picked = pick(found, query, self._offer_max)
+                exact = (
+                    index == 0 and query.day is not None and query.at is not None and not other_masters
+                    and any(s.time == query.at.strftime("%H:%M") for s in picked)
+                )
+                return SlotSearch(
+                    slots=picked,
+                    exact=exact,
+                    staff_busy=bool(asked) and other_masters,
+                    day_full=index > 0 and query.day is not None,
+                )
+        return SlotSearch(slots=[], day_full=query.day is not None)

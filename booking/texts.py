@@ -1,0 +1,161 @@
+"""The bot's Russian phrasing: short, friendly, in the salon's name. Pure formatting, no I/O."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from booking.model import CatalogService, CatalogStaff, SalonCatalog
+
+WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
+WEEKDAYS_FULL = ("понедельник", "вторник", "среду", "четверг", "пятницу", "субботу", "воскресенье")
+MONTHS = (
+    "января", "февраля", "марта", "апреля", "мая", "июня",
+    "июля", "августа", "сентября", "октября", "ноября", "декабря",
+)
+
+
+def salon_name(catalog: SalonCatalog) -> str:
+    title = catalog.title.strip()
+    return title if "«" in title or '"' in title else f"«{title}»"
+
+
+def day_label(day: date, today: date) -> str:
+    """"сегодня (пн, 23 ноября)", "завтра (вт, 24 ноября)", "в пятницу, 27 ноября"."""
+    plain = f"{day.day} {MONTHS[day.month - 1]}"
+    delta = (day - today).days
+    if delta == 0:
+        return f"сегодня ({WEEKDAYS[day.weekday()]}, {plain})"
+    if delta == 1:
+        return f"завтра ({WEEKDAYS[day.weekday()]}, {plain})"
+    if delta == 2:
+        return f"послезавтра ({WEEKDAYS[day.weekday()]}, {plain})"
+    prep = "во" if day.weekday() == 1 else "в"
+    return f"{prep} {WEEKDAYS_FULL[day.weekday()]}, {plain}"
+
+
+def short_day(day: date, today: date) -> str:
+    delta = (day - today).days
+    if delta == 0:
+        return "сегодня"
+    if delta == 1:
+        return "завтра"
+    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]}"
+
+
+def rub(value: float) -> str:
+    return f"{int(round(value)):,}".replace(",", " ") + " ₽"
+
+
+def price(service: CatalogService) -> str:
+    lo, hi = service.price_min, service.price_max
+    if lo is None and hi is None:
+        return "цену уточнит администратор"
+    if lo is None or hi is None or lo == hi:
+        return rub(lo if lo is not None else hi or 0)
+    return f"{rub(lo)}–{rub(hi)}".replace(" ₽–", "–")
+
+
+def duration(service: CatalogService) -> str:
+    if not service.duration_s:
+        return ""
+    minutes = service.duration_s // 60
+    if minutes < 60:
+        return f"{minutes} мин"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} ч" + (f" {rest} мин" if rest else "")
+
+
+def services_title(catalog: SalonCatalog, service_ids: list[int]) -> str:
+    by_id = {s.id: s for s in catalog.services}
+    names = [by_id[i].title for i in service_ids if i in by_id]
+    return " + ".join(names) if names else "услуга"
+
+
+def staff_name(catalog: SalonCatalog, staff_id: int | None) -> str:
+    for m in catalog.staff:
+        if m.id == staff_id:
+            return m.name
+    return "любой мастер"
+
+
+def staff_first_name(catalog: SalonCatalog, staff_id: int | None) -> str:
+    return staff_name(catalog, staff_id).split()[0]
+
+
+def total_price(catalog: SalonCatalog, service_ids: list[int]) -> str:
+    by_id = {s.id: s for s in catalog.services}
+    chosen = [by_id[i] for i in service_ids if i in by_id]
+    if not chosen or any(s.price_min is None for s in chosen):
+        return ""
+    lo = sum(s.price_min or 0 for s in chosen)
+    hi = sum((s.price_max if s.price_max is not None else s.price_min) or 0 for s in chosen)
+    return rub(lo) if lo == hi else f"{rub(lo)}–{rub(hi)}".replace(" ₽–", "–")
+
+
+def greeting(catalog: SalonCatalog) -> str:
+    return (
+        f"Здравствуйте! Это салон {salon_name(catalog)} 🌸 Могу записать вас, перенести или отменить визит, "
+        "подсказать цены и адрес. Чем помочь?"
+    )
+
+
+def help_text(catalog: SalonCatalog) -> str:
+    return (
+        "Я помощник салона " + salon_name(catalog) + ": записываю, переношу и отменяю визиты, "
+        "подсказываю цены, услуги, часы работы и адрес. Напишите, например: «маникюр завтра в 15:00»."
+    )
+
+
+def hours_address(catalog: SalonCatalog) -> str:
+    parts = [f"Салон {salon_name(catalog)}"]
+    if catalog.address:
+        parts.append(f"📍 {catalog.address}")
+    if catalog.schedule:
+        parts.append(f"🕒 {catalog.schedule}")
+    if catalog.phone:
+        parts.append(f"☎️ {catalog.phone}")
+    return "\n".join(parts)
+
+
+def price_list(catalog: SalonCatalog, service_ids: list[int]) -> str:
+    by_id = {s.id: s for s in catalog.services}
+    if service_ids:
+        lines = [f"• {by_id[i].title} — {price(by_id[i])}" + _dur(by_id[i]) for i in service_ids if i in by_id]
+        return "\n".join(lines) + "\n\nЗаписать вас?"
+    return services_list(catalog, with_prices=True)
+
+
+def _dur(service: CatalogService) -> str:
+    d = duration(service)
+    return f" ({d})" if d else ""
+
+
+def services_list(catalog: SalonCatalog, *, with_prices: bool = True) -> str:
+    groups: dict[str, list[CatalogService]] = {}
+    for s in catalog.services:
+        groups.setdefault(s.category_title or "Услуги", []).append(s)
+    lines = [f"Услуги салона {salon_name(catalog)}:"]
+    for title, items in groups.items():
+        lines.append(f"\n{title}:")
+        for s in items:
+            lines.append(f"• {s.title}" + (f" — {price(s)}" if with_prices else ""))
+    lines.append("\nНа что вас записать?")
+    return "\n".join(lines)
+
+
+def ask_service(catalog: SalonCatalog) -> str:
+    cats: list[str] = []
+    for s in catalog.services:
+        if s.category_title and s.category_title not in cats:
+            cats.append(s.category_title)
+    hint = f" ({', '.join(c.lower() for c in cats[:4])})" if cats else ""
+    return f"На какую услугу вас записать?{hint}"
+
+
+def staff_for(catalog: SalonCatalog, service_ids: list[int]) -> list[CatalogStaff]:
+    need = set(service_ids)
+    return [m for m in catalog.staff if need and need.issubset(m.service_ids)]
+
+
+def when_was(starts_at: datetime, today: date) -> str:
+    return f"{short_day(starts_at.date(), today)} в {starts_at.strftime('%H:%M')}"

@@ -1,0 +1,187 @@
+"""The message pipeline: debounce per chat, one answer per burst, locks, durability, multi-tenancy."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from booking import keys
+from booking.actions import BookingActions
+from booking.config import BookingConfig
+from booking.dialogue import Dialogue
+from booking.model import SalonCatalog, Understanding
+from booking.pipeline import BookingHandler, merge_understandings
+from booking.ports import SalonInfo
+from booking.slots import SlotFinder
+from booking.store import BookingStore
+from gateway.clock import FakeClock
+from gateway.tasks import TaskSupervisor
+from sessions.api import InboundMessage
+from tests.booking.conftest import add_company
+from tests.booking.fakes import FakeHandoff, FakeOutbox, FakeYClients, demo_data
+
+
+def scripted(text: str, now: datetime, catalog: SalonCatalog, context: dict[str, Any] | None = None) -> Understanding:
+    """A tiny keyword parser standing in for booking.nlu (the pipeline, not the NLU, is under test)."""
+    t = text.lower()
+    if "привет" in t:
+        return Understanding("greeting")
+    if "маникюр" in t:
+        return Understanding("book", [1012], None, date(2026, 11, 24), time(11) if "11" in t else None)
+    if "завтра в 11" in t:
+        return Understanding("other", [], None, date(2026, 11, 24), time(11))
+    if t in ("да", "ок"):
+        return Understanding("confirm")
+    if "адрес" in t:
+        return Understanding("hours_address")
+    return Understanding("other")
+
+
+class Directory:
+    def __init__(self, salons: dict[int, SalonInfo]) -> None:
+        self.salons = salons
+
+    async def salon(self, company_id: int) -> SalonInfo | None:
+        return self.salons.get(company_id)
+
+
+async def make_handler(pool: asyncpg.Pool, redis: aioredis.Redis, clock: FakeClock, companies: list[int],
+                       outbox: FakeOutbox, api: FakeYClients | None = None) -> tuple[BookingHandler, TaskSupervisor]:
+    api = api or FakeYClients()
+    store = BookingStore(pool)
+    cat = SalonCatalog.from_salon_json(demo_data())
+    tasks = TaskSupervisor("test")
+    handler = BookingHandler(
+        store=store, dialogue=Dialogue(BookingActions(api, store), SlotFinder(api), FakeHandoff()),
+        directory=Directory({c: SalonInfo(c, 962302, cat) for c in companies}), outbox=outbox,
+        understand=scripted, redis=redis, clock=clock, spawner=tasks, config=BookingConfig(debounce_ms=2000),
+    )
+    return handler, tasks
+
+
+async def tick(clock: FakeClock, handler: BookingHandler, seconds: float) -> None:
+    """Move time on and let every turn that became due finish."""
+    await clock.advance(seconds)
+    await handler.wait_idle()
+
+
+def msg(mid: int, company_id: int, text: str, chat: str = "79990001122@s.whatsapp.net") -> InboundMessage:
+    return InboundMessage(id=mid, company_id=company_id, chat=chat, sender_phone="+" + chat.split("@")[0],
+                          wa_message_id=f"wa{mid}", text=text, received_at=datetime(2026, 11, 23, 7, 0))
+
+
+async def test_burst_gets_one_answer_after_quiet_window(pool, redis, clock: FakeClock) -> None:
+    cid = await add_company(pool)
+    outbox = FakeOutbox()
+    handler, tasks = await make_handler(pool, redis, clock, [cid], outbox)
+    try:
+        await handler.handle(msg(1, cid, "привет"))
+        await tick(clock, handler, 1.5)
+        await handler.handle(msg(2, cid, "хочу на маникюр"))
+        await tick(clock, handler, 1.5)
+        await handler.handle(msg(3, cid, "завтра в 11"))
+        await tick(clock, handler, 1.9)
+        assert outbox.sent == []  # still inside the window of the last message
+        await tick(clock, handler, 0.2)
+        assert len(outbox.sent) == 1
+        assert "записываю" in outbox.sent[0][2] or "зовут" in outbox.sent[0][2]
+        # A redelivered message is not answered again.
+        await handler.handle(msg(3, cid, "завтра в 11"))
+        await tick(clock, handler, 5)
+        assert len(outbox.sent) == 1
+    finally:
+        await handler.close()
+        await tasks.close(grace_s=0)
+
+
+async def test_chats_and_companies_are_separate(pool, redis, clock: FakeClock) -> None:
+    a = await add_company(pool, 962302)
+    b = await add_company(pool, 962303, "Другой")
+    outbox = FakeOutbox()
+    handler, tasks = await make_handler(pool, redis, clock, [a, b], outbox)
+    try:
+        chat = "79990001122@s.whatsapp.net"
+        await handler.handle(msg(1, a, "маникюр завтра в 11", chat))
+        await handler.handle(msg(1, b, "какой адрес", chat))  # same message id and chat, other salon
+        await tick(clock, handler, 2.1)
+        assert sorted(c for c, *_ in outbox.sent) == [a, b]
+        assert await BookingStore(pool).load_conversation(a, chat) != await BookingStore(pool).load_conversation(b, chat)
+        state_b = (await BookingStore(pool).load_conversation(b, chat)).state
+        assert state_b.get("flow") is None
+    finally:
+        await handler.close()
+        await tasks.close(grace_s=0)
+
+
+async def test_message_pending_at_crash_is_answered_after_restart(pool, redis, clock: FakeClock) -> None:
+    cid = await add_company(pool)
+    outbox = FakeOutbox()
+    first, tasks1 = await make_handler(pool, redis, clock, [cid], outbox)
+    await first.handle(msg(1, cid, "какой адрес"))
+    await tick(clock, first, 1.0)
+    await first.close()  # the process dies inside the debounce window
+    await tasks1.close(grace_s=0)
+    assert outbox.sent == []
+    second, tasks2 = await make_handler(pool, redis, clock, [cid], outbox)
+    try:
+        assert await second.recover_once() == 1
+        await tick(clock, second, 0.1)
+        assert len(outbox.sent) == 1 and "Садовая" in outbox.sent[0][2]
+        assert await second.recover_once() == 0
+    finally:
+        await second.close()
+        await tasks2.close(grace_s=0)
+
+
+async def test_chat_locked_elsewhere_waits_for_recovery(pool, redis, clock: FakeClock) -> None:
+    cid = await add_company(pool)
+    outbox = FakeOutbox()
+    handler, tasks = await make_handler(pool, redis, clock, [cid], outbox)
+    chat = "79990001122@s.whatsapp.net"
+    try:
+        await redis.set(keys.chat_lock(cid, chat), "other-instance", px=30_000)
+        await handler.handle(msg(1, cid, "какой адрес", chat))
+        await tick(clock, handler, 2.1)
+        assert outbox.sent == []  # another instance holds the chat: nothing answered twice
+        await redis.delete(keys.chat_lock(cid, chat))
+        await handler.recover_once()
+        await tick(clock, handler, 0.1)
+        assert len(outbox.sent) == 1
+    finally:
+        await handler.close()
+        await tasks.close(grace_s=0)
+
+
+async def test_yclients_down_keeps_nothing_lost(pool, redis, clock: FakeClock) -> None:
+    cid = await add_company(pool)
+    outbox = FakeOutbox()
+    api = FakeYClients()
+    handler, tasks = await make_handler(pool, redis, clock, [cid], outbox, api)
+    try:
+        await handler.handle(msg(1, cid, "маникюр завтра в 11"))
+        await tick(clock, handler, 2.1)
+        await handler.handle(msg(2, cid, "Аня"))
+        await tick(clock, handler, 2.1)
+        api.down = True
+        await handler.handle(msg(3, cid, "да"))
+        await tick(clock, handler, 2.1)
+        assert "не отвечает" in outbox.sent[-1][2] and not api.records
+        api.down = False
+        await handler.handle(msg(4, cid, "да"))
+        await tick(clock, handler, 2.1)
+        assert "Готово" in outbox.sent[-1][2] and len(api.records) == 1
+    finally:
+        await handler.close()
+        await tasks.close(grace_s=0)
+
+
+def test_merge_prefers_specific_intent_and_latest_slots() -> None:
+    u = merge_understandings([
+        Understanding("greeting"),
+        Understanding("book", [1011], None, date(2026, 11, 24), time(11)),
+        Understanding("other", [1013], None, None, time(15)),
+    ])
+    assert u.intent == "book" and u.service_ids == [1011, 1013] and u.time == time(15) and u.date == date(2026, 11, 24)
