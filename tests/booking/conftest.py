@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -14,6 +16,11 @@ from booking.ports import SalonInfo
 from booking.slots import SlotFinder
 from booking.store import BookingStore
 from tests.booking.fakes import FakeHandoff, FakeYClients, demo_data
+
+if TYPE_CHECKING:
+    from booking.adapters import LiveSalonDirectory, SyncBookingApi
+    from sync.client import YClientsClient
+    from sync.sandbox import Sandbox
 
 
 async def add_company(pool: asyncpg.Pool, salon_id: int = 962302, title: str = "Лаванда") -> int:
@@ -43,3 +50,49 @@ async def bot(pool: asyncpg.Pool) -> Bot:
     dialogue = Dialogue(BookingActions(api, store), SlotFinder(api), handoff)
     salon = SalonInfo(company_id, 962302, SalonCatalog.from_salon_json(demo_data()))
     return Bot(dialogue, api, store, salon, handoff)
+
+
+# --- the real sandbox and sync client (no whole app) ---------------------------------------
+SB_PARTNER = "partner-token-test"
+SB_USER = "user-token-test"
+
+
+@dataclass
+class SandboxStack:
+    sandbox: "Sandbox"
+    client: "YClientsClient"
+    api: "SyncBookingApi"
+    directory: "LiveSalonDirectory"
+    company_id: int
+
+
+@pytest.fixture
+async def sandbox_stack(pool: asyncpg.Pool, clock: object) -> AsyncIterator[SandboxStack]:
+    import aiohttp
+    from aiohttp.test_utils import TestServer
+
+    from booking.adapters import LiveSalonDirectory, SyncBookingApi
+    from sync.client import YClientsClient
+    from sync.config import YClientsConfig
+    from sync.http import ApiTransport
+    from sync.sandbox import Sandbox, build_app
+    from tests.booking.fakes import DEMO
+
+    sandbox = Sandbox(clock=clock, partner_token=SB_PARTNER, user_token=SB_USER)
+    sandbox.add_salon_file(DEMO)
+    server = TestServer(build_app(sandbox), host="127.0.0.1")
+    await server.start_server()
+    session = aiohttp.ClientSession()
+
+    async def no_sleep(_s: float) -> None:
+        return None
+
+    try:
+        config = YClientsConfig(base_url=str(server.make_url("")).rstrip("/"), partner_token=SB_PARTNER,
+                                user_token=SB_USER, timeout_s=5.0, max_attempts=2)
+        client = YClientsClient(ApiTransport(config, session, None, sleep=no_sleep))
+        company_id = await add_company(pool)
+        yield SandboxStack(sandbox, client, SyncBookingApi(client), LiveSalonDirectory(pool, client), company_id)
+    finally:
+        await session.close()
+        await server.close()

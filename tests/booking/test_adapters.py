@@ -1,0 +1,104 @@
+"""The booking ports over the real sync client and the YClients sandbox (loopback)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from booking.actions import BookingActions
+from booking.dialogue import Dialogue, Turn
+from booking.model import Understanding
+from booking.ports import BookingRejected, BookingUnavailable, SlotTaken
+from booking.slots import SlotFinder
+from booking.state import DialogueState
+from booking.store import BookingStore
+from tests.booking.conftest import SandboxStack
+from tests.conftest import START
+
+SALON = 962302
+TOMORROW = date(2026, 11, 24)
+
+
+async def test_catalog_from_sandbox(sandbox_stack: SandboxStack) -> None:
+    info = await sandbox_stack.directory.salon(sandbox_stack.company_id)
+    assert info is not None and info.salon_id == SALON
+    cat = info.catalog
+    assert cat.title == "Лаванда" and "Садовая" in cat.address and cat.timezone == "Europe/Moscow"
+    manicure = next(s for s in cat.services if s.id == 1011)
+    assert manicure.price_min == 2200 and manicure.category_title == "Ногтевой сервис"
+    marina = next(m for m in cat.staff if m.id == 2003)
+    assert set(marina.service_ids) == {1011, 1012, 1013, 1014}
+    assert await sandbox_stack.directory.salon(999) is None
+
+
+async def test_book_move_cancel_against_sandbox(sandbox_stack: SandboxStack) -> None:
+    api = sandbox_stack.api
+    slots = await api.book_times(SALON, 2003, TOMORROW, [1012])
+    assert slots and all(s.staff_id == 2003 for s in slots)
+    first = slots[0]
+    await api.book_check(SALON, 2003, [1012], first.datetime_raw)
+    rec = await api.book_record(SALON, phone="79990001122", fullname="Аня", staff_id=2003, service_ids=[1012],
+                                datetime_raw=first.datetime_raw, api_id="wa-test", comment="t")
+    assert rec.record_id and rec.record_hash
+    with pytest.raises(SlotTaken):
+        await api.book_record(SALON, phone="79990003344", fullname="Оля", staff_id=2003, service_ids=[1012],
+                              datetime_raw=first.datetime_raw, api_id="wa-test2", comment="t")
+    assert first.datetime_raw not in {s.datetime_raw for s in await api.book_times(SALON, 2003, TOMORROW, [1012])}
+    mine = await api.client_records(SALON, "+79990001122", START)
+    assert [r.record_id for r in mine] == [rec.record_id]
+    later = (await api.book_times(SALON, 2003, TOMORROW, [1012]))[-1]
+    await api.reschedule(SALON, rec.record_id, later.datetime_raw, "move")
+    [moved] = await api.client_records(SALON, "+79990001122", START)
+    assert moved.starts_at == datetime.fromisoformat(later.datetime_raw)
+    await api.cancel(SALON, rec.record_id, rec.record_hash)
+    assert await api.client_records(SALON, "+79990001122", START) == []
+    assert await api.client_name(SALON, "+79161234567") == "Елена Орлова"
+
+
+async def test_salon_made_record_is_soft_cancelled(sandbox_stack: SandboxStack) -> None:
+    api = sandbox_stack.api
+    elena = await api.client_records(SALON, "+79161234567", START)
+    assert len(elena) == 2  # the fixture's records 4001 and 4004
+    await api.cancel(SALON, elena[0].record_id, None)
+    assert [r.record_id for r in await api.client_records(SALON, "+79161234567", START)] == [elena[1].record_id]
+
+
+@pytest.mark.parametrize("kind,status", [("status", 500), ("html", 502), ("rate_limit", 429), ("status", 401)])
+async def test_outage_maps_to_unavailable(sandbox_stack: SandboxStack, kind: str, status: int) -> None:
+    sandbox_stack.sandbox.add_fault(r"/book_times/", kind, status=status)
+    with pytest.raises(BookingUnavailable):
+        await sandbox_stack.api.book_times(SALON, 2003, TOMORROW, [1012])
+
+
+async def test_refusal_maps_to_rejected(sandbox_stack: SandboxStack) -> None:
+    with pytest.raises(BookingRejected):
+        await sandbox_stack.api.reschedule(SALON, 123456789, "2026-11-24T12:00:00+03:00", "x")
+
+
+async def test_dialogue_books_in_sandbox_and_outage_books_nothing(sandbox_stack: SandboxStack, pool) -> None:
+    info = await sandbox_stack.directory.salon(sandbox_stack.company_id)
+    assert info is not None
+    store = BookingStore(pool)
+    dialogue = Dialogue(BookingActions(sandbox_stack.api, store), SlotFinder(sandbox_stack.api))
+    st = DialogueState()
+    phone = "+79161234567"
+
+    def t(text: str) -> Turn:
+        return Turn(info, "79161234567@s.whatsapp.net", phone, START.astimezone(timezone.utc), text)
+
+    r = await dialogue.step(t("педикюр завтра утром"), st, Understanding("book", [1013], None, TOMORROW, None,
+                                                                           "morning"))
+    assert st.awaiting == "slot" and all(o.time < "12:00" for o in st.offers), r
+    await dialogue.step(t("1"), st, Understanding("other"))
+    assert st.awaiting == "confirm" and st.client_name == "Елена Орлова"
+    sandbox_stack.sandbox.add_fault(r"/book_record/", "status", status=503, method="POST", times=1)
+    r = await dialogue.step(t("да"), st, Understanding("confirm"))
+    assert "не отвечает" in r[0]
+    salon = sandbox_stack.sandbox.salons[SALON]
+    before = len(await sandbox_stack.api.client_records(SALON, phone, START))
+    r = await dialogue.step(t("да"), st, Understanding("confirm"))
+    assert "Готово" in r[0]
+    assert len(await sandbox_stack.api.client_records(SALON, phone, START)) == before + 1
+    assert salon is not None
+    assert len(sandbox_stack.sandbox.requests_to(r"/book_record/", "POST")) == 2
