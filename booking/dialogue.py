@@ -334,7 +334,7 @@ class Dialogue:
         )
 
     async def _got_name(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
-        name = u.client_name or _guess_name(turn.text)
+        name = u.client_name or (_guess_name(turn.text) if u.intent == "other" else None)
         if not name:
             return ["Напишите, пожалуйста, ваше имя — например, «Анна» 🙂"]
         st.client_name = name

@@ -15,7 +15,7 @@ import asyncio
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -176,14 +176,23 @@ class BookingHandler:
             if self._timers.get(key) is timer:
                 del self._timers[key]
 
-    async def recover_once(self) -> int:
-        """Answer messages left pending (a crash in the debounce window, a lost lock); returns chats armed."""
+    async def recover_once(self, *, min_age_s: float | None = 0.0) -> int:
+        """Answer messages left pending (a crash in the debounce window, a lost lock); returns chats armed.
+
+        `min_age_s` skips chats whose latest message is younger (another instance may still be in
+        its debounce window); the periodic sweep passes debounce + a margin, startup passes 0.
+        """
         armed = 0
-        for company_id, chat in await self.store.pending_chats():
+        cutoff = self.clock.now() - timedelta(seconds=min_age_s) if min_age_s else None
+        for company_id, chat in await self.store.pending_chats(cutoff):
             if (company_id, chat) not in self._timers:
                 self.schedule(company_id, chat, delay_s=0)
                 armed += 1
         return armed
+
+    async def sweep(self) -> int:
+        """The periodic job: recover chats whose messages waited well past the debounce window."""
+        return await self.recover_once(min_age_s=self.config.debounce_s + self.config.recover_interval_s)
 
     async def close(self) -> None:
         """Stop arming timers and cancel the waiting ones (their messages stay pending)."""

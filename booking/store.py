@@ -122,12 +122,14 @@ class BookingStore:
             company_id, message_ids,
         )
 
-    async def pending_chats(self, limit: int = 1000) -> list[tuple[int, str]]:
-        """Chats (company, chat) that have unanswered messages, oldest first."""
+    async def pending_chats(self, received_before: datetime | None = None, limit: int = 1000) -> list[tuple[int, str]]:
+        """Chats (company, chat) with unanswered messages (all received before the cutoff), oldest first."""
         rows = await self._pool.fetch(
-            """SELECT company_id, chat, MIN(created_at) AS since FROM booking_inbox WHERE status = 'pending'
-               GROUP BY company_id, chat ORDER BY since LIMIT $1""",
-            limit,
+            """SELECT company_id, chat, MIN(received_at) AS since, MAX(received_at) AS latest FROM booking_inbox
+               WHERE status = 'pending' GROUP BY company_id, chat
+               HAVING $2::timestamptz IS NULL OR MAX(received_at) < $2::timestamptz
+               ORDER BY since LIMIT $1""",
+            limit, received_before,
         )
         return [(r["company_id"], r["chat"]) for r in rows]
 
