@@ -1,0 +1,41 @@
+"""Russian language understanding for the booking bot: text -> `booking.model.Understanding`.
+
+A rule engine with no network: pymorphy3 lemmas, rapidfuzz for typos, relative dates and times in
+the salon's timezone. Call `understand(text, now, catalog, context=...)`; it uses one process-wide
+`NluEngine` (built on first use by an lru_cache'd loader). Code that wants its own engine (tests,
+benchmarks) constructs `NluEngine()` and calls its `understand` method.
+
+Slot rules are documented in the modules: dates.py (weekdays, weekends, DD.MM), times.py (hours,
+and when ``part_of_day`` is set: only when a part of day is named and no exact time is given),
+services.py (colloquial words, typical choice among equals), staff.py (diminutives, client's name),
+intents.py (intent order).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from booking.model import SalonCatalog, Understanding
+from booking.nlu.engine import NluEngine
+
+__all__ = ["NluEngine", "default_engine", "understand"]
+
+
+@lru_cache(maxsize=1)
+def default_engine() -> NluEngine:
+    """The process's shared engine (constructed once)."""
+    return NluEngine()
+
+
+def understand(
+    text: str, now: datetime, catalog: SalonCatalog, *, context: dict[str, Any] | None = None
+) -> Understanding:
+    """What one client message says (intent and slots), relative to `now` in the salon's timezone.
+
+    `context` comes from the dialogue: ``{"expecting": "name"}`` when it just asked the client's
+    name (a bare "Анна" is then the client's name, not a master), ``{"expecting": "confirm"}`` when it
+    asked for a confirmation.
+    """
+    return default_engine().understand(text, now, catalog, context=context)

@@ -1,0 +1,261 @@
+"""The day a message asks for, relative to the salon-local today.
+
+Rules (documented because they are choices):
+- ``сегодня`` 0, ``завтра`` +1, ``послезавтра`` / ``после завтра`` +2.
+- ``через N дней/недель/месяцев``: today + N units; ``через день`` = +1 (consistent with ``через N
+  дней``), ``через пару дней`` +2, ``через неделю`` +7.
+- A weekday (``в пятницу``, ``пт``) is the next such day *after* today: said on a Friday, ``в
+  пятницу`` means the Friday a week later (today would be ``сегодня``). ``в эту пятницу`` allows
+  today. ``в следующий вторник`` / ``в следующую пятницу`` is that day in the next calendar week
+  (Monday-based), e.g. on a Monday ``в следующий вторник`` is 8 days later.
+- ``на выходных`` / ``в выходные`` / ``в эти выходные``: the coming Saturday (today on a Saturday or
+  a Sunday); ``на следующих выходных``: Saturday of the next calendar week. Hint ``weekend``.
+- ``1 декабря``, ``первого декабря``, ``28.11``, ``28/11``, ``28.11.2026``; ``5 числа``/``5-го``: that day of
+  this month. A date without a year that has already passed means next year (next month for a bare
+  day of month).
+- ``DD.MM`` versus a time ``HH.MM``: a date when the second part is a month (1-12) and either the
+  first part cannot be an hour (>23) or nothing else in the message gives a date and no time word
+  (``в``, ``к``, ``после``...) precedes it. ``15:30`` is always a time.
+- Several candidates: an explicit date wins over words like ``завтра``, which win over weekdays,
+  which win over the weekend.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from booking.nlu.morph import Morph
+from booking.nlu.numbers import compound_number
+
+WEEKDAYS: dict[str, int] = {
+    "понедельник": 0, "вторник": 1, "среда": 2, "четверг": 3, "пятница": 4, "суббота": 5, "воскресенье": 6,
+}
+WEEKDAY_ABBREV: dict[str, int] = {
+    "пн": 0, "пон": 0, "понед": 0, "вт": 1, "втор": 1, "ср": 2, "чт": 3, "чет": 3, "четв": 3, "пт": 4,
+    "пят": 4, "сб": 5, "суб": 5, "субб": 5, "вс": 6, "воскр": 6, "вскр": 6, "субботу": 5, "среду": 2,
+    "пятницу": 4, "воскресение": 6, "воскресение,": 6,
+}
+MONTHS: dict[str, int] = {
+    "январь": 1, "февраль": 2, "март": 3, "апрель": 4, "май": 5, "июнь": 6, "июль": 7, "август": 8,
+    "сентябрь": 9, "октябрь": 10, "ноябрь": 11, "декабрь": 12,
+}
+MONTH_ABBREV: dict[str, int] = {
+    "янв": 1, "фев": 2, "февр": 2, "мар": 3, "апр": 4, "мая": 5, "июн": 6, "июл": 7, "авг": 8, "сен": 9,
+    "сент": 9, "окт": 10, "ноя": 11, "нояб": 11, "дек": 12, "декаб": 12,
+}
+TODAY_WORDS = frozenset({"сегодня", "седня", "сегодн", "сёдня", "сегодняшний", "сегодняшнее", "севодня"})
+TOMORROW_WORDS = frozenset({"завтра", "завтро", "зафтра", "заавтра", "завтраа", "завтрашний", "завтрашнее", "звтр"})
+AFTER_TOMORROW_WORDS = frozenset({"послезавтра", "послезавтро", "послезафтра", "послезавтрашний"})
+_NEXT_WORDS = frozenset({"следующий", "след", "следущий", "будущий", "следующей"})
+_THIS_WORDS = frozenset({"этот", "эта", "эту", "ближайший", "текущий", "этих", "эти"})
+_TIME_WORDS_BEFORE = frozenset({"в", "к", "около", "после", "до", "часа", "часов", "с", "часиков", "на"})
+_EXPLICIT, _RELATIVE, _WEEKDAY, _WEEKEND = 4, 3, 2, 1
+
+
+@dataclass
+class DateMatch:
+    """The day asked for, if any."""
+
+    date: date | None = None
+    used_tokens: set[int] = field(default_factory=set)
+    hints: dict[str, object] = field(default_factory=dict)
+    rank: int = 0
+
+    def offer(self, value: date, rank: int, used: set[int]) -> None:
+        self.used_tokens |= used
+        if rank > self.rank:
+            self.date, self.rank = value, rank
+
+
+def _add_months(day: date, months: int) -> date:
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _safe_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _future(today: date, month: int, day: int, year: int | None = None) -> date | None:
+    """The date; without a year, this year's or — if already passed — next year's."""
+    if year is not None:
+        if year < 100:
+            year += 2000
+        return _safe_date(year, month, day)
+    value = _safe_date(today.year, month, day)
+    if value is not None and value < today:
+        value = _safe_date(today.year + 1, month, day)
+    return value
+
+
+def _month_of(token: str, morph: Morph) -> int | None:
+    if token in MONTH_ABBREV:
+        return MONTH_ABBREV[token]
+    for lemma in morph.lemmas(token)[:2]:
+        if lemma in MONTHS:
+            return MONTHS[lemma]
+    return None
+
+
+def _weekday_of(token: str, morph: Morph) -> int | None:
+    if token in WEEKDAY_ABBREV:
+        return WEEKDAY_ABBREV[token]
+    for lemma in morph.lemmas(token)[:2]:
+        if lemma in WEEKDAYS:
+            return WEEKDAYS[lemma]
+    return None
+
+
+def _modifier(tokens: list[str], i: int, morph: Morph) -> str | None:
+    """'next' / 'this' when one of the two words before token i says so."""
+    for j in (i - 1, i - 2):
+        if j < 0:
+            break
+        word = tokens[j]
+        lemma = morph.lemma(word)
+        if word.startswith("след") or lemma in _NEXT_WORDS:
+            return "next"
+        if lemma in _THIS_WORDS or word in _THIS_WORDS:
+            return "this"
+    return None
+
+
+def _unit_days(token: str) -> str | None:
+    if token.startswith(("день", "дня", "дней", "денек", "денька", "сутки", "суток")):
+        return "day"
+    if token.startswith(("недел", "неделю")):
+        return "week"
+    if token.startswith("месяц"):
+        return "month"
+    return None
+
+
+_NEXT_WEEK = re.compile(r"\b(?:след\w*|будущ\w*)\s+недел")
+_DOT = re.compile(r"^(\d{1,2})[./](\d{1,2})(?:[./](\d{2,4}))?$")
+
+
+def extract_date(tokens: list[str], today: date, morph: Morph, skip: set[int]) -> DateMatch:
+    """Find the day a message asks for (see the module docstring)."""
+    match = DateMatch()
+    n = len(tokens)
+    next_week = bool(_NEXT_WEEK.search(" ".join(tokens)))
+    for i, token in enumerate(tokens):
+        if i in skip:
+            continue
+        if token in AFTER_TOMORROW_WORDS:
+            match.offer(today + timedelta(days=2), _RELATIVE, {i})
+        elif token == "после" and i + 1 < n and tokens[i + 1] in TOMORROW_WORDS:
+            match.offer(today + timedelta(days=2), _RELATIVE, {i, i + 1})
+        elif token in TOMORROW_WORDS and not (i > 0 and tokens[i - 1] == "после"):
+            match.offer(today + timedelta(days=1), _RELATIVE, {i})
+        elif token in TODAY_WORDS:
+            match.offer(today, _RELATIVE, {i})
+        elif token == "через" and i + 1 < n:
+            _through(tokens, i, today, morph, match)
+        elif token.startswith("выходн"):
+            mod = _modifier(tokens, i, morph)
+            saturday = today + timedelta(days=(5 - today.weekday()) % 7)
+            if today.weekday() == 6:
+                saturday = today
+            if mod == "next":
+                saturday = today + timedelta(days=7 - today.weekday() + 5)
+            match.offer(saturday, _WEEKEND, {i})
+            match.hints["weekend"] = True
+        elif token.startswith("недел") and i > 0 and tokens[i - 1] != "через":
+            mod = _modifier(tokens, i, morph)
+            if mod is not None:
+                match.hints["week"] = mod
+        else:
+            wd = _weekday_of(token, morph) if token.isalpha() else None
+            if wd is not None:
+                mod = _modifier(tokens, i, morph)
+                ahead = (wd - today.weekday()) % 7
+                if mod == "next" or next_week:
+                    value = today + timedelta(days=7 - today.weekday() + wd)
+                elif mod == "this":
+                    value = today + timedelta(days=ahead)
+                else:
+                    value = today + timedelta(days=ahead or 7)
+                match.offer(value, _WEEKDAY, {i})
+                continue
+            _absolute(tokens, i, today, morph, match)
+    _dotted(tokens, today, skip, match)
+    return match
+
+
+def _through(tokens: list[str], i: int, today: date, morph: Morph, match: DateMatch) -> None:
+    """"через неделю", "через 2 дня", "через пару дней", "через день"."""
+    amount, j = 1, i + 1
+    number = compound_number(tokens, j, morph)
+    if number is not None and not number[1]:
+        amount, j = number[0], j + number[2]
+    if j >= len(tokens):
+        return
+    unit = _unit_days(tokens[j])
+    if unit is None:
+        return
+    used = set(range(i, j + 1))
+    if unit == "day":
+        match.offer(today + timedelta(days=amount), _RELATIVE, used)
+    elif unit == "week":
+        match.offer(today + timedelta(days=7 * amount), _RELATIVE, used)
+    else:
+        match.offer(_add_months(today, amount), _RELATIVE, used)
+
+
+def _absolute(tokens: list[str], i: int, today: date, morph: Morph, match: DateMatch) -> None:
+    """"1 декабря", "двадцать пятого ноября", "5 числа"."""
+    token = tokens[i]
+    if not (token.isdigit() or token.isalpha()):
+        return
+    number = compound_number(tokens, i, morph)
+    if number is None:
+        return
+    day, _, length = number
+    j = i + length
+    if not 1 <= day <= 31 or j >= len(tokens):
+        return
+    nxt = tokens[j]
+    month = _month_of(nxt, morph) if nxt.isalpha() else None
+    if month is not None:
+        year = None
+        if j + 1 < len(tokens) and tokens[j + 1].isdigit() and len(tokens[j + 1]) == 4:
+            year = int(tokens[j + 1])
+        value = _future(today, month, day, year)
+        if value is not None:
+            match.offer(value, _EXPLICIT, set(range(i, j + 1)))
+        return
+    if nxt in ("числа", "число", "числу"):
+        value = _safe_date(today.year, today.month, day)
+        if value is None or value < today:
+            ahead = _add_months(today.replace(day=1), 1)
+            value = _safe_date(ahead.year, ahead.month, day)
+        if value is not None:
+            match.offer(value, _EXPLICIT, set(range(i, j + 1)))
+
+
+def _dotted(tokens: list[str], today: date, skip: set[int], match: DateMatch) -> None:
+    """"28.11", "28/11", "28.11.2026" (see the DD.MM versus HH.MM rule)."""
+    for i, token in enumerate(tokens):
+        if i in skip or i in match.used_tokens:
+            continue
+        m = _DOT.match(token)
+        if m is None:
+            continue
+        a, b, year = int(m.group(1)), int(m.group(2)), m.group(3)
+        if not (1 <= b <= 12 and 1 <= a <= 31):
+            continue
+        if year is None and "/" not in token and a <= 23:
+            before = tokens[i - 1] if i > 0 else ""
+            if before in _TIME_WORDS_BEFORE and before != "на" or match.rank >= _RELATIVE:
+                continue
+        value = _future(today, b, a, int(year) if year else None)
+        if value is not None:
+            match.offer(value, _EXPLICIT, {i})

@@ -1,0 +1,122 @@
+"""The rule engine: one message -> `Understanding`, with no network.
+
+`NluEngine` owns the morphological analyzer wrapper and one compiled matcher set per catalog
+(bounded LRU keyed by catalog identity, so a daemon serving many salons compiles each once).
+Order of extraction: client name (its words are not a master), date (its numbers are not an hour),
+time and part of day, master, services, then the intent over everything that was found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from booking.model import SalonCatalog, Understanding
+from booking.nlu.dates import extract_date
+from booking.nlu.intents import classify
+from booking.nlu.morph import Morph
+from booking.nlu.normalize import tokenize
+from booking.nlu.services import ServiceMatcher
+from booking.nlu.staff import StaffMatcher, extract_client_name
+from booking.nlu.times import extract_time
+
+_CATALOGS_MAX = 512
+# "до завтра" / "до встречи" are goodbyes, not dates.
+_FAREWELL_TOKENS = re.compile(r"\bдо\s+(?:завтра|свидания|встречи|связи)\b")
+
+
+@dataclass
+class _Compiled:
+    catalog: SalonCatalog
+    services: ServiceMatcher
+    staff: StaffMatcher
+
+
+class NluEngine:
+    """Understands client messages for any number of salons (thread-unsafe; one per event loop)."""
+
+    def __init__(self, morph: Morph | None = None) -> None:
+        self._morph = morph or Morph()
+        self._compiled: OrderedDict[int, _Compiled] = OrderedDict()
+
+    def _for_catalog(self, catalog: SalonCatalog) -> _Compiled:
+        key = id(catalog)
+        entry = self._compiled.get(key)
+        if entry is not None and entry.catalog is catalog:
+            self._compiled.move_to_end(key)
+            return entry
+        entry = _Compiled(catalog, ServiceMatcher(catalog, self._morph), StaffMatcher(catalog, self._morph))
+        self._compiled[key] = entry
+        while len(self._compiled) > _CATALOGS_MAX:
+            self._compiled.popitem(last=False)
+        return entry
+
+    def understand(
+        self, text: str, now: datetime, catalog: SalonCatalog, *, context: dict[str, Any] | None = None
+    ) -> Understanding:
+        """What `text` says; dates relative to `now` in the salon's timezone (naive `now` is salon-local)."""
+        compiled = self._for_catalog(catalog)
+        local_now = now.astimezone(ZoneInfo(catalog.timezone)) if now.tzinfo is not None else now
+        tokens = tokenize(text or "")
+        if not tokens:
+            return Understanding(intent="other", confidence=0.0)
+        morph = self._morph
+        raw = " ".join(tokens)
+        skip: set[int] = set()
+        for m in _FAREWELL_TOKENS.finditer(raw):  # token indices of a goodbye phrase
+            start = raw[: m.start()].count(" ")
+            skip |= {start, start + 1}
+
+        expecting_name = (context or {}).get("expecting") == "name"
+        client_name, name_tokens = extract_client_name(tokens, morph, expecting_name=expecting_name)
+        skip |= name_tokens
+
+        date_match = extract_date(tokens, local_now.date(), morph, skip)
+        time_match = extract_time(tokens, morph, skip | date_match.used_tokens)
+        taken = skip | date_match.used_tokens | time_match.used_tokens
+        staff_match = compiled.staff.match(tokens, taken)
+        service_match = compiled.services.match(tokens, taken | staff_match.used_tokens)
+
+        hints: dict[str, Any] = {}
+        hints.update(date_match.hints)
+        hints.update(time_match.hints)
+        if staff_match.any_staff:
+            hints["any_staff"] = True
+        if staff_match.same_staff:
+            hints["same_staff"] = True
+        if staff_match.staff_id is None and len(staff_match.candidates) > 1:
+            hints["staff_candidates"] = staff_match.candidates
+        if service_match.ambiguous:
+            hints["ambiguous_services"] = {k: v for k, v in service_match.ambiguous.items()}
+        if date_match.date is not None and date_match.date < local_now.date():
+            hints["date_in_past"] = True
+
+        has_slots = bool(
+            service_match.service_ids
+            or staff_match.staff_id is not None
+            or date_match.date is not None
+            or time_match.time is not None
+            or time_match.part_of_day is not None
+            or "weekend" in hints
+        )
+        lemmas = " ".join(morph.lemma(t) if t.isalpha() else t for t in tokens)
+        intent = classify(raw, lemmas, has_slots=has_slots, context=context)
+        if expecting_name and client_name and intent.intent == "book" and not (
+            service_match.service_ids or date_match.date or time_match.time
+        ):
+            intent = classify(raw, lemmas, has_slots=False, context=context)
+        return Understanding(
+            intent=intent.intent,
+            service_ids=list(service_match.service_ids),
+            staff_id=staff_match.staff_id,
+            date=date_match.date,
+            time=time_match.time,
+            part_of_day=time_match.part_of_day,
+            client_name=client_name,
+            confidence=intent.confidence,
+            hints=hints,
+        )

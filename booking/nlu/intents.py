@@ -1,0 +1,138 @@
+"""What the client wants: one intent per message, by phrase rules over words and lemmas.
+
+Each intent has patterns searched in the normalized text and in its lemma string (every token
+replaced by its likeliest lemma, so ``отмените``/``отменяю`` both read ``отменить``). When several
+match, the first in this order wins: human, reschedule, cancel, my_records, then an explicit
+booking verb (``запишите``, ``записаться``) beats the questions hours_address, prices and services;
+then book (a booking word, or any slot: service, master, date, time, part of day), decline, confirm,
+thanks, greeting, other. ``да``/``нет`` followed by a slot (``да, в 5``, ``нет, давайте в пятницу``)
+is a booking answer, not a bare confirm/decline.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_HUMAN = re.compile(
+    r"администратор|\bадмин[ауе]?\b|оператор|менеджер|жив(?:ой|ого|ым|ому)\s+(?:человек|сотрудник|админ)"
+    r"|с\s+человеком|\bчеловек\w*\s+(?:ответ|напиш|позов)|позов(?:и|ите)\b|соедин(?:и|ите)|свяж(?:ите|итесь|ись)"
+    r"|перезвон|позвон(?:и|ите)\s+мне|набер(?:и|ите)\s+мне|управляющ|руководител|хозяйк|жалоб"
+    r"|\bне\s+(?:с\s+)?бот\w*|\bс\s+ботом\b|\bты\s+бот|\bвы\s+бот|реальн\w+\s+человек|сотрудник"
+)
+_RESCHEDULE = re.compile(
+    r"перенести|переносить|\bперенос\b|перезаписать|перезаписаться|передвинуть|сдвинуть|подвинуть|сместить"
+    r"|перебронировать|(?:поменять|изменить|сменить)\s+(?:время|день|дата|число|запись|мой\s+запись)"
+    r"|на\s+друг(?:ой)\s+(?:время|день|число|дата)|другой\s+(?:время|день)|вместо\s+\w+\s+(?:на|в)\b"
+)
+_CANCEL = re.compile(
+    r"\bотменить\b|\bотмена\b|\bотменять\b|\bотмениться\b|аннулировать|\bудалить\b.{0,20}\bзапись\b"
+    r"|\bснять\b.{0,12}\bзапись\b|\bвычеркнуть\b|отказаться\s+от|\bне\s+(?:смочь|получиться|успеть|мочь)\s+"
+    r"(?:прийти|прийти|подойти|приехать|быть|дойти)\b|\bне\s+прийти\b|\bне\s+придти\b"
+)
+_MY_RECORDS = re.compile(
+    r"на\s+когда\s+я|когда\s+я\s+запис|во\s+сколько\s+я\s+запис|запис\w*\s+ли\s+я|\bмо(?:и|я|ю|ей)\s+запис"
+    r"|у\s+меня\s+(?:есть\s+)?запис|есть\s+ли\s+у\s+меня|куда\s+я\s+запис|как\w*\s+у\s+меня\s+запис"
+    r"|когда\s+у\s+меня|во\s+сколько\s+у\s+меня|напомн\w*.{0,25}(?:время|запис|когда|во\s+сколько)"
+    r"|(?:проверить|посмотреть|уточнить)\s+(?:мою\s+|свою\s+)?запис|на\s+какое\s+(?:время|число)\s+я"
+    r"|на\s+какой\s+день\s+я|я\s+(?:вообще\s+)?записан\w*\s*\?|\bя\s+(?:же\s+)?записан\w*\s+(?:на|к)\b.*\?"
+)
+_PRICES = re.compile(
+    r"сколько\s+стоить|стоимость|\bцена\b|\bценник\b|прайс|прейскурант|почем|\bпо\s+чем\b|расценка"
+    r"|сколько\s+(?:быть\s+)?(?:выйти|по\s+деньги|деньги|это\s+стоить|стоить|брать|за\b)|обойтись"
+    r"|\bстоить\b.{0,30}\?|сколько\s+у\s+вы\b"
+)
+_PRICES_RAW = re.compile(r"сколько\s+стоит|сколько\s+стоят|\bцен[аыу]?\b|\bценник|стоимост|почем|по\s+чем|прайс")
+_SERVICES = re.compile(
+    r"\bделаете\b|\bделают\b|\bумеете\b|какие\s+(?:у\s+вас\s+)?(?:есть\s+)?(?:услуг|процедур)|список\s+услуг"
+    r"|перечень|ваши\s+услуги|что\s+у\s+вас\s+(?:есть|делают|можно)|что\s+вы\s+(?:предлагаете|делаете)"
+    r"|чем\s+(?:вы\s+)?занимаетесь|какие\s+услуги|\bуслуги\s*\?|есть\s+ли\s+у\s+вас\s+(?:услуга|процедура)"
+    r"|\bвы\s+делаете|\bделаете\s+ли|занимаетесь\s+ли|какие\s+виды|что\s+по\s+услугам|меню\s+услуг"
+)
+_HOURS_ADDRESS = re.compile(
+    r"адрес|где\s+(?:вы|вас|находит|располож|наход|салон|это)|как\s+(?:вас\s+|к\s+вам\s+)?(?:найти|добраться|доехать|"
+    r"пройти|проехать)|куда\s+(?:идти|ехать|подъехать|приезжать|подходить)|\bметро\b|парковк|режим\s+работы"
+    r"|график\s+работы|часы\s+работы|до\s+скольк|во\s+сколько\s+(?:вы\s+)?(?:открыва|закрыва|работа|начина|заканчива)"
+    r"|когда\s+(?:вы\s+)?(?:открыва|закрыва|работа)|вы\s+работаете|работаете\s+(?:ли\s+)?(?:в|во|сегодня|завтра|по|без)"
+    r"|\bработаете\s*\?|открыты|расположен|локаци|геолокац|ориентир|какой\s+этаж|\bвход\b|как\s+работаете"
+    r"|ваш\s+телефон|номер\s+телефона\s+салона|телефон\s+салона|вы\s+открыты|открыто\s+ли"
+)
+_BOOK_STRONG = re.compile(r"запиш|записат|записыв|забронир|\bбронь\b|\bзапись\s+на\b|\bзапис\w*\s+к\b")
+_BOOK_WEAK = re.compile(
+    r"\bзапись\b|\bзаписи\b|свободн|окош|\bокн[оа]\b|\bокон\b|попасть|\bприйти\b|\bподойти\b|\bпридти\b|мест[оае]чк"
+    r"|\bмест[оа]\b|на\s+при[её]м|\bбронир|\bзанять\b|\bзаймите\b|можно\s+(?:ко?|на)\s|хочу\s+(?:ко?|на)\s"
+    r"|хотел\w*\s+бы\s+(?:ко?|на)\s|нужно\s+(?:ко?|на)\s|есть\s+(?:ли\s+)?(?:время|местечко|свободн)"
+)
+_DECLINE_START = re.compile(
+    r"^(?:нет|неа|не-а|нее|нету|не\s+надо|не\s+нужно|отбой|не\s+хочу|не\s+подходит|не\s+получится|не\s+будем"
+    r"|не\s+стоит|пока\s+нет|не\s+актуально|неактуально|уже\s+не\s+надо|no|nope)\b"
+)
+_DECLINE_ANY = re.compile(
+    r"передумал|\bотбой\b|\bне\s+надо\b|\bне\s+нужно\b|\bне\s+подходит\b|\bне\s+актуально|неактуально|\bнеудобно\b"
+    r"|\bне\s+удобно\b|\bне\s+устраивает\b|\bне\s+получится\b|\bне\s+записывайте|\bне\s+буду\b|\bне\s+хочу\b"
+    r"|\bни\s+одно\b|\bникак\b|\bне\s+могу\b"
+)
+_CONFIRM_START = re.compile(
+    r"^(?:да|дада|да-да|ага|угу|ок|окей|оке|окей|ok|okay|хорошо|хорош|отлично|подтверждаю|давайте|давай|верно"
+    r"|все\s+верно|точно|конечно|договорились|идет|подходит|супер|годится|записывайте|бронируйте|согласна|согласен"
+    r"|yes|\+|правильно|именно|замечательно|прекрасно|пойдет|устраивает|ес|йес|норм|нормально|отл|класс"
+    r"|круто|ладно|лады|жду|буду|приду|подойдет|идеально|шикарно)\b"
+)
+_CONFIRM_ANY = re.compile(
+    r"подтверждаю|подтверждаем|подтвердить|подтверждение|\bвсе\s+верно\b|записывайте|бронируйте|\bустраивает\b"
+    r"|\bподходит\b|\bдоговорились\b|\bбуду\b|\bприду\b|\bсогласн\w*"
+)
+_THANKS = re.compile(r"спасиб|\bспс\b|благодар|пасиб|мерси|thank|\bthx\b|сенкс|\bсяп\b|спасибочк")
+_GREETING = re.compile(
+    r"^(?:привет|здравствуй|здрасте|здраствуй|здрасьте|здрасти|здрастье|хай|hello|hi|приветствую|салют|алло|ало"
+    r"|добрый|доброе|доброго|доброй|приветик|вечер\s+добрый|день\s+добрый)|\bздравствуйте\b"
+)
+_FAREWELL = re.compile(r"до\s+(?:свидания|встречи|завтра|связи)|всего\s+доброго|хорошего\s+дня")
+
+
+@dataclass(frozen=True)
+class IntentResult:
+    intent: str
+    confidence: float
+
+
+def classify(raw: str, lemmas: str, *, has_slots: bool, context: dict[str, object] | None = None) -> IntentResult:
+    """The intent of one message (see the module docstring for the order)."""
+    if _HUMAN.search(raw):
+        return IntentResult("human", 0.9)
+    if _RESCHEDULE.search(lemmas) or _RESCHEDULE.search(raw):
+        return IntentResult("reschedule", 0.9)
+    cancel = _CANCEL.search(lemmas)
+    expecting = (context or {}).get("expecting")
+    if cancel:
+        if cancel.group(0) == "отмена" and expecting in ("confirm", "confirmation") and len(raw.split()) <= 2:
+            return IntentResult("decline", 0.8)
+        return IntentResult("cancel", 0.9)
+    if _MY_RECORDS.search(raw):
+        return IntentResult("my_records", 0.85)
+    strong_book = bool(_BOOK_STRONG.search(raw))
+    decline_start = bool(_DECLINE_START.search(raw))
+    confirm = bool(_CONFIRM_START.search(raw) or _CONFIRM_ANY.search(raw))
+    if strong_book and not decline_start and not re.search(r"\bне\s+(?:надо\s+)?запис", raw):
+        if has_slots or not confirm:  # "да, записывайте" is a confirmation
+            return IntentResult("book", 0.9)
+    if _HOURS_ADDRESS.search(raw):
+        return IntentResult("hours_address", 0.85)
+    if _PRICES.search(lemmas) or _PRICES_RAW.search(raw):
+        return IntentResult("prices", 0.85)
+    if _SERVICES.search(raw):
+        return IntentResult("services", 0.8)
+    decline = decline_start or bool(_DECLINE_ANY.search(raw))
+    if has_slots and not (decline and not decline_start):
+        return IntentResult("book", 0.75 if (strong_book or _BOOK_WEAK.search(raw)) else 0.6)
+    if decline:
+        return IntentResult("decline", 0.8)
+    if confirm:
+        return IntentResult("confirm", 0.8)
+    if strong_book or _BOOK_WEAK.search(raw):
+        return IntentResult("book", 0.7)
+    if _THANKS.search(raw) or _FAREWELL.search(raw):
+        return IntentResult("thanks", 0.8)
+    if _GREETING.search(raw):
+        return IntentResult("greeting", 0.8)
+    return IntentResult("other", 0.3)

@@ -1,0 +1,64 @@
+"""Text normalization and tokenization of client messages.
+
+Clients write lowercase, with typos, emoji, no punctuation and run-on sentences. This module turns
+a message into a flat list of lowercase tokens: words (``ё`` folded to ``е``, hyphenated words kept
+whole), plain numbers (``"5"``; ordinal suffixes such as ``5-го`` are dropped and marked as
+``числа``), and compact number forms kept as one token (``"15:30"``, ``"28.11"``, ``"28.11.2026"``); ``?`` is kept as a token (questions matter to intents).
+Emoji that carry meaning become words (👍 -> ``да``); greeting phrases that contain part-of-day
+words (``добрый вечер``) become ``здравствуйте`` so they are not read as "in the evening".
+"""
+
+from __future__ import annotations
+
+import re
+
+# Emoji (and a few symbols) that mean something in a booking chat.
+EMOJI_WORDS: dict[str, str] = {
+    "👍": " да ",
+    "👌": " ок ",
+    "✅": " да ",
+    "✔": " да ",
+    "☑": " да ",
+    "🆗": " ок ",
+    "👎": " нет ",
+    "❌": " нет ",
+    "🚫": " нет ",
+    "🙏": " спасибо ",
+    "🤝": " да ",
+}
+
+_GREETING_PHRASES = re.compile(
+    r"\b(?:добр(?:ый|ого|ое|ой|ым)|доброе)\s+(?:день|дня|утро|утра|вечер|вечера|ночи|времени\s+суток|времени)\b"
+)
+# "5го", "5-го", "1е", "на 5ое" -> "5 числа" (a day of month); not before "час"/"раз".
+_ORDINAL_DAY = re.compile(r"\b(\d{1,2})\s?-?(?:го|ое|е|ого)\b(?!\s*(?:час|раз))")
+# "15ч", "15 ч." -> "15 час"
+_HOUR_SUFFIX = re.compile(r"\b(\d{1,2})\s?ч\b\.?")
+# "15-30", "15 30" kept apart: only the dash form with two digits after is a time.
+_DASH_TIME = re.compile(r"\b(\d{1,2})-(\d{2})\b")
+_TOKEN = re.compile(
+    r"\d{1,2}[:.]\d{1,2}(?:[.]\d{2,4})?"  # 15:30, 15.30, 28.11, 28.11.2026
+    r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?"  # 28/11, 28/11/26
+    r"|\d+"
+    r"|[a-zа-я]+(?:-[a-zа-я]+)*"
+    r"|\+"
+    r"|\?"
+)
+
+
+def normalize(text: str) -> str:
+    """Lowercase, fold ё, map meaningful emoji to words, rewrite greeting phrases."""
+    out = text.lower().replace("ё", "е")
+    for sym, word in EMOJI_WORDS.items():
+        if sym in out:
+            out = out.replace(sym, word)
+    out = _GREETING_PHRASES.sub(" здравствуйте ", out)
+    out = _HOUR_SUFFIX.sub(r"\1 час ", out)
+    out = _DASH_TIME.sub(r"\1:\2", out)
+    out = _ORDINAL_DAY.sub(r"\1 числа", out)
+    return out
+
+
+def tokenize(text: str) -> list[str]:
+    """Normalize and split into tokens (see the module docstring)."""
+    return _TOKEN.findall(normalize(text))

@@ -1,0 +1,214 @@
+"""Which of the salon's services a message asks for.
+
+Every service title is reduced to lemmas (``Маникюр с покрытием гель-лак`` -> маникюр, покрытие,
+гель-лак); its first lemma is the *head*. Message words are mapped to the same lemma vocabulary
+through pymorphy3 lemmas, a table of the words clients really use (``ноготочки``, ``маник``,
+``педик``, ``стрижечка``, ``покрасить``, ``бровки``...) and, for words the dictionary does not know,
+rapidfuzz against the vocabulary (typos such as ``маникур``, ``наращевание``).
+
+Selection is greedy: the service covering the most message lemmas (head weighs 2, others 1) wins,
+its lemmas are used up, and the next service is chosen from what is left, so ``маникюр и педикюр``
+gives both and ``окрашивание бровей`` gives only the brow service. Ties (``маникюр`` -> gel polish or
+classic?) go to the most typical service: a title carrying a default marker (``классический``,
+``женский``) first, then catalog order; the other candidates are reported as ambiguous.
+Generic lemmas (``волос``, ``мужской``...) qualify a choice but never select a service alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+
+from booking.model import SalonCatalog
+from booking.nlu.morph import Morph
+
+# Words clients use -> lemmas of the vocabulary of service titles. Keys are tokens or lemmas.
+SERVICE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    # manicure and nails ("ногти" is a category word: the typical nail service is a manicure)
+    "маник": ("маникюр",), "маникюрчик": ("маникюр",), "маникюрчика": ("маникюр",),
+    "маникюрщик": ("маникюр",), "маникюрщица": ("маникюр",), "маникюрный": ("маникюр",),
+    "ноготь": ("маникюр",), "ногти": ("маникюр",), "ноготочки": ("маникюр",), "ноготочек": ("маникюр",),
+    "ноготочка": ("маникюр",), "ноготочко": ("маникюр",), "ноготок": ("маникюр",), "ноготки": ("маникюр",),
+    "руки": ("маникюр",), "ручки": ("маникюр",),
+    "педик": ("педикюр",), "педикюрчик": ("педикюр",), "педикюрчика": ("педикюр",),
+    "педикюрный": ("педикюр",), "ножки": ("педикюр",), "ноги": ("педикюр",),
+    "нога": ("педикюр",), "ножка": ("педикюр",),
+    "гель": ("гель-лак",), "гелька": ("гель-лак",), "гельку": ("гель-лак",), "гелик": ("гель-лак",),
+    "гельлак": ("гель-лак",), "шеллак": ("гель-лак",), "шилак": ("гель-лак",), "шелак": ("гель-лак",),
+    "лак": ("гель-лак",), "покрыть": ("покрытие",), "покрытьие": ("покрытие",),
+    "снять": ("снятие",), "снимать": ("снятие",), "сняти": ("снятие",), "снимание": ("снятие",),
+    # hair
+    "стрижечка": ("стрижка",), "стрижечку": ("стрижка",), "подстричь": ("стрижка",),
+    "подстричься": ("стрижка",), "постричь": ("стрижка",), "постричься": ("стрижка",),
+    "стричь": ("стрижка",), "стричься": ("стрижка",), "подстригать": ("стрижка",),
+    "подстригаться": ("стрижка",), "подровнять": ("стрижка",), "подравнять": ("стрижка",),
+    "кончик": ("стрижка",), "челка": ("стрижка",), "стрижк": ("стрижка",),
+    "покрасить": ("окрашивание",), "покраситься": ("окрашивание",), "окрасить": ("окрашивание",),
+    "окраситься": ("окрашивание",), "покраска": ("окрашивание",), "окраска": ("окрашивание",),
+    "крашение": ("окрашивание",), "колорирование": ("окрашивание",), "краситься": ("окрашивание",),
+    "красить": ("окрашивание",), "покрашивание": ("окрашивание",), "тонирование": ("окрашивание",),
+    "мелирование": ("окрашивание",), "корни": ("окрашивание",), "корень": ("окрашивание",),
+    "волосы": ("волос",), "волосик": ("волос",), "прическа": ("укладка",), "причесочка": ("укладка",),
+    "уложить": ("укладка",), "укладочка": ("укладка",), "локон": ("укладка",), "накрутить": ("укладка",),
+    "накрутка": ("укладка",), "локоны": ("укладка",),
+    # brows and lashes
+    "бровка": ("бровь",), "бровки": ("бровь",), "бровушка": ("бровь",), "брови": ("бровь",),
+    "оформить": ("коррекция",), "оформление": ("коррекция",), "поправить": ("коррекция",),
+    "выщипать": ("коррекция",), "выщипывание": ("коррекция",), "скорректировать": ("коррекция",),
+    "ресничка": ("ресница",), "реснички": ("ресница",), "ресницы": ("ресница",), "реснички-": ("ресница",),
+    "нарастить": ("наращивание",), "наращивать": ("наращивание",), "наростить": ("наращивание",),
+    "лэшмейкер": ("ресница",), "бровист": ("бровь",),
+    # face
+    "личико": ("лицо",), "почистить": ("чистка",), "чистить": ("чистка",), "чисточка": ("чистка",),
+    "массажик": ("массаж",), "помассировать": ("массаж",),
+    # qualifiers
+    "мужчина": ("мужской",), "муж": ("мужской",), "мужик": ("мужской",), "мужской": ("мужской",),
+    "парень": ("мужской",), "жена": ("женский",), "ребенок": ("детский",), "ребенка": ("детский",),
+    "дочка": ("детский",), "дочь": ("детский",), "сын": ("детский",), "сынок": ("детский",),
+    "малыш": ("детский",), "дети": ("детский",), "детский": ("детский",), "ребенку": ("детский",),
+    "классика": ("классический",), "обычный": ("классический",), "простой": ("классический",),
+}
+
+# Lemmas that only qualify a service (they never select one on their own).
+GENERIC_LEMMAS = frozenset({"волос", "мужской", "женский", "детский", "классический", "лицо"})
+# A title carrying one of these is the typical choice among equals.
+DEFAULT_MARKERS = frozenset({"классический", "женский", "обычный", "базовый", "стандартный"})
+# Function words in titles.
+_TITLE_STOP = frozenset({"с", "и", "для", "без", "на", "по", "в", "из", "от", "до"})
+_WITHOUT = re.compile(r"\bбез\s+(?:покрытия|гель-лака|гельлака|лака|гель\s+лака|шеллака)\b")
+_FUZZY_CUTOFF = 82.0
+
+
+@dataclass
+class ServiceMatch:
+    """The services a message names, best first, and what stayed ambiguous."""
+
+    service_ids: list[int] = field(default_factory=list)
+    ambiguous: dict[int, list[int]] = field(default_factory=dict)  # chosen id -> other candidates
+    used_tokens: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    service_id: int
+    index: int
+    head: str
+    lemmas: frozenset[str]
+    typical: bool
+
+
+class ServiceMatcher:
+    """Matches message tokens against one catalog's services (built once per catalog)."""
+
+    def __init__(self, catalog: SalonCatalog, morph: Morph) -> None:
+        self._morph = morph
+        entries: list[_Entry] = []
+        vocab: set[str] = set()
+        for index, service in enumerate(catalog.services):
+            lemmas = [
+                morph.lemma(w)
+                for w in re.findall(r"[a-zа-яё]+(?:-[a-zа-яё]+)*", service.title.lower().replace("ё", "е"))
+                if w not in _TITLE_STOP
+            ]
+            if not lemmas:
+                continue
+            entries.append(
+                _Entry(
+                    service_id=service.id,
+                    index=index,
+                    head=lemmas[0],
+                    lemmas=frozenset(lemmas),
+                    typical=bool(DEFAULT_MARKERS & set(lemmas)),
+                )
+            )
+            vocab.update(lemmas)
+        self._entries = entries
+        self._vocab = vocab
+        self._fuzzy_keys = sorted(vocab | set(SERVICE_SYNONYMS))
+        self._fuzzy_cache: dict[str, str | None] = {}
+
+    def _canonical(self, token: str) -> tuple[str, ...]:
+        """The vocabulary lemmas one token stands for (possibly none)."""
+        if token in SERVICE_SYNONYMS:
+            return SERVICE_SYNONYMS[token]
+        lemmas = self._morph.lemmas(token)
+        for lemma in lemmas:
+            if lemma in self._vocab:
+                return (lemma,)
+            if lemma in SERVICE_SYNONYMS:
+                return SERVICE_SYNONYMS[lemma]
+        if len(token) >= 5 and token.isalpha() and not self._morph.analyzer.word_is_known(token):
+            hit = self._fuzzy(token, lemmas)
+            if hit is not None:
+                return SERVICE_SYNONYMS.get(hit, (hit,))
+        return ()
+
+    def _fuzzy(self, token: str, lemmas: tuple[str, ...]) -> str | None:
+        if token in self._fuzzy_cache:
+            return self._fuzzy_cache[token]
+        best: tuple[str, float] | None = None
+        for candidate in {token, *lemmas}:
+            found = process.extractOne(
+                candidate, self._fuzzy_keys, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF
+            )
+            if found is not None and found[0][0] == candidate[0] and (best is None or found[1] > best[1]):
+                best = (found[0], found[1])
+        result = best[0] if best else None
+        if len(self._fuzzy_cache) > 50_000:
+            self._fuzzy_cache.clear()
+        self._fuzzy_cache[token] = result
+        return result
+
+    def match(self, tokens: list[str], skip: set[int]) -> ServiceMatch:
+        """Find the services named in `tokens` (indices in `skip` are ignored)."""
+        text = " ".join(tokens)
+        without = bool(_WITHOUT.search(text))
+        found: dict[str, set[int]] = {}  # lemma -> token indices
+        for i, token in enumerate(tokens):
+            if i in skip or not token[0].isalpha():
+                continue
+            for lemma in self._canonical(token):
+                found.setdefault(lemma, set()).add(i)
+        if without:  # "маникюр без покрытия" is the classic one
+            for lemma in ("покрытие", "гель-лак"):
+                found.pop(lemma, None)
+            found.setdefault("классический", set())
+        if "педикюр" in found and "маникюр" in found and _nails_on_feet(tokens, found):
+            found.pop("маникюр")  # "ногти на ногах" -> pedicure only
+        result = ServiceMatch()
+        remaining = set(found)
+        while remaining:
+            scored: list[tuple[int, bool, int, _Entry]] = []
+            for entry in self._entries:
+                if entry.service_id in result.service_ids:
+                    continue
+                covered = entry.lemmas & remaining
+                if not covered:
+                    continue
+                if entry.head not in covered and not (covered - GENERIC_LEMMAS):
+                    continue
+                score = sum(2 if lemma == entry.head else 1 for lemma in covered)
+                scored.append((score, entry.typical, -entry.index, entry))
+            if not scored:
+                break
+            scored.sort(key=lambda item: (item[0], item[1], item[2]), reverse=True)
+            best = scored[0]
+            chosen = best[3]
+            rivals = [e.service_id for s, _, _, e in scored[1:] if s == best[0]]
+            result.service_ids.append(chosen.service_id)
+            if rivals:
+                result.ambiguous[chosen.service_id] = rivals
+            covered = chosen.lemmas & remaining
+            for lemma in covered:
+                result.used_tokens |= found[lemma]
+            remaining -= covered
+        return result
+
+
+def _nails_on_feet(tokens: list[str], found: dict[str, set[int]]) -> bool:
+    """"ногти на ногах": the pedicure comes from a leg word and the manicure from a bare nail word."""
+    legs = all(tokens[i].startswith(("ног", "нож")) and not tokens[i].startswith("ногт") for i in found["педикюр"])
+    nails = all(tokens[i].startswith(("ногот", "ногт")) for i in found["маникюр"])
+    return legs and nails
