@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     yclients_application_id: int = DEV_APPLICATION_ID
     yclients_rate_per_s: float = 5.0
     yclients_timeout_s: float = 15.0
+    yclients_max_attempts: int = 4  # tries of an idempotent YClients call (429/5xx/timeouts); book_record: 1
+    yclients_backoff_base_s: float = 0.5  # first retry delay; doubles, jittered, capped below
+    yclients_backoff_cap_s: float = 10.0
+    sync_days_ahead: int = 30  # schedules and records copied this many days ahead
+    sync_records_interval_s: float = 900.0  # records sync period (catalogue daily, schedules nightly+hourly)
     marketplace_allow_unsigned: bool = False
 
     # --- booking -----------------------------------------------------------------------

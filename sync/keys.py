@@ -6,8 +6,3 @@ from __future__ import annotations
 def rate_limit(scope: str = "global") -> str:
     """Sliding-window log of YClients requests, shared by every instance (one egress IP)."""
     return f"sync:yclients:ratelimit:{scope}"
-
-
-def company_sync_lock(company_id: int, what: str) -> str:
-    """Held while one instance syncs one kind of data of one company."""
-    return f"sync:company:{company_id}:{what}:lock"

@@ -1,9 +1,111 @@
-"""Wiring of the `sync` package into the application."""
+"""Wiring of the `sync` package into the application.
+
+- the YClients client (one ClientSession per process, the Redis rate limiter shared by the
+  cluster), the store, the sync service with its scheduler jobs, the webhook ingest;
+- `POST /marketplace/webhook/{companyId:\\d+}` (data webhooks; `/marketplace/webhook/yclients`
+  belongs to the marketplace package);
+- demo mode: the YClients sandbox serving fixtures/demo-salon.json under `/sandbox/yclients/`,
+  and the client pointed at it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import redis.asyncio as aioredis
 from aiohttp import web
+
+from gateway.appkeys import CLOCK, POOL, REDIS, SCHEDULER, SETTINGS, TASKS
+from gateway.settings import Settings
+from sync.appkeys import SYNC_SERVICE, SYNC_STORE, SYNC_WEBHOOKS, YCLIENTS, YCLIENTS_SANDBOX
+from sync.client import YClientsClient
+from sync.clock import Clock
+from sync.config import SyncConfig, YClientsConfig
+from sync.http import ApiTransport
+from sync.ratelimit import RedisRateLimiter
+from sync.sandbox import Sandbox, build_app
+from sync.service import Spawner, SyncService
+from sync.store import SyncStore
+from sync.webhooks import WebhookIngest
+
+DEMO_SALON_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "demo-salon.json"
+SANDBOX_PREFIX = "/sandbox/yclients"
+WEBHOOK_SWEEP_S = 60.0
+
+
+def yclients_config(settings: Settings) -> YClientsConfig:
+    """Settings -> the client's config; demo mode talks to the in-process sandbox."""
+    base = f"http://127.0.0.1:{settings.port}{SANDBOX_PREFIX}" if settings.demo else settings.yclients_base_url
+    return YClientsConfig(
+        base_url=base,
+        partner_token=settings.yclients_partner_token,
+        user_token=settings.yclients_user_token,
+        application_id=settings.yclients_application_id,
+        rate_per_s=settings.yclients_rate_per_s,
+        timeout_s=settings.yclients_timeout_s,
+        max_attempts=settings.yclients_max_attempts,
+        backoff_base_s=settings.yclients_backoff_base_s,
+        backoff_cap_s=settings.yclients_backoff_cap_s,
+    )
+
+
+def sync_config(settings: Settings) -> SyncConfig:
+    """Settings -> the sync jobs' config."""
+    return SyncConfig(days_ahead=settings.sync_days_ahead, records_interval_s=settings.sync_records_interval_s)
+
+
+def build_sync(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    redis: aioredis.Redis,
+    pool: object,
+    clock: Clock,
+    spawner: Spawner | None,
+) -> tuple[YClientsClient, SyncStore, SyncService, WebhookIngest]:
+    """Assemble client, store, service and webhook ingest (used by the app and the CLI)."""
+    config = yclients_config(settings)
+    limiter = RedisRateLimiter(redis, config.rate_per_s)
+    client = YClientsClient(ApiTransport(config, session, limiter))
+    store = SyncStore(pool)  # type: ignore[arg-type]
+    service = SyncService(client, store, clock, sync_config(settings), spawner)
+    return client, store, service, WebhookIngest(store, client, clock, spawner)
 
 
 def install(app: web.Application) -> None:
     """Add sync's routes, middlewares and cleanup context."""
+    settings = app[SETTINGS]
+    app.router.add_post(r"/marketplace/webhook/{companyId:\d+}", _webhook)
+    if settings.demo:
+        sandbox = Sandbox(
+            clock=app[CLOCK],
+            partner_token=settings.yclients_partner_token,
+            user_token=settings.yclients_user_token,
+            application_id=settings.yclients_application_id,
+            install_target=f"{settings.effective_public_base_url()}/marketplace/yclients/install",
+        )
+        sandbox.add_salon_file(DEMO_SALON_FILE)
+        app[YCLIENTS_SANDBOX] = sandbox
+        app.add_subapp(SANDBOX_PREFIX + "/", build_app(sandbox))
+    app.cleanup_ctx.append(_sync_ctx)
+
+
+async def _webhook(request: web.Request) -> web.Response:
+    return await request.app[SYNC_WEBHOOKS].handle(request)
+
+
+async def _sync_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    session = aiohttp.ClientSession()
+    client, store, service, ingest = build_sync(settings, session, app[REDIS], app[POOL], app[CLOCK], app[TASKS])
+    app[YCLIENTS] = client
+    app[SYNC_STORE] = store
+    app[SYNC_SERVICE] = service
+    app[SYNC_WEBHOOKS] = ingest
+    service.register_jobs(app[SCHEDULER])
+    app[SCHEDULER].every("sync-webhook-sweep", WEBHOOK_SWEEP_S, ingest.process_pending)
+    try:
+        yield
+    finally:
+        await session.close()

@@ -147,14 +147,14 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
                 return resp
             else:
                 return err_a(fault.status, "Внутренняя ошибка сервера" if fault.status >= 500 else "Ошибка")
-        if request.headers.get("Accept", "").strip() != ACCEPT:
-            return err_a(406, "Неверный заголовок Accept: нужен " + ACCEPT)
         partner, user = parse_authorization(request.headers.get("Authorization", ""))
         unauthorized = err_c(401, AUTH_MESSAGE) if shape == "C" else err_a(401, AUTH_MESSAGE)
         if partner != sandbox.partner_token:
             return unauthorized
         if user is not None and user != sandbox.user_token:
             return unauthorized
+        if request.headers.get("Accept", "").strip() != ACCEPT:
+            return err_a(406, "Неверный заголовок Accept: нужен " + ACCEPT)
         if kind == "PU" and user is None:
             salon_id = _salon_id_of(request)
             if salon_id is not None and salon_id in sandbox.salons and not sandbox.is_installed(salon_id):

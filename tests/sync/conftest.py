@@ -89,3 +89,24 @@ def make_yclients(sandbox_url: str, http_session: aiohttp.ClientSession, sleeps:
 @pytest.fixture
 def yc(make_yclients: MakeClient) -> YClientsClient:
     return make_yclients()
+
+
+async def add_company(pool: Any, salon_id: int, status: str = "active") -> int:
+    """Insert a companies row; returns our company id."""
+    return await pool.fetchval(
+        "INSERT INTO companies (salon_id, company_id, yclients_id, title, integration_status) "
+        "VALUES ($1, $1, $1, $2, $3) RETURNING id",
+        salon_id, f"Салон {salon_id}", status,
+    )
+
+
+@pytest.fixture
+def make_service(make_yclients: MakeClient, pool: Any, clock: FakeClock) -> Callable[..., Any]:
+    """A SyncService over the sandbox client and this test's database."""
+    from sync.service import SyncService
+    from sync.store import SyncStore
+
+    def factory(**client_overrides: Any) -> SyncService:
+        return SyncService(make_yclients(**client_overrides), SyncStore(pool), clock)
+
+    return factory

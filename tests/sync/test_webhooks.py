@@ -1,0 +1,146 @@
+"""Data webhooks: validated, stored once, answered fast, and the record refreshed from the API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from gateway.clock import FakeClock
+from sync.models import Appointment
+from sync.sandbox import Sandbox
+from sync.store import SyncStore
+from sync.webhooks import WebhookIngest, dedupe_key
+from tests.sync.conftest import DEMO_SALON, MakeClient, add_company
+
+
+@pytest.fixture
+async def ingest(make_yclients: MakeClient, pool: Any, clock: FakeClock) -> WebhookIngest:
+    return WebhookIngest(SyncStore(pool), make_yclients(), clock)  # no spawner: tests process explicitly
+
+
+@pytest.fixture
+async def hook(ingest: WebhookIngest) -> AsyncIterator[TestClient]:
+    app = web.Application()
+    app.router.add_post(r"/marketplace/webhook/{companyId:\d+}", ingest.handle)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def event(rid: int, status: str = "update", salon: int = DEMO_SALON, **data: Any) -> dict[str, Any]:
+    return {"company_id": salon, "resource": "record", "resource_id": rid, "status": status, "data": {"id": rid, **data}}
+
+
+async def _events(pool: Any) -> list[Any]:
+    return await pool.fetch("SELECT * FROM sync_webhook_events ORDER BY id")
+
+
+async def test_rejects_unknown_company_malformed_json_and_wrong_salon(hook: TestClient, pool: Any) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    resp = await hook.post("/marketplace/webhook/9999", json=event(1))
+    assert resp.status == 404
+    assert (await resp.json()) == {"success": False, "error": {"code": "not_found", "message": "Unknown company"}}
+    resp = await hook.post(f"/marketplace/webhook/{cid}", data="{not json", headers={"Content-Type": "application/json"})
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
+    resp = await hook.post(f"/marketplace/webhook/{cid}", json=event(1, salon=4564))
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "company_mismatch"
+    for bad in ([1, 2], {"company_id": DEMO_SALON, "resource": "record", "status": "moved"},
+                {"company_id": DEMO_SALON, "resource": "record", "status": "update", "data": "x", "resource_id": 1}):
+        resp = await hook.post(f"/marketplace/webhook/{cid}", json=bad)
+        assert resp.status == 400 and (await resp.json())["success"] is False
+    assert await _events(pool) == []  # nothing stored from bad input
+
+
+async def test_event_stored_once_and_record_refreshed(hook: TestClient, ingest: WebhookIngest, pool: Any,
+                                                      sandbox: Sandbox) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    payload = event(4001, "create", last_change_date="2026-11-20T10:00:00+03:00")
+    first = await hook.post(f"/marketplace/webhook/{cid}", json=payload)
+    again = await hook.post(f"/marketplace/webhook/{cid}", json=payload)
+    assert first.status == again.status == 200
+    assert (await first.json())["duplicate"] is False and (await again.json())["duplicate"] is True
+    assert len(await _events(pool)) == 1
+    assert await ingest.process_pending() == 1
+    rec = await ingest.store.record(cid, 4001)
+    assert rec and rec.client_phone == "79161234567" and rec.service_ids == (1001,) and not rec.deleted
+    assert (await _events(pool))[0]["processed_at"] is not None
+    assert await ingest.process_pending() == 0
+
+
+async def test_partial_out_of_order_update_uses_the_api_state(hook: TestClient, ingest: WebhookIngest, pool: Any,
+                                                              sandbox: Sandbox, make_yclients: MakeClient) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    yc = make_yclients()
+    slot = (await yc.book_times(DEMO_SALON, 2005, __import__("datetime").date(2026, 11, 24), [1021]))[0]
+    booked = (await yc.book_record(DEMO_SALON, phone="79160001122", fullname="Анна",
+                                   appointments=[Appointment((1021,), 2005, slot.datetime)]))[0]
+    sandbox.salons[DEMO_SALON].records[booked.record_id].comment = "test"
+    # the update (partial: only the changed field) arrives before the create
+    await hook.post(f"/marketplace/webhook/{cid}", json=event(booked.record_id, "update", comment="test"))
+    await hook.post(f"/marketplace/webhook/{cid}", json=event(booked.record_id, "create"))
+    assert await ingest.process_pending(cid) == 2
+    rec = await ingest.store.record(cid, booked.record_id)
+    assert rec and rec.comment == "test" and rec.staff_id == 2005 and rec.client_phone == "79160001122"
+    assert rec.starts_at == slot.starts_at
+
+
+@pytest.mark.parametrize("form", ["delete", "deleted_true", "attendance_minus_one"])
+async def test_cancellations_in_all_three_forms(form: str, hook: TestClient, ingest: WebhookIngest, pool: Any,
+                                                sandbox: Sandbox) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    await hook.post(f"/marketplace/webhook/{cid}", json=event(4002, "create"))
+    await ingest.process_pending()
+    assert not (await ingest.store.record(cid, 4002)).deleted  # type: ignore[union-attr]
+    record = sandbox.salons[DEMO_SALON].records[4002]
+    if form == "delete":
+        record.deleted = True
+        payload = event(4002, "delete")
+    elif form == "deleted_true":
+        record.deleted = True
+        payload = event(4002, "update", deleted=True)
+    else:
+        record.attendance = -1
+        payload = event(4002, "update", attendance=-1)
+    resp = await hook.post(f"/marketplace/webhook/{cid}", json=payload)
+    assert resp.status == 200
+    await ingest.process_pending()
+    rec = await ingest.store.record(cid, 4002)
+    assert rec is not None and rec.deleted
+    assert await ingest.store.records_by_phone(cid, "79031112233") == []
+
+
+async def test_forged_cancellation_does_not_cancel_a_live_record(hook: TestClient, ingest: WebhookIngest,
+                                                                 pool: Any) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    await hook.post(f"/marketplace/webhook/{cid}", json=event(4001, "delete"))
+    await ingest.process_pending()
+    rec = await ingest.store.record(cid, 4001)
+    assert rec is not None and not rec.deleted  # the API says it is alive: payloads are only hints
+
+
+async def test_failed_refresh_stays_pending_for_the_sweep(hook: TestClient, ingest: WebhookIngest, pool: Any,
+                                                          sandbox: Sandbox) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    sandbox.add_fault(r"/record/", "status", status=500)
+    await hook.post(f"/marketplace/webhook/{cid}", json=event(4003, "update"))
+    assert await ingest.process_pending() == 0
+    row = (await _events(pool))[0]
+    assert row["processed_at"] is None and row["last_error"]
+    sandbox.clear_faults()
+    assert await ingest.process_pending() == 1
+    assert await ingest.store.record(cid, 4003) is not None
+
+
+def test_dedupe_key_follows_the_reference_fields() -> None:
+    a = dedupe_key(1, "record", 5, "update", {"last_change_date": "x", "comment": "a"})
+    assert a == dedupe_key(1, "record", 5, "update", {"last_change_date": "x", "comment": "b"})
+    assert a != dedupe_key(1, "record", 5, "update", {"last_change_date": "y"})
+    assert a != dedupe_key(1, "record", 5, "delete", {"last_change_date": "x"})
+    assert dedupe_key(1, "record", 5, "update", {"comment": "a"}) != dedupe_key(1, "record", 5, "update", {"comment": "b"})
