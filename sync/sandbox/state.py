@@ -199,6 +199,25 @@ class SandboxSalon:
             self.clients[client.id] = client
         return client
 
+    def add_record(
+        self,
+        staff_id: int,
+        service_ids: list[int],
+        start: datetime,
+        now: datetime,
+        *,
+        phone: str = "",
+        name: str = "",
+        comment: str = "",
+    ) -> SbRecord:
+        """Put a record straight into the salon (as the salon's staff would), no checks."""
+        client = self.upsert_client(phone, name or "Клиент") if phone else None
+        rid = self.next_id()
+        rec = self._new_record(rid, staff_id, service_ids, client.id if client else None, self.local(start), now,
+                               comment=comment)
+        self.records[rid] = rec
+        return rec
+
     # --- availability ---------------------------------------------------------------------
     def free_starts(
         self,
