@@ -16,8 +16,10 @@ Rules (documented because they are choices):
 - ``DD.MM`` versus a time ``HH.MM``: a date when the second part is a month (1-12) and either the
   first part cannot be an hour (>23) or nothing else in the message gives a date and no time word
   (``в``, ``к``, ``после``...) precedes it. ``15:30`` is always a time.
-- Several candidates: an explicit date wins over words like ``завтра``, which win over weekdays,
-  which win over the weekend.
+- Several candidates: a day after ``с``/``вместо`` is the origin of a move and loses to the other
+  (``с завтра на пятницу``); after a "перенести" word the day named after it wins; otherwise an
+  explicit date wins over words like ``завтра``, which win over weekdays, which win over the
+  weekend; then the first.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ _NEXT_WORDS = frozenset({"следующий", "след", "следущий", "
 _THIS_WORDS = frozenset({"этот", "эта", "эту", "ближайший", "текущий", "этих", "эти"})
 _TIME_WORDS_BEFORE = frozenset({"в", "к", "около", "после", "до", "часа", "часов", "с", "часиков", "на"})
 _EXPLICIT, _RELATIVE, _WEEKDAY, _WEEKEND = 4, 3, 2, 1
+_ORIGIN_WORDS = frozenset({"с", "со", "вместо"})
 
 
 @dataclass
@@ -62,12 +65,28 @@ class DateMatch:
     date: date | None = None
     used_tokens: set[int] = field(default_factory=set)
     hints: dict[str, object] = field(default_factory=dict)
-    rank: int = 0
+    candidates: list[tuple[int, int, date]] = field(default_factory=list)  # (rank, first token, value)
+
+    @property
+    def rank(self) -> int:
+        return max((c[0] for c in self.candidates), default=0)
 
     def offer(self, value: date, rank: int, used: set[int]) -> None:
         self.used_tokens |= used
-        if rank > self.rank:
-            self.date, self.rank = value, rank
+        self.candidates.append((rank, min(used), value))
+
+    def choose(self, tokens: list[str], prefer_after: int | None) -> None:
+        """Pick the day: the target of a move ("с завтра на пятницу", "вместо пятницы в субботу",
+        anything after a "перенести" word) over the origin, then the highest rank, then the first."""
+        pool = self.candidates
+        if len(pool) > 1:
+            targets = [c for c in pool if not (c[1] > 0 and tokens[c[1] - 1] in _ORIGIN_WORDS)]
+            pool = targets or pool
+        if prefer_after is not None and len(pool) > 1:
+            pool = [c for c in pool if c[1] > prefer_after] or pool
+        if pool:
+            best = max(pool, key=lambda c: (c[0], -c[1]))
+            self.date = best[2]
 
 
 def _add_months(day: date, months: int) -> date:
@@ -141,8 +160,13 @@ _NEXT_WEEK = re.compile(r"\b(?:след\w*|будущ\w*)\s+недел")
 _DOT = re.compile(r"^(\d{1,2})[./](\d{1,2})(?:[./](\d{2,4}))?$")
 
 
-def extract_date(tokens: list[str], today: date, morph: Morph, skip: set[int]) -> DateMatch:
-    """Find the day a message asks for (see the module docstring)."""
+def extract_date(
+    tokens: list[str], today: date, morph: Morph, skip: set[int], *, prefer_after: int | None = None
+) -> DateMatch:
+    """Find the day a message asks for (see the module docstring).
+
+    `prefer_after`: the position of a "перенести" word; a day named after it is the one wanted.
+    """
     match = DateMatch()
     n = len(tokens)
     next_week = bool(_NEXT_WEEK.search(" ".join(tokens)))
@@ -187,6 +211,7 @@ def extract_date(tokens: list[str], today: date, morph: Morph, skip: set[int]) -
                 continue
             _absolute(tokens, i, today, morph, match)
     _dotted(tokens, today, skip, match)
+    match.choose(tokens, prefer_after)
     return match
 
 
@@ -233,6 +258,13 @@ def _absolute(tokens: list[str], i: int, today: date, morph: Morph, match: DateM
             match.offer(value, _EXPLICIT, set(range(i, j + 1)))
         return
     if nxt in ("числа", "число", "числу"):
+        after = tokens[j + 1] if j + 1 < len(tokens) else ""
+        month = _month_of(after, morph) if after.isalpha() else None
+        if month is not None:  # "5-е января" was normalized to "5 числа января"
+            value = _future(today, month, day)
+            if value is not None:
+                match.offer(value, _EXPLICIT, set(range(i, j + 2)))
+            return
         value = _safe_date(today.year, today.month, day)
         if value is None or value < today:
             ahead = _add_months(today.replace(day=1), 1)

@@ -27,6 +27,8 @@ from booking.nlu.times import extract_time
 _CATALOGS_MAX = 512
 # "до завтра" / "до встречи" are goodbyes, not dates.
 _FAREWELL_TOKENS = re.compile(r"\bдо\s+(?:завтра|свидания|встречи|связи)\b")
+# Words of a move: the day and time named after them are the new ones.
+_MOVE_STEMS = ("перенес", "перенос", "перезапис", "сдвин", "сдвиг", "передвин", "подвин", "поменя", "измени")
 
 
 @dataclass
@@ -75,8 +77,9 @@ class NluEngine:
         client_name, name_tokens = extract_client_name(tokens, morph, expecting_name=expecting_name)
         skip |= name_tokens
 
-        date_match = extract_date(tokens, local_now.date(), morph, skip)
-        time_match = extract_time(tokens, morph, skip | date_match.used_tokens)
+        pivot = next((i for i, t in enumerate(tokens) if t.startswith(_MOVE_STEMS)), None)
+        date_match = extract_date(tokens, local_now.date(), morph, skip, prefer_after=pivot)
+        time_match = extract_time(tokens, morph, skip | date_match.used_tokens, prefer_after=pivot)
         taken = skip | date_match.used_tokens | time_match.used_tokens
         staff_match = compiled.staff.match(tokens, taken)
         service_match = compiled.services.match(tokens, taken | staff_match.used_tokens)

@@ -82,6 +82,10 @@ _CONFIRM_ANY = re.compile(
     r"подтверждаю|подтверждаем|подтвердить|подтверждение|\bвсе\s+верно\b|записывайте|бронируйте|\bустраивает\b"
     r"|\bподходит\b|\bдоговорились\b|\bбуду\b|\bприду\b|\bсогласн\w*"
 )
+_CONFIRM_STRONG = re.compile(
+    r"^(?:да|дада|да-да|ага|угу|подтверждаю|давайте|давай|верно|все\s+верно|конечно|договорились|записывайте"
+    r"|бронируйте|согласна|согласен|yes|\+|правильно|именно|подходит|устраивает)\b|подтвержд|записывайте"
+)
 _THANKS = re.compile(r"спасиб|\bспс\b|благодар|пасиб|мерси|thank|\bthx\b|сенкс|\bсяп\b|спасибочк")
 _GREETING = re.compile(
     r"^(?:привет|здравствуй|здрасте|здраствуй|здрасьте|здрасти|здрастье|хай|hello|hi|приветствую|салют|алло|ало"
@@ -128,6 +132,10 @@ def classify(raw: str, lemmas: str, *, has_slots: bool, context: dict[str, objec
     if decline:
         return IntentResult("decline", 0.8)
     if confirm:
+        # "ок спасибо" after a booking is thanks; "да, спасибо" to a question is a confirmation.
+        weak = not _CONFIRM_STRONG.search(raw) and expecting not in ("confirm", "confirmation")
+        if weak and _THANKS.search(raw):
+            return IntentResult("thanks", 0.7)
         return IntentResult("confirm", 0.8)
     if strong_book or _BOOK_WEAK.search(raw):
         return IntentResult("book", 0.7)

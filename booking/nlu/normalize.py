@@ -25,8 +25,12 @@ EMOJI_WORDS: dict[str, str] = {
     "🚫": " нет ",
     "🙏": " спасибо ",
     "🤝": " да ",
+    "💅": " маникюр ",
+    "💇": " стрижка ",
+    "✂": " стрижка ",
 }
 
+_PLUS_ONLY = re.compile(r"^\s*\++\s*$")
 _GREETING_PHRASES = re.compile(
     r"\b(?:добр(?:ый|ого|ое|ой|ым)|доброе)\s+(?:день|дня|утро|утра|вечер|вечера|ночи|времени\s+суток|времени)\b"
 )
@@ -49,6 +53,8 @@ _TOKEN = re.compile(
 def normalize(text: str) -> str:
     """Lowercase, fold ё, map meaningful emoji to words, rewrite greeting phrases."""
     out = text.lower().replace("ё", "е")
+    if _PLUS_ONLY.match(out):  # a bare "+" is a yes
+        return "да"
     for sym, word in EMOJI_WORDS.items():
         if sym in out:
             out = out.replace(sym, word)

@@ -7,8 +7,9 @@ through pymorphy3 lemmas, a table of the words clients really use (``ногот�
 rapidfuzz against the vocabulary (typos such as ``маникур``, ``наращевание``).
 
 Selection is greedy: the service covering the most message lemmas (head weighs 2, others 1) wins,
-its lemmas are used up, and the next service is chosen from what is left, so ``маникюр и педикюр``
-gives both and ``окрашивание бровей`` gives only the brow service. Ties (``маникюр`` -> gel polish or
+its lemmas are used up, and the next service is chosen from what is left (lemmas already used still
+break ties), so ``маникюр и педикюр`` gives both, ``окрашивание бровей`` only the brow service and
+``коррекция и окрашивание бровей`` both brow services. Ties (``маникюр`` -> gel polish or
 classic?) go to the most typical service: a title carrying a default marker (``классический``,
 ``женский``) first, then catalog order; the other candidates are reported as ambiguous.
 Generic lemmas (``волос``, ``мужской``...) qualify a choice but never select a service alone.
@@ -190,13 +191,15 @@ class ServiceMatcher:
                 if entry.head not in covered and not (covered - GENERIC_LEMMAS):
                     continue
                 score = sum(2 if lemma == entry.head else 1 for lemma in covered)
-                scored.append((score, entry.typical, -entry.index, entry))
+                # Words already used still qualify: "коррекция и окрашивание бровей" -> brow tint.
+                context = len(entry.lemmas & found.keys())
+                scored.append((score, context, entry.typical, -entry.index, entry))
             if not scored:
                 break
-            scored.sort(key=lambda item: (item[0], item[1], item[2]), reverse=True)
+            scored.sort(key=lambda item: item[:4], reverse=True)
             best = scored[0]
-            chosen = best[3]
-            rivals = [e.service_id for s, _, _, e in scored[1:] if s == best[0]]
+            chosen = best[4]
+            rivals = [e.service_id for s, c, _, _, e in scored[1:] if (s, c) == best[:2]]
             result.service_ids.append(chosen.service_id)
             if rivals:
                 result.ambiguous[chosen.service_id] = rivals

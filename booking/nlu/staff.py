@@ -156,6 +156,8 @@ def extract_client_name(tokens: list[str], morph: Morph, *, expecting_name: bool
     """The client's own name and the token indices it used."""
     for i, token in enumerate(tokens[:-1]):
         nxt = tokens[i + 1]
+        if token == "меня" and i + 2 < len(tokens) and tokens[i + 2] in ("зовут", "звать") and nxt.isalpha():
+            return _with_surname(tokens, i + 1, morph)  # "меня Катя зовут"
         if not nxt.isalpha() or nxt in _NOT_A_NAME:
             continue
         if token in _NAME_INTRO:

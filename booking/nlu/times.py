@@ -121,85 +121,114 @@ def _ordinal_hour(token: str, morph: Morph) -> int | None:
     return None
 
 
-def extract_time(tokens: list[str], morph: Morph, skip: set[int]) -> TimeMatch:
-    """Find the time and the part of day asked for (see the module docstring)."""
+@dataclass
+class _Candidate:
+    index: int
+    value: tuple[int, int]
+    used: set[int]
+    hints: dict[str, object]
+
+
+def extract_time(
+    tokens: list[str], morph: Morph, skip: set[int], *, prefer_after: int | None = None
+) -> TimeMatch:
+    """Find the time and the part of day asked for (see the module docstring).
+
+    With several times the first one wins, or — when `prefer_after` is given (the position of a
+    "перенести" word) — the first one after that position ("с 12 перенесите на 15" -> 15:00).
+    """
     match = TimeMatch()
     part = _part_of_day(tokens, skip)
-    found: tuple[int, int] | None = None
-    n = len(tokens)
+    candidates: list[_Candidate] = []
     i = 0
-    while i < n and found is None:
+    while i < len(tokens):
         if i in skip:
             i += 1
             continue
-        token = tokens[i]
-        m = re.fullmatch(r"(\d{1,2})[:.](\d{2})", token)
-        if m and int(m.group(1)) <= 24 and int(m.group(2)) <= 59:
-            hour, minute = int(m.group(1)), int(m.group(2))
-            qualifier = _QUALIFIERS.get(tokens[i + 1]) if i + 1 < n else None
-            # "3:30" reads like "в 3" (15:30); "03:30" is taken literally.
-            if hour <= 12 and (qualifier or not m.group(1).startswith("0")):
-                hour = _adjust(hour, qualifier, part) % 24
-            found = (hour, minute)
-            match.used_tokens.add(i)
-            _relation(tokens, i, match)
-            break
-        # полпятого / пол-пятого / пол пятого / половина пятого / в половине шестого
-        half_hour = None
-        if token.startswith("пол") and len(token) > 5 and token not in _HALF:
-            half_hour = _ordinal_hour(token[3:].lstrip("-"), morph)
-        elif token in _HALF and i + 1 < n:
-            half_hour = _ordinal_hour(tokens[i + 1], morph)
-        if half_hour is not None:
-            found = (_adjust(half_hour - 1 or 12, _qual_after(tokens, i + 1 if token in _HALF else i), part), 30)
-            match.used_tokens.add(i)
-            break
-        if token in _QUARTER and i + 1 < n and (i == 0 or tokens[i - 1] != "без"):
-            quarter_hour = _ordinal_hour(tokens[i + 1], morph)
-            if quarter_hour is not None:
-                found = (_adjust(quarter_hour - 1 or 12, _qual_after(tokens, i + 1), part), 15)
-                break
-        if token == "без" and i + 2 < n and tokens[i + 1] in _BEFORE_MINUTES:
-            hv = _hour_value(tokens, i + 2, morph)
-            if hv is not None and 1 <= hv[0] <= 12:
-                hour = _adjust(hv[0], _qual_after(tokens, i + 2 + hv[1] - 1), part)
-                found = ((hour - 1) % 24, 60 - _BEFORE_MINUTES[tokens[i + 1]])
-                break
-        triggered = token in _TRIGGERS
-        start = i + 1 if triggered else i
-        if start < n and start not in skip:
-            hv = _hour_value(tokens, start, morph)
-            if hv is not None:
-                hour, length = hv
-                end = start + length
-                nxt = tokens[end] if end < n else ""
-                has_hour_word = nxt in _HOUR_WORDS
-                if (triggered or has_hour_word) and not _is_unit(nxt) and not _is_duration(tokens, i, end):
-                    if token == "до":
-                        if hour <= 24 and (hour >= 1 or has_hour_word):
-                            h = _adjust(hour, _qual_after(tokens, end - 1), part) % 24
-                            match.hints["time_before"] = f"{h:02d}:00"
-                        i = end
-                        continue
-                    minute = 0
-                    if has_hour_word:
-                        end += 1
-                    minute, end = _minutes(tokens, end, morph, skip)
-                    qualifier = _QUALIFIERS.get(tokens[end]) if end < n else None
-                    found = (_adjust(hour, qualifier, part) % 24, minute)
-                    match.used_tokens |= set(range(i, end + (1 if qualifier else 0)))
-                    if token in _APPROX or (i > 0 and tokens[i - 1] in _APPROX):
-                        match.hints["approximate"] = True
-                    _relation(tokens, i, match)
-                    break
-        i += 1
-    if found is not None and 0 <= found[0] <= 23 and 0 <= found[1] <= 59:
-        match.time = time(found[0], found[1])
+        found = _time_at(tokens, i, morph, skip, part, match.hints)
+        if found is None:
+            i += 1
+            continue
+        candidates.append(found)
+        i = max(found.used | {i}) + 1
+    if candidates:
+        chosen = candidates[0]
+        if prefer_after is not None:
+            chosen = next((c for c in candidates if c.index > prefer_after), chosen)
+        hour, minute = chosen.value
+        if 0 <= hour <= 23 and 0 <= minute <= 59:
+            match.time = time(hour, minute)
+            match.hints.update(chosen.hints)
+        for candidate in candidates:
+            match.used_tokens |= candidate.used
     if part is not None:
         match.hints["part_of_day_said"] = part
         if match.time is None:
             match.part_of_day = part
     return match
+
+
+def _time_at(
+    tokens: list[str], i: int, morph: Morph, skip: set[int], part: str | None, hints: dict[str, object]
+) -> _Candidate | None:
+    """A time expression starting at token i, if there is one."""
+    n = len(tokens)
+    token = tokens[i]
+    m = re.fullmatch(r"(\d{1,2})[:.](\d{2})", token)
+    if m and int(m.group(1)) <= 24 and int(m.group(2)) <= 59:
+        hour, minute = int(m.group(1)), int(m.group(2))
+        qualifier = _QUALIFIERS.get(tokens[i + 1]) if i + 1 < n else None
+        # "3:30" reads like "в 3" (15:30); "03:30" is taken literally.
+        if hour <= 12 and (qualifier or not m.group(1).startswith("0")):
+            hour = _adjust(hour, qualifier, part) % 24
+        return _Candidate(i, (hour, minute), {i}, _relation(tokens, i))
+    # полпятого / пол-пятого / пол пятого / половина пятого / в половине шестого
+    half_hour = None
+    if token.startswith("пол") and len(token) > 5 and token not in _HALF:
+        half_hour = _ordinal_hour(token[3:].lstrip("-"), morph)
+    elif token in _HALF and i + 1 < n:
+        half_hour = _ordinal_hour(tokens[i + 1], morph)
+    if half_hour is not None:
+        last = i + 1 if token in _HALF else i
+        return _Candidate(i, (_adjust(half_hour - 1 or 12, _qual_after(tokens, last), part), 30), {i, last}, {})
+    if token in _QUARTER and i + 1 < n and (i == 0 or tokens[i - 1] != "без"):
+        quarter_hour = _ordinal_hour(tokens[i + 1], morph)
+        if quarter_hour is not None:
+            value = (_adjust(quarter_hour - 1 or 12, _qual_after(tokens, i + 1), part), 15)
+            return _Candidate(i, value, {i, i + 1}, {})
+    if token == "без" and i + 2 < n and tokens[i + 1] in _BEFORE_MINUTES:
+        hv = _hour_value(tokens, i + 2, morph)
+        if hv is not None and 1 <= hv[0] <= 12:
+            hour = _adjust(hv[0], _qual_after(tokens, i + 2 + hv[1] - 1), part)
+            value = ((hour - 1) % 24, 60 - _BEFORE_MINUTES[tokens[i + 1]])
+            return _Candidate(i, value, set(range(i, i + 2 + hv[1])), {})
+    triggered = token in _TRIGGERS
+    start = i + 1 if triggered else i
+    if start >= n or start in skip:
+        return None
+    hv = _hour_value(tokens, start, morph)
+    if hv is None:
+        return None
+    hour, length = hv
+    end = start + length
+    nxt = tokens[end] if end < n else ""
+    has_hour_word = nxt in _HOUR_WORDS
+    if not (triggered or has_hour_word) or _is_unit(nxt) or _is_duration(tokens, i, end):
+        return None
+    if token == "до":
+        if hour >= 1 or has_hour_word:
+            h = _adjust(hour, _qual_after(tokens, end - 1), part) % 24
+            hints["time_before"] = f"{h:02d}:00"
+        return None
+    if has_hour_word:
+        end += 1
+    minute, end = _minutes(tokens, end, morph, skip)
+    qualifier = _QUALIFIERS.get(tokens[end]) if end < n else None
+    local = _relation(tokens, i)
+    if token in _APPROX or (i > 0 and tokens[i - 1] in _APPROX):
+        local["approximate"] = True
+    used = set(range(i, end + (1 if qualifier else 0)))
+    return _Candidate(i, (_adjust(hour, qualifier, part) % 24, minute), used, local)
 
 
 def _qual_after(tokens: list[str], i: int) -> str | None:
@@ -246,9 +275,11 @@ def _is_duration(tokens: list[str], i: int, end: int) -> bool:
     return end + 1 < len(tokens) and tokens[end] in _HOUR_WORDS and tokens[end + 1] in ("раньше", "позже", "пораньше")
 
 
-def _relation(tokens: list[str], i: int, match: TimeMatch) -> None:
+def _relation(tokens: list[str], i: int) -> dict[str, object]:
+    """Hints for "после 5" (after) and "с 5" (from)."""
     word = tokens[i] if tokens[i] in ("после", "с", "со") else (tokens[i - 1] if i > 0 else "")
     if word == "после":
-        match.hints["time_relation"] = "after"
-    elif word in ("с", "со"):
-        match.hints["time_relation"] = "from"
+        return {"time_relation": "after"}
+    if word in ("с", "со"):
+        return {"time_relation": "from"}
+    return {}

@@ -1,4 +1,4 @@
-"""Table-driven tests of the rule engine over realistic client messages (tests/booking/nlu_cases/dev.jsonl).
+"""Table-driven tests of the rule engine over realistic client messages (tests/booking/nlu_cases/dev*.jsonl).
 
 Each case gives the message, the moment it was sent and the expected evaluation line; every field
 of the line is compared (an omitted slot must come out empty), plus the client's name when given.
@@ -18,11 +18,14 @@ from booking.model import SalonCatalog
 from booking.nlu import NluEngine
 
 ROOT = Path(__file__).resolve().parents[2]
-CASES_FILE = Path(__file__).parent / "nlu_cases" / "dev.jsonl"
+CASES_DIR = Path(__file__).parent / "nlu_cases"
 
 
 def _load_cases() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in CASES_FILE.read_text("utf-8").splitlines() if line.strip()]
+    cases = []
+    for path in sorted(CASES_DIR.glob("dev*.jsonl")):  # never heldout.jsonl
+        cases += [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    return cases
 
 
 CASES = _load_cases()
