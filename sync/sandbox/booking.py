@@ -233,6 +233,8 @@ async def book_record(request: web.Request) -> web.Response:
         )
         salon.records[rid] = rec
         created.append({"id": p.appointment_id, "record_id": rid, "record_hash": rec.record_hash})
+    for item in created:
+        await sandbox.emit_record(salon, salon.records[item["record_id"]], "create")
     return ok(created, status=201)
 
 
@@ -257,6 +259,7 @@ async def reschedule(request: web.Request) -> web.Response:
     if isinstance(body, dict) and body.get("comment"):
         r.comment = str(body["comment"])
     r.changed_at = now
+    await sandbox.emit_record(salon, r, "update", ("datetime", "date", "comment"))
     return ok(render_record(salon, r))
 
 
@@ -284,6 +287,7 @@ async def cancel(request: web.Request) -> web.Response:
         if not r.deleted:
             r.deleted = True
             r.changed_at = sandbox.now()
+            await sandbox.emit_record(salon, r, "delete")
         return ok(None)
     return err_a(404, NOT_FOUND)
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from sync.clock import Clock
-from sync.sandbox.state import Install, SandboxSalon
+from sync.sandbox.state import Install, SandboxSalon, SbRecord
+from sync.sandbox.webhooks import WebhookOutbox
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class Sandbox:
     faults: list[Fault] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     strict_repeat_activation: bool = False  # [obs] "already installed" error on a repeat
+    webhooks: WebhookOutbox = field(default_factory=WebhookOutbox)
     max_recorded: int = 50_000
 
     def __post_init__(self) -> None:
@@ -153,3 +155,14 @@ class Sandbox:
 
     def is_installed(self, salon_id: int) -> bool:
         return self.install(salon_id).status == "active"
+
+    async def emit_record(self, salon: SandboxSalon, record: SbRecord, status: str, changed: tuple[str, ...] = ()) -> None:
+        """Send a `record` data webhook to the URLs the salon's activation registered (if any)."""
+        from sync.sandbox.rest import render_record
+
+        inst = self.installs.get((salon.id, self.application_id))
+        if inst is None or inst.status != "active" or not inst.webhook_urls:
+            return
+        body = {"company_id": salon.id, "resource": "record", "resource_id": record.id, "status": status,
+                "data": render_record(salon, record)}
+        await self.webhooks.emit(list(inst.webhook_urls), body, ("last_change_date", *changed))

@@ -240,6 +240,7 @@ async def visit(request: web.Request) -> web.Response:
                 return err_a(422, "attendance обязателен", {"attendance": ["Неверное значение"]})
             r.attendance = int(attendance)
             r.changed_at = sandbox.now()
+            await sandbox.emit_record(salon, r, "update", ("attendance", "visit_attendance"))
             return ok(None)
     return err_a(404, NOT_FOUND)
 

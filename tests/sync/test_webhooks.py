@@ -144,3 +144,54 @@ def test_dedupe_key_follows_the_reference_fields() -> None:
     assert a != dedupe_key(1, "record", 5, "update", {"last_change_date": "y"})
     assert a != dedupe_key(1, "record", 5, "delete", {"last_change_date": "x"})
     assert dedupe_key(1, "record", 5, "update", {"comment": "a"}) != dedupe_key(1, "record", 5, "update", {"comment": "b"})
+
+
+async def test_sandbox_mutations_emit_webhooks_that_sync_the_record(
+    hook: TestClient, ingest: WebhookIngest, pool: Any, sandbox: Sandbox, make_yclients: MakeClient
+) -> None:
+    import datetime as dt
+
+    cid = await add_company(pool, DEMO_SALON)
+    yc = make_yclients()
+    await yc.activate(DEMO_SALON, api_key="k", webhook_urls=[str(hook.make_url(f"/marketplace/webhook/{cid}"))])
+    sandbox.webhooks.duplicate = True  # YClients may deliver twice: stored once
+    sandbox.webhooks.partial = True  # and updates carry only the changed fields
+    day = dt.date(2026, 11, 24)
+    slots = await yc.book_times(DEMO_SALON, 2005, day, [1021])
+    booked = (await yc.book_record(DEMO_SALON, phone="79160001122", fullname="Анна",
+                                   appointments=[Appointment((1021,), 2005, slots[0].datetime)]))[0]
+    await yc.reschedule(DEMO_SALON, booked.record_id, slots[-1].datetime)
+    assert [(b["status"], s) for _, b, s in sandbox.webhooks.sent] == [("create", 200)] * 2 + [("update", 200)] * 2
+    assert set(sandbox.webhooks.sent[2][1]["data"]) <= {"id", "datetime", "date", "comment", "last_change_date"}
+    assert len(await _events(pool)) == 2
+    await ingest.process_pending()
+    rec = await ingest.store.record(cid, booked.record_id)
+    assert rec and rec.starts_at == slots[-1].starts_at and not rec.deleted
+
+    # held and delivered newest first: the delete arrives before the update it follows
+    sandbox.webhooks.hold = True
+    await yc.reschedule(DEMO_SALON, booked.record_id, slots[2].datetime)
+    await yc.cancel(booked.record_id, booked.record_hash)
+    sandbox.webhooks.hold = False
+    assert await sandbox.webhooks.flush(reverse=True) == 2
+    await ingest.process_pending()
+    rec = await ingest.store.record(cid, booked.record_id)
+    assert rec and rec.deleted
+
+
+async def test_dropped_webhooks_are_caught_by_the_records_sync(
+    hook: TestClient, pool: Any, sandbox: Sandbox, make_yclients: MakeClient, make_service
+) -> None:
+    import datetime as dt
+
+    cid = await add_company(pool, DEMO_SALON)
+    yc = make_yclients()
+    await yc.activate(DEMO_SALON, api_key="k", webhook_urls=[str(hook.make_url(f"/marketplace/webhook/{cid}"))])
+    sandbox.webhooks.drop = True
+    slot = (await yc.book_times(DEMO_SALON, 2005, dt.date(2026, 11, 24), [1021]))[0]
+    booked = (await yc.book_record(DEMO_SALON, phone="79160001122", fullname="Анна",
+                                   appointments=[Appointment((1021,), 2005, slot.datetime)]))[0]
+    assert await _events(pool) == [] and sandbox.webhooks.sent == []
+    service = make_service()
+    await service.run_once(cid, "records")
+    assert (await service.store.record(cid, booked.record_id)) is not None
