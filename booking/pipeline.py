@@ -25,9 +25,9 @@ from booking import keys
 from booking.config import BookingConfig
 from booking.dialogue import Dialogue, Turn
 from booking.model import INTENTS, SalonCatalog, Understanding
-from booking.ports import Handoff, SalonDirectory
+from booking.ports import Handoff, SalonDirectory, SalonInfo
 from booking.state import DialogueState
-from booking.store import BookingStore, PendingMessage
+from booking.store import BookingStore, Conversation, PendingMessage
 from sessions.api import InboundMessage, OutboxSender
 from sessions.runtime import Clock, Spawner
 
@@ -37,6 +37,7 @@ Understand = Callable[..., Understanding]
 # An optional driver (the LLM) tried before the rule dialogue; returns None to fall back.
 TurnDriver = Callable[[Turn, DialogueState, Understanding], Any]
 
+_REPLIES = "_replies"  # the last turn's replies, kept in the state until they are in the outbox
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 # Which intent wins when a burst of messages says several things (most specific first).
@@ -238,7 +239,7 @@ class BookingHandler:
 
     async def _answer(self, company_id: int, chat: str) -> None:
         started = self.clock.monotonic()
-        pending = await self.store.pending_for_chat(company_id, chat)
+        pending, conv = await self.store.pending_and_conversation(company_id, chat)
         if not pending:
             return
         ids = [p.message_id for p in pending]
@@ -253,22 +254,15 @@ class BookingHandler:
             await self.store.mark_done(company_id, ids)
             return
         last = pending[-1]
-        phone = phone_of(last.sender_phone, chat)
-        replies: list[str] = []
-        for _attempt in range(3):
-            conv = await self.store.load_conversation(company_id, chat)
-            st = DialogueState.from_json(conv.state)
-            now = self.clock.now()
-            u = self._understand(pending, now, salon.catalog, st)
-            turn = Turn(salon=salon, chat=chat, phone=phone, now=now,
-                        text="\n".join(p.text for p in pending), push_name=last.push_name)
-            replies = await self._drive(turn, st, u)
-            if await self.store.save_conversation(conv, st.to_json()):
-                break
-            bound.info("conversation_conflict_retry")
+        stored = conv.state.get(_REPLIES)
+        if isinstance(stored, dict) and stored.get("last_id") == last.message_id:
+            # This turn ran before and its replies were saved, but the process died before they all
+            # reached the outbox: send them (the outbox dedupes by key), never re-run the actions.
+            replies = [str(t) for t in stored.get("texts") or []]
         else:
-            bound.error("conversation_conflict_gave_up")
-            return
+            replies = await self._run_turn(conv, pending, salon, bound)
+            if replies is None:
+                return
         for index, text in enumerate(replies):
             await self.outbox.enqueue(
                 company_id, chat, text, idempotency_key=f"booking:{company_id}:{chat}:{last.message_id}:{index}"
@@ -278,6 +272,28 @@ class BookingHandler:
         if self.on_turn is not None:
             self.on_turn(company_id, chat, self.clock.monotonic() - started)
         bound.info("turn_answered", messages=len(ids), replies=len(replies))
+
+    async def _run_turn(
+        self, conv: Conversation, pending: list[PendingMessage], salon: SalonInfo, bound: Any
+    ) -> list[str] | None:
+        """Understand and step the dialogue; store the new state WITH its replies (optimistically)."""
+        last = pending[-1]
+        phone = phone_of(last.sender_phone, conv.chat)
+        for _attempt in range(3):
+            st = DialogueState.from_json(conv.state)
+            now = self.clock.now()
+            u = self._understand(pending, now, salon.catalog, st)
+            turn = Turn(salon=salon, chat=conv.chat, phone=phone, now=now,
+                        text="\n".join(p.text for p in pending), push_name=last.push_name)
+            replies = await self._drive(turn, st, u)
+            state = st.to_json()
+            state[_REPLIES] = {"last_id": last.message_id, "texts": replies}
+            if await self.store.save_conversation(conv, state):
+                return replies
+            bound.info("conversation_conflict_retry")
+            conv = await self.store.load_conversation(conv.company_id, conv.chat)
+        bound.error("conversation_conflict_gave_up")
+        return None
 
     def _understand(
         self, pending: list[PendingMessage], now: datetime, catalog: SalonCatalog, st: DialogueState

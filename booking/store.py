@@ -115,6 +115,30 @@ class BookingStore:
             for r in rows
         ]
 
+    async def pending_and_conversation(
+        self, company_id: int, chat: str
+    ) -> tuple[list[PendingMessage], Conversation]:
+        """The chat's unanswered messages and its dialogue state, over one connection."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT * FROM booking_inbox WHERE company_id = $1 AND chat = $2 AND status = 'pending'
+                   ORDER BY received_at, message_id""",
+                company_id, chat,
+            )
+            if not rows:
+                return [], Conversation(company_id, chat, {}, 0)
+            conv = await conn.fetchrow(
+                "SELECT state, version FROM conversations WHERE company_id = $1 AND chat = $2", company_id, chat
+            )
+        pending = [
+            PendingMessage(r["message_id"], r["company_id"], r["chat"], r["sender_phone"], r["push_name"],
+                           r["text"], r["received_at"])
+            for r in rows
+        ]
+        if conv is None:
+            return pending, Conversation(company_id, chat, {}, 0)
+        return pending, Conversation(company_id, chat, dict(conv["state"] or {}), conv["version"])
+
     async def mark_done(self, company_id: int, message_ids: list[int]) -> None:
         await self._pool.execute(
             """UPDATE booking_inbox SET status = 'done', done_at = NOW()

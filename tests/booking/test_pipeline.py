@@ -185,3 +185,37 @@ def test_merge_prefers_specific_intent_and_latest_slots() -> None:
         Understanding("other", [1013], None, None, time(15)),
     ])
     assert u.intent == "book" and u.service_ids == [1011, 1013] and u.time == time(15) and u.date == date(2026, 11, 24)
+
+
+class FlakyOutbox(FakeOutbox):
+    """Fails the first enqueue (the process dies between saving the turn and the outbox)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next = True
+
+    async def enqueue(self, company_id: int, chat: str, text: str, *, idempotency_key: str,
+                      kind: str = "reply") -> int | None:
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("outbox down")
+        return await super().enqueue(company_id, chat, text, idempotency_key=idempotency_key, kind=kind)
+
+
+async def test_saved_turn_is_resent_not_rerun(pool, redis, clock: FakeClock) -> None:
+    cid = await add_company(pool)
+    outbox = FlakyOutbox()
+    api = FakeYClients()
+    handler, tasks = await make_handler(pool, redis, clock, [cid], outbox, api)
+    try:
+        await handler.handle(msg(1, cid, "маникюр завтра в 11"))
+        await tick(clock, handler, 2.1)
+        assert outbox.sent == [] and api.calls.count("book_times") >= 1
+        calls_before = list(api.calls)
+        await handler.recover_once()
+        await tick(clock, handler, 0.1)
+        assert len(outbox.sent) == 1 and api.calls == calls_before  # replayed, not re-run
+        assert await handler.recover_once() == 0
+    finally:
+        await handler.close()
+        await tasks.close(grace_s=0)
