@@ -8,8 +8,9 @@ Rules (documented because they are choices):
   пятницу`` means the Friday a week later (today would be ``сегодня``). ``в эту пятницу`` allows
   today. ``в следующий вторник`` / ``в следующую пятницу`` is that day in the next calendar week
   (Monday-based), e.g. on a Monday ``в следующий вторник`` is 8 days later.
-- ``на выходных`` / ``в выходные`` / ``в эти выходные``: the coming Saturday (today on a Saturday or
-  a Sunday); ``на следующих выходных``: Saturday of the next calendar week. Hint ``weekend``.
+- ``на выходных`` / ``в выходные`` / ``в эти выходные``: the coming Saturday (today on a Saturday;
+  on a Sunday ``в эти выходные`` is today, plain ``на выходных`` the next Saturday);
+  ``на следующих выходных``: Saturday of the next calendar week. Hint ``weekend``.
 - ``1 декабря``, ``первого декабря``, ``28.11``, ``28/11``, ``28.11.2026``; ``5 числа``/``5-го``: that day of
   this month. A date without a year that has already passed means next year (next month for a bare
   day of month).
@@ -186,7 +187,7 @@ def extract_date(
         elif token.startswith("выходн"):
             mod = _modifier(tokens, i, morph)
             saturday = today + timedelta(days=(5 - today.weekday()) % 7)
-            if today.weekday() == 6:
+            if today.weekday() == 6 and mod == "this":  # "в эти выходные" said on a Sunday
                 saturday = today
             if mod == "next":
                 saturday = today + timedelta(days=7 - today.weekday() + 5)

@@ -93,6 +93,8 @@ class NluEngine:
             hints["same_staff"] = True
         if staff_match.staff_id is None and len(staff_match.candidates) > 1:
             hints["staff_candidates"] = staff_match.candidates
+        if service_match.unknown:
+            hints["unknown_services"] = service_match.unknown
         if service_match.ambiguous:
             hints["ambiguous_services"] = {k: v for k, v in service_match.ambiguous.items()}
         if date_match.date is not None and date_match.date < local_now.date():

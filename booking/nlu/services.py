@@ -89,6 +89,7 @@ class ServiceMatch:
     service_ids: list[int] = field(default_factory=list)
     ambiguous: dict[int, list[int]] = field(default_factory=dict)  # chosen id -> other candidates
     used_tokens: set[int] = field(default_factory=set)
+    unknown: list[str] = field(default_factory=list)  # procedures the salon does not list
 
 
 @dataclass(frozen=True)
@@ -172,13 +173,14 @@ class ServiceMatcher:
                 continue
             for lemma in self._canonical(token):
                 found.setdefault(lemma, set()).add(i)
+        unknown = self._drop_unknown_procedures(tokens, found)
         if without:  # "маникюр без покрытия" is the classic one
             for lemma in ("покрытие", "гель-лак"):
                 found.pop(lemma, None)
             found.setdefault("классический", set())
         if "педикюр" in found and "маникюр" in found and _nails_on_feet(tokens, found):
             found.pop("маникюр")  # "ногти на ногах" -> pedicure only
-        result = ServiceMatch()
+        result = ServiceMatch(unknown=unknown)
         remaining = set(found)
         while remaining:
             scored: list[tuple[int, bool, int, _Entry]] = []
@@ -208,6 +210,27 @@ class ServiceMatcher:
                 result.used_tokens |= found[lemma]
             remaining -= covered
         return result
+
+
+    def _drop_unknown_procedures(self, tokens: list[str], found: dict[str, set[int]]) -> list[str]:
+        """"ламинирование ресниц": a procedure the salon does not list, on a body part it knows.
+
+        The body part (a non-head lemma) alone would pick the salon's lash service; when an unknown
+        procedure noun stands right before it, that is not what the client asked for."""
+        heads = {entry.head for entry in self._entries}
+        unknown: list[str] = []
+        for lemma in list(found):
+            if lemma in heads:
+                continue
+            indices = found[lemma]
+            if all(i > 0 and _unknown_procedure(tokens[i - 1]) and not self._canonical(tokens[i - 1]) for i in indices):
+                found.pop(lemma)
+                unknown += [f"{tokens[i - 1]} {tokens[i]}" for i in sorted(indices)]
+        return unknown
+
+
+def _unknown_procedure(word: str) -> bool:
+    return word.isalpha() and len(word) > 6 and word.endswith(("ние", "ция", "вка", "ание", "ение"))
 
 
 def _nails_on_feet(tokens: list[str], found: dict[str, set[int]]) -> bool:
