@@ -142,6 +142,36 @@ class SyncBookingApi:
         return out
 
 
+async def catalog_from_sync_store(store: Any, company_id: int) -> SalonCatalog | None:
+    """The salon's catalog from the synced local copy (`sync.store.SyncStore`), None before a sync."""
+    info = await store.company_info(company_id)
+    if info is None:
+        return None
+    services = await store.services(company_id)
+    staff = await store.staff(company_id)
+    if not services:
+        return None
+    return SalonCatalog(
+        salon_id=info.salon_id,
+        title=info.title,
+        timezone=info.timezone or "Europe/Moscow",
+        address=info.address,
+        phone=info.phone,
+        schedule=info.schedule_text,
+        services=tuple(
+            CatalogService(id=s.service_id, title=s.title, category_id=s.category_id,
+                           category_title=s.category_title, price_min=s.price_min, price_max=s.price_max,
+                           duration_s=s.duration_s)
+            for s in services
+        ),
+        staff=tuple(
+            CatalogStaff(id=m.staff_id, name=m.name, specialization=m.specialization,
+                         service_ids=tuple(m.service_ids))
+            for m in staff
+        ),
+    )
+
+
 class LiveSalonDirectory:
     """Salon catalogs by company id: `companies.salon_id` + the salon's services/staff, cached.
 

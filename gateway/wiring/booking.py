@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 
 from booking.actions import BookingActions
-from booking.adapters import LiveSalonDirectory, SyncBookingApi
+from booking.adapters import LiveSalonDirectory, SyncBookingApi, catalog_from_sync_store
 from booking.config import BookingConfig
 from booking.dialogue import Dialogue
 from booking.llm import LlmDriver
@@ -58,8 +58,11 @@ def install(app: web.Application) -> None:
 
 
 def _lookup(app: web.Application, module_name: str, names: tuple[str, ...]) -> Any:
-    """An object another package's wiring stored under one of `names` (None if absent)."""
-    module = importlib.import_module(module_name)
+    """An object another package stored under one of its AppKeys `names` (None if absent)."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
     for name in names:
         key = getattr(module, name, None)
         if isinstance(key, web.AppKey) and key in app:
@@ -84,9 +87,8 @@ async def _booking_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     session = aiohttp.ClientSession()
-    client: YClientsClient | None = app.get(BOOKING_YCLIENTS) or _lookup(
-        app, "gateway.wiring.sync", ("YCLIENTS", "YCLIENTS_CLIENT", "CLIENT")
-    )
+    client: YClientsClient | None = app.get(BOOKING_YCLIENTS) or _lookup(app, "sync.appkeys", ("YCLIENTS",))
+    sync_store = _lookup(app, "sync.appkeys", ("SYNC_STORE",))
     if client is None:
         yc_config = YClientsConfig(
             base_url=yclients_base_url(settings),
@@ -103,7 +105,13 @@ async def _booking_ctx(app: web.Application) -> AsyncIterator[None]:
 
     store = BookingStore(app[POOL])
     api = SyncBookingApi(client)
-    directory = LiveSalonDirectory(app[POOL], client, monotonic=app[CLOCK].monotonic)
+    loader = None
+    if sync_store is not None:
+
+        async def loader(company_id: int) -> Any:
+            return await catalog_from_sync_store(sync_store, company_id)
+
+    directory = LiveSalonDirectory(app[POOL], client, monotonic=app[CLOCK].monotonic, loader=loader)
     dialogue = Dialogue(BookingActions(api, store), SlotFinder(api, offer_max=config.offer_max,
                                                                 search_days=config.search_days), inbox)
     driver = LlmDriver(config, session, dialogue) if config.llm_enabled else None
