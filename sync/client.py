@@ -14,8 +14,8 @@ from typing import Any
 
 from sync.http import ApiResponse, ApiTransport, Params, list_param
 from sync.models import (
-    Appointment,
     ApplicationStatus,
+    Appointment,
     BookableService,
     BookableStaff,
     BookDates,
@@ -81,7 +81,7 @@ class YClientsClient:
         service_ids: Sequence[int] = (),
     ) -> BookServices:
         """Bookable services and categories (`GET /book_services/{salon_id}`)."""
-        params: list[tuple[str, str | int]] = list_param("service_ids", service_ids)  # type: ignore[arg-type]
+        params: list[tuple[str, str | int]] = list_param("service_ids", service_ids)
         if staff_id is not None:
             params.append(("staff_id", staff_id))
         if datetime:
@@ -101,7 +101,7 @@ class YClientsClient:
         self, salon_id: int, *, service_ids: Sequence[int] = (), datetime: str | None = None
     ) -> list[BookableStaff]:
         """Specialists who can perform the services (`GET /book_staff/{salon_id}`)."""
-        params: list[tuple[str, str | int]] = list_param("service_ids", service_ids)  # type: ignore[arg-type]
+        params: list[tuple[str, str | int]] = list_param("service_ids", service_ids)
         if datetime:
             params.append(("datetime", datetime))
         data = (await self._get(f"/book_staff/{salon_id}", params)).data
@@ -118,7 +118,7 @@ class YClientsClient:
         month_of: date | None = None,
     ) -> BookDates:
         """Dates with free slots (`GET /book_dates/{salon_id}`); a range or the month of a day."""
-        params: list[tuple[str, str | int]] = list_param("service_ids", service_ids)  # type: ignore[arg-type]
+        params: list[tuple[str, str | int]] = list_param("service_ids", service_ids)
         if staff_id is not None:
             params.append(("staff_id", staff_id))
         if date_from and date_to:

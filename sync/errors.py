@@ -29,7 +29,7 @@ class TransportError(YClientsError):
     retryable = True
 
 
-class TimeoutError_(TransportError):  # noqa: N801 - avoid shadowing the builtin
+class TimeoutError_(TransportError):
     """No answer in time; for a non-idempotent call the outcome is unknown."""
 
 

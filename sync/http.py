@@ -54,7 +54,7 @@ class ApiResponse:
         return self.meta.get(name, default) if isinstance(self.meta, dict) else default
 
 
-def list_param(name: str, values: Sequence[int]) -> list[tuple[str, int]]:
+def list_param(name: str, values: Sequence[int]) -> list[tuple[str, str | int]]:
     """PHP-style array params: `service_ids[]=1&service_ids[]=2` (never comma-joined)."""
     return [(f"{name}[]", int(v)) for v in values]
 
@@ -160,7 +160,7 @@ class ApiTransport:
                 status = resp.status
                 content_type = resp.headers.get("Content-Type", "")
                 headers = resp.headers
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise TimeoutError_(f"no answer in {self.config.timeout_s}s: {method} {path}") from exc
         except aiohttp.ClientError as exc:
             raise TransportError(f"{type(exc).__name__}: {method} {path}") from exc

@@ -6,8 +6,9 @@ Numbers may arrive as strings, booleans as 0/1, `position` as `[]`, datetimes as
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 
@@ -43,12 +44,12 @@ def as_datetime(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return datetime.fromtimestamp(value, tz=UTC)
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def as_date(value: Any) -> date | None:
@@ -56,7 +57,7 @@ def as_date(value: Any) -> date | None:
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc).date()
+        return datetime.fromtimestamp(value, tz=UTC).date()
     try:
         return date.fromisoformat(str(value)[:10])
     except ValueError:
@@ -94,7 +95,7 @@ class BookableService:
     active: bool = True
 
     @classmethod
-    def from_api(cls, raw: dict[str, Any]) -> "BookableService":
+    def from_api(cls, raw: dict[str, Any]) -> BookableService:
         return cls(
             id=as_int(raw.get("id"), 0) or 0,
             title=str(raw.get("title") or ""),
@@ -125,7 +126,7 @@ class BookableStaff:
     seance_date: date | None = None
 
     @classmethod
-    def from_api(cls, raw: dict[str, Any]) -> "BookableStaff":
+    def from_api(cls, raw: dict[str, Any]) -> BookableStaff:
         return cls(
             id=as_int(raw.get("id"), 0) or 0,
             name=str(raw.get("name") or ""),
@@ -153,17 +154,17 @@ class TimeSlot:
     sum_length_s: int
 
     @property
-    def starts_at(self) -> datetime:
+    def starts_at(self) -> _dt.datetime:
         """The slot start as an aware datetime."""
         parsed = as_datetime(self.datetime)
         assert parsed is not None
         return parsed
 
     @classmethod
-    def from_api(cls, raw: dict[str, Any]) -> "TimeSlot":
+    def from_api(cls, raw: dict[str, Any]) -> TimeSlot:
         dt = raw.get("datetime")
         if isinstance(dt, (int, float)):
-            dt = datetime.fromtimestamp(dt, tz=timezone.utc).isoformat()
+            dt = datetime.fromtimestamp(dt, tz=UTC).isoformat()
         seance = as_int(raw.get("seance_length"), 0) or 0
         return cls(
             time=str(raw.get("time") or ""),
@@ -213,7 +214,7 @@ class Company:
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_api(cls, raw: dict[str, Any]) -> "Company":
+    def from_api(cls, raw: dict[str, Any]) -> Company:
         return cls(
             id=as_int(raw.get("id"), 0) or 0,
             title=str(raw.get("title") or ""),
@@ -246,7 +247,7 @@ class Service:
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_api(cls, raw: dict[str, Any]) -> "Service":
+    def from_api(cls, raw: dict[str, Any]) -> Service:
         staff = tuple(
             (as_int(s.get("id"), 0) or 0, as_int(s.get("seance_length")))
             for s in raw.get("staff") or []
@@ -281,7 +282,7 @@ class Staff:
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_api(cls, raw: dict[str, Any]) -> "Staff":
+    def from_api(cls, raw: dict[str, Any]) -> Staff:
         position = raw.get("position")
         return cls(
             id=as_int(raw.get("id"), 0) or 0,
@@ -305,7 +306,7 @@ class ScheduleDay:
     slots: tuple[tuple[str, str], ...]
 
     @classmethod
-    def from_api(cls, raw: dict[str, Any], staff_id: int | None = None) -> "ScheduleDay":
+    def from_api(cls, raw: dict[str, Any], staff_id: int | None = None) -> ScheduleDay:
         slots = tuple(
             (str(s.get("from")), str(s.get("to"))) for s in raw.get("slots") or [] if isinstance(s, dict)
         )
@@ -368,8 +369,9 @@ class Record:
         return self.deleted or self.attendance == -1
 
     @classmethod
-    def from_api(cls, raw: dict[str, Any]) -> "Record":
-        staff = raw.get("staff") if isinstance(raw.get("staff"), dict) else {}
+    def from_api(cls, raw: dict[str, Any]) -> Record:
+        staff_raw = raw.get("staff")
+        staff: dict[str, Any] = staff_raw if isinstance(staff_raw, dict) else {}
         client_raw = raw.get("client")
         client = None
         if isinstance(client_raw, dict):
@@ -420,7 +422,7 @@ class Client:
     email: str = ""
 
     @classmethod
-    def from_api(cls, raw: dict[str, Any]) -> "Client":
+    def from_api(cls, raw: dict[str, Any]) -> Client:
         return cls(
             id=as_int(raw.get("id"), 0) or 0,
             name=str(raw.get("name") or ""),
@@ -439,8 +441,9 @@ class ApplicationStatus:
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_api(cls, raw: dict[str, Any]) -> "ApplicationStatus":
-        conn = raw.get("connection_status") if isinstance(raw.get("connection_status"), dict) else {}
+    def from_api(cls, raw: dict[str, Any]) -> ApplicationStatus:
+        conn_raw = raw.get("connection_status")
+        conn: dict[str, Any] = conn_raw if isinstance(conn_raw, dict) else {}
         return cls(
             status=str(conn.get("status") or ""),
             logs=tuple(raw.get("logs") or ()),

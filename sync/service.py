@@ -137,7 +137,7 @@ class SyncService:
             async with gate:
                 try:
                     return await self.run_once(ref.company_id, what, near_only=near_only)
-                except Exception as exc:  # noqa: BLE001 - isolate salons from each other
+                except Exception as exc:
                     log.error("sync_company_failed", company_id=ref.company_id, error=repr(exc), exc_info=exc)
                     return None
 
@@ -155,7 +155,7 @@ class SyncService:
     async def _safe_run(self, company_id: int) -> None:
         try:
             await self.run_once(company_id)
-        except Exception as exc:  # noqa: BLE001 - logged; status already holds per-kind errors
+        except Exception as exc:
             log.error("sync_company_now_failed", company_id=company_id, error=repr(exc), exc_info=exc)
 
     async def status(self, company_id: int) -> dict[str, Any]:

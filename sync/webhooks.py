@@ -96,7 +96,7 @@ class WebhookIngest:
     async def _process_quietly(self, company_id: int) -> None:
         try:
             await self.process_pending(company_id)
-        except Exception as exc:  # noqa: BLE001 - the sweep job retries what is left
+        except Exception as exc:
             log.error("webhook_processing_failed", company_id=company_id, error=repr(exc), exc_info=exc)
 
     async def process_pending(self, company_id: int | None = None) -> int:

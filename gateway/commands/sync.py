@@ -13,7 +13,7 @@ from gateway.settings import Settings
 WHAT = ("all", "company", "services", "staff", "schedules", "records")
 
 
-def register(sub: "argparse._SubParsersAction[Any]") -> None:
+def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the `sync` subcommand."""
     parser = sub.add_parser("sync", help="sync one company's YClients data now")
     parser.add_argument("company_id", type=int, help="our company id (companies.id)")

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
@@ -60,7 +61,7 @@ def build_sync(
     settings: Settings,
     session: aiohttp.ClientSession,
     redis: aioredis.Redis,
-    pool: object,
+    pool: asyncpg.Pool,
     clock: Clock,
     spawner: Spawner | None,
 ) -> tuple[YClientsClient, SyncStore, SyncService, WebhookIngest]:
@@ -68,7 +69,7 @@ def build_sync(
     config = yclients_config(settings)
     limiter = RedisRateLimiter(redis, config.rate_per_s)
     client = YClientsClient(ApiTransport(config, session, limiter))
-    store = SyncStore(pool)  # type: ignore[arg-type]
+    store = SyncStore(pool)
     service = SyncService(client, store, clock, sync_config(settings), spawner)
     return client, store, service, WebhookIngest(store, client, clock, spawner)
 

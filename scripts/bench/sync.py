@@ -16,27 +16,28 @@ import os
 import sys
 import time
 import uuid
-from datetime import datetime, time as dtime, timedelta
+from datetime import datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import aiohttp  # noqa: E402
-import asyncpg  # noqa: E402
-from aiohttp.test_utils import TestServer  # noqa: E402
+import aiohttp
+import asyncpg
+from aiohttp.test_utils import TestServer
 
-from gateway import db  # noqa: E402
-from gateway.clock import SystemClock  # noqa: E402
-from gateway.logging import configure_logging  # noqa: E402
-from gateway.redis_client import create_redis  # noqa: E402
-from sync import keys  # noqa: E402
-from sync.client import YClientsClient  # noqa: E402
-from sync.config import YClientsConfig  # noqa: E402
-from sync.http import ApiTransport  # noqa: E402
-from sync.ratelimit import RedisRateLimiter  # noqa: E402
-from sync.sandbox import Sandbox, build_app, generated_salon  # noqa: E402
-from sync.service import SyncService  # noqa: E402
-from sync.store import SyncStore  # noqa: E402
+from gateway import db
+from gateway.clock import SystemClock
+from gateway.logging import configure_logging
+from gateway.redis_client import create_redis
+from sync import keys
+from sync.client import YClientsClient
+from sync.config import YClientsConfig
+from sync.http import ApiTransport
+from sync.ratelimit import RedisRateLimiter
+from sync.sandbox import Sandbox, build_app, generated_salon
+from sync.service import SyncService
+from sync.store import SyncStore
 
 SALON = 500_001
 

@@ -17,9 +17,9 @@ from sync.sandbox.partner import signed_install_url
 from sync.sandbox.state import SandboxSalon, generated_salon
 
 __all__ = [
+    "SANDBOX",
     "Fault",
     "RecordedRequest",
-    "SANDBOX",
     "Sandbox",
     "SandboxSalon",
     "build_app",

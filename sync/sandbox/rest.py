@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from sync.sandbox.core import Sandbox
-from sync.sandbox.http import SANDBOX, auth, err_a, err_b, err_c, ids_param, int_param, json_body, ok
+from sync.sandbox.http import SANDBOX, auth, err_a, err_c, ids_param, int_param, json_body, ok
 from sync.sandbox.state import SandboxSalon, SbRecord
 
 NOT_FOUND = "Не найдено"

@@ -99,7 +99,7 @@ class Install:
 class SandboxSalon:
     """One YClients company with its services, staff, clients and records."""
 
-    def __init__(self, data: dict[str, Any], *, now: datetime, ids: "itertools.count[int]") -> None:
+    def __init__(self, data: dict[str, Any], *, now: datetime, ids: itertools.count[int]) -> None:
         company = dict(data["company"])
         self.company = company
         self.id = int(company["id"])
@@ -125,7 +125,7 @@ class SandboxSalon:
                 name=m["name"],
                 specialization=m.get("specialization", ""),
                 services=[int(x) for x in m.get("services", [])],
-                weekly=weekly,  # type: ignore[arg-type]
+                weekly=weekly,
             )
         self.clients: dict[int, SbClient] = {}
         for c in data.get("clients", []):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 
@@ -193,9 +193,9 @@ async def test_sandbox_install_helper_signs_like_yclients(sandbox_url: str, http
 
 
 async def test_sandbox_clock_places_fixture_records(clock: FakeClock) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    later = FakeClock(datetime(2026, 12, 31, 22, 30, tzinfo=timezone.utc))  # 01:30 Jan 1 in Moscow
+    later = FakeClock(datetime(2026, 12, 31, 22, 30, tzinfo=UTC))  # 01:30 Jan 1 in Moscow
     sb = Sandbox(clock=later, partner_token="p", user_token="u")
     from tests.sync.conftest import DEMO
 

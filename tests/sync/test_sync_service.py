@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -52,7 +52,7 @@ async def test_full_sync_of_the_demo_salon(make_service, pool) -> None:
 
     elena = await store.records_by_phone(cid, "+7 (916) 123-45-67")
     assert [(r.record_id, r.service_ids, r.staff_id) for r in elena] == [(4001, (1001,), 2001), (4004, (1011,), 2003)]
-    assert elena[0].starts_at == datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)  # 12:00 MSK
+    assert elena[0].starts_at == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # 12:00 MSK
     assert elena[0].client_name == "Елена Орлова"
 
     status = await service.status(cid)
@@ -87,7 +87,7 @@ async def test_changed_and_deleted_records_show_up(make_service, pool, sandbox: 
     report = await service.run_once(cid, "records")
     assert report.ok and report.kinds["records"].changed == 3
     moved = await service.store.record(cid, 4001)
-    assert moved and moved.comment == "перенесли" and moved.starts_at == datetime(2026, 11, 24, 11, 0, tzinfo=timezone.utc)
+    assert moved and moved.comment == "перенесли" and moved.starts_at == datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
     assert (await service.store.record(cid, 4002)).deleted  # type: ignore[union-attr]
     assert (await service.store.record(cid, 4003)).deleted  # type: ignore[union-attr]
     assert [r.record_id for r in await service.store.records_by_phone(cid, "79031112233")] == []
