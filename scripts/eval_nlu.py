@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from booking.model import SalonCatalog  # noqa: E402
-from booking.nlu import NluEngine  # noqa: E402
+from booking.model import SalonCatalog
+from booking.nlu import NluEngine
 
 FIELDS = ("intent", "service_ids", "staff_id", "date", "time", "part_of_day")
 

@@ -26,6 +26,7 @@ Rules (documented because they are choices):
 from __future__ import annotations
 
 import calendar
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -63,16 +64,16 @@ _ORIGIN_WORDS = frozenset({"с", "со", "вместо"})
 class DateMatch:
     """The day asked for, if any."""
 
-    date: date | None = None
+    date: dt.date | None = None
     used_tokens: set[int] = field(default_factory=set)
     hints: dict[str, object] = field(default_factory=dict)
-    candidates: list[tuple[int, int, date]] = field(default_factory=list)  # (rank, first token, value)
+    candidates: list[tuple[int, int, dt.date]] = field(default_factory=list)  # (rank, first token, value)
 
     @property
     def rank(self) -> int:
         return max((c[0] for c in self.candidates), default=0)
 
-    def offer(self, value: date, rank: int, used: set[int]) -> None:
+    def offer(self, value: dt.date, rank: int, used: set[int]) -> None:
         self.used_tokens |= used
         self.candidates.append((rank, min(used), value))
 

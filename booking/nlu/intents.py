@@ -120,9 +120,10 @@ def classify(raw: str, lemmas: str, *, has_slots: bool, context: dict[str, objec
     strong_book = bool(_BOOK_STRONG.search(raw))
     decline_start = bool(_DECLINE_START.search(raw))
     confirm = bool(_CONFIRM_START.search(raw) or _CONFIRM_ANY.search(raw))
-    if strong_book and not decline_start and not re.search(r"\bне\s+(?:надо\s+)?запис", raw):
-        if has_slots or not confirm:  # "да, записывайте" is a confirmation
-            return IntentResult("book", 0.9)
+    negated_booking = bool(re.search(r"\bне\s+(?:надо\s+)?запис", raw))
+    # "да, записывайте" (no slot) is a confirmation, not a new booking request.
+    if strong_book and not decline_start and not negated_booking and (has_slots or not confirm):
+        return IntentResult("book", 0.9)
     if _HOURS_ADDRESS.search(raw):
         return IntentResult("hours_address", 0.85)
     if _PRICES.search(lemmas) or _PRICES_RAW.search(raw):

@@ -183,7 +183,7 @@ class ServiceMatcher:
         result = ServiceMatch(unknown=unknown)
         remaining = set(found)
         while remaining:
-            scored: list[tuple[int, bool, int, _Entry]] = []
+            scored: list[tuple[int, int, bool, int, _Entry]] = []
             for entry in self._entries:
                 if entry.service_id in result.service_ids:
                     continue

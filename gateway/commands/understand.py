@@ -18,7 +18,7 @@ from typing import IO, Any
 from booking.model import SalonCatalog, Understanding
 
 
-def register(sub: "argparse._SubParsersAction[Any]") -> None:
+def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the `understand` subcommand."""
     parser = sub.add_parser(
         "understand",
@@ -32,7 +32,7 @@ def register(sub: "argparse._SubParsersAction[Any]") -> None:
 
 def _parse_now(value: str) -> datetime:
     try:
-        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise SystemExit(f"ai-admin understand: --now is not an ISO 8601 moment: {value!r}") from exc
 

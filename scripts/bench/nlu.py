@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from booking.model import SalonCatalog  # noqa: E402
-from booking.nlu import NluEngine  # noqa: E402
+from booking.model import SalonCatalog
+from booking.nlu import NluEngine
 
 
 def _percentile(values: list[float], q: float) -> float:

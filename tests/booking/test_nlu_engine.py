@@ -6,7 +6,7 @@ import io
 import json
 import subprocess
 import sys
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from gateway.commands import understand as understand_cmd
 
 ROOT = Path(__file__).resolve().parents[2]
 SALON_FILE = ROOT / "fixtures" / "demo-salon.json"
-MONDAY_10 = datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc)  # 10:00 in Moscow, a Monday
+MONDAY_10 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 10:00 in Moscow, a Monday
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_module_function_shares_one_engine(catalog: SalonCatalog) -> None:
 
 def test_dates_follow_the_salon_timezone_not_utc(engine: NluEngine, catalog: SalonCatalog) -> None:
     # 22:30 UTC on Monday is 01:30 on Tuesday in Moscow: "завтра" is Wednesday.
-    late = datetime(2026, 11, 23, 22, 30, tzinfo=timezone.utc)
+    late = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
     assert engine.understand("завтра", late, catalog).date == date(2026, 11, 25)
     # The same instant for a salon in Kaliningrad (UTC+2) is 00:30 Tuesday too; in Samara (UTC+4) 02:30.
     kaliningrad = SalonCatalog(salon_id=1, title="K", timezone="Europe/Kaliningrad")
@@ -171,6 +171,7 @@ def test_cli_end_to_end_without_stores() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "gateway", "understand", "--now", "2026-11-23T10:00:00+03:00", "--salon-file",
          str(SALON_FILE)],
+        check=False,
         input="запишите на маникюр завтра в 3\nотмените запись\n",
         capture_output=True,
         text=True,
@@ -199,6 +200,7 @@ def test_cli_end_to_end_without_stores() -> None:
 def test_cli_bad_input_gets_a_clear_error(args: list[str], message: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "gateway", "understand", *args],
+        check=False,
         input="маникюр\n",
         capture_output=True,
         text=True,
