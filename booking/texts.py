@@ -15,8 +15,11 @@ MONTHS = (
 
 
 def salon_name(catalog: SalonCatalog) -> str:
+    """The salon's name in quotes: "«Лаванда»" (from "Лаванда" or "Салон красоты «Лаванда»")."""
     title = catalog.title.strip()
-    return title if "«" in title or '"' in title else f"«{title}»"
+    if "«" in title and "»" in title:
+        return title[title.index("«"): title.rindex("»") + 1]
+    return f"«{title}»"
 
 
 def day_label(day: date, today: date) -> str:

@@ -102,3 +102,29 @@ async def test_dialogue_books_in_sandbox_and_outage_books_nothing(sandbox_stack:
     assert len(await sandbox_stack.api.client_records(SALON, phone, START)) == before + 1
     assert salon is not None
     assert len(sandbox_stack.sandbox.requests_to(r"/book_record/", "POST")) == 2
+
+
+async def test_catalog_from_synced_store_matches_live(sandbox_stack: SandboxStack, pool, clock) -> None:
+    from booking.adapters import LiveSalonDirectory, catalog_from_sync_store
+    from sync.service import SyncService
+    from sync.store import SyncStore
+
+    store = SyncStore(pool)
+    assert await catalog_from_sync_store(store, sandbox_stack.company_id) is None  # before any sync
+    report = await SyncService(sandbox_stack.client, store, clock).run_once(sandbox_stack.company_id, "all")
+    assert report.ok
+    synced = await catalog_from_sync_store(store, sandbox_stack.company_id)
+    live = (await sandbox_stack.directory.salon(sandbox_stack.company_id)).catalog  # type: ignore[union-attr]
+    assert synced is not None
+    assert {s.id: (s.title, s.price_min, s.price_max) for s in synced.services} == {
+        s.id: (s.title, s.price_min, s.price_max) for s in live.services}
+    assert {m.id: set(m.service_ids) for m in synced.staff} == {m.id: set(m.service_ids) for m in live.staff}
+    assert synced.address == live.address and synced.timezone == "Europe/Moscow"
+    # The directory prefers the synced copy: no YClients call once synced.
+    sent = sandbox_stack.client.requests_sent
+
+    async def loader(cid: int):  # type: ignore[no-untyped-def]
+        return await catalog_from_sync_store(store, cid)
+
+    info = await LiveSalonDirectory(pool, sandbox_stack.client, loader=loader).salon(sandbox_stack.company_id)
+    assert info is not None and info.catalog == synced and sandbox_stack.client.requests_sent == sent
