@@ -61,6 +61,8 @@ class WebhookIngest:
         self.client = client
         self.clock = clock
         self._spawner = spawner
+        self._running: set[int] = set()  # companies with a processing task in flight
+        self._dirty: set[int] = set()  # ... that got new events since it started
 
     async def handle(self, request: web.Request) -> web.Response:
         """The HTTP handler: 200 fast; 400 malformed; 404 unknown company (JSON error shape)."""
@@ -89,15 +91,34 @@ class WebhookIngest:
         event_id = await self.store.add_webhook_event(company_id, key, resource, resource_id, status, payload)
         log.info("webhook_received", company_id=company_id, resource=resource, resource_id=resource_id,
                  status=status, duplicate=event_id is None)
-        if event_id is not None and self._spawner is not None:
-            self._spawner.spawn(f"sync-webhook-{event_id}", self._process_quietly(company_id))
+        if event_id is not None:
+            self._kick(company_id)
         return web.json_response({"success": True, "duplicate": event_id is None})
 
-    async def _process_quietly(self, company_id: int) -> None:
+    def _kick(self, company_id: int) -> None:
+        """Process the company's events in the background: one task per company at a time
+        (a burst of events is drained by the task already running)."""
+        if self._spawner is None:
+            return
+        if company_id in self._running:
+            self._dirty.add(company_id)
+            return
+        self._running.add(company_id)
+        self._spawner.spawn(f"sync-webhooks-{company_id}", self._drain(company_id))
+
+    async def _drain(self, company_id: int) -> None:
         try:
-            await self.process_pending(company_id)
-        except Exception as exc:
-            log.error("webhook_processing_failed", company_id=company_id, error=repr(exc), exc_info=exc)
+            while True:
+                self._dirty.discard(company_id)
+                try:
+                    await self.process_pending(company_id)
+                except Exception as exc:  # noqa: BLE001 - the sweep job retries what is left
+                    log.error("webhook_processing_failed", company_id=company_id, error=repr(exc), exc_info=exc)
+                    return
+                if company_id not in self._dirty:
+                    return
+        finally:
+            self._running.discard(company_id)
 
     async def process_pending(self, company_id: int | None = None) -> int:
         """Process stored, unprocessed events (one company or all); returns how many finished.

@@ -195,3 +195,30 @@ async def test_dropped_webhooks_are_caught_by_the_records_sync(
     service = make_service()
     await service.run_once(cid, "records")
     assert (await service.store.record(cid, booked.record_id)) is not None
+
+
+async def test_a_burst_of_events_is_drained_by_one_background_task(
+    make_yclients: MakeClient, pool: Any, clock: FakeClock
+) -> None:
+    class HeldSpawner:
+        def __init__(self) -> None:
+            self.spawned: list[tuple[str, Any]] = []
+
+        def spawn(self, name: str, coro: Any) -> Any:
+            self.spawned.append((name, coro))
+            return None
+
+    spawner = HeldSpawner()
+    ingest = WebhookIngest(SyncStore(pool), make_yclients(), clock, spawner)  # type: ignore[arg-type]
+    app = web.Application()
+    app.router.add_post(r"/marketplace/webhook/{companyId:\d+}", ingest.handle)
+    cid = await add_company(pool, DEMO_SALON)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        for rid in (4001, 4002, 4003):
+            assert (await client.post(f"/marketplace/webhook/{cid}", json=event(rid, "update"))).status == 200
+        assert [name for name, _ in spawner.spawned] == [f"sync-webhooks-{cid}"]
+        await spawner.spawned[0][1]  # the task runs: drains all three
+        assert [r["processed_at"] is not None for r in await _events(pool)] == [True, True, True]
+        await client.post(f"/marketplace/webhook/{cid}", json=event(4004, "update"))
+        assert len(spawner.spawned) == 2  # idle again: the next event starts a new task
+        await spawner.spawned[1][1]
