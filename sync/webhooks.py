@@ -112,7 +112,7 @@ class WebhookIngest:
                 self._dirty.discard(company_id)
                 try:
                     await self.process_pending(company_id)
-                except Exception as exc:  # noqa: BLE001 - the sweep job retries what is left
+                except Exception as exc:
                     log.error("webhook_processing_failed", company_id=company_id, error=repr(exc), exc_info=exc)
                     return
                 if company_id not in self._dirty:
