@@ -109,7 +109,10 @@ class NluEngine:
             or "weekend" in hints
         )
         lemmas = " ".join(morph.lemma(t) if t.isalpha() else t for t in tokens)
-        intent = classify(raw, lemmas, has_slots=has_slots, context=context)
+        services_only = bool(service_match.service_ids) and not (
+            staff_match.staff_id is not None or date_match.date or time_match.time or time_match.part_of_day
+        )
+        intent = classify(raw, lemmas, has_slots=has_slots, services_only=services_only, context=context)
         if expecting_name and client_name and intent.intent == "book" and not (
             service_match.service_ids or date_match.date or time_match.time
         ):

@@ -25,9 +25,11 @@ _RESCHEDULE = re.compile(
     r"|перебронировать|(?:поменять|изменить|сменить)\s+(?:время|день|дата|число|запись|мой\s+запись)"
     r"|на\s+друг(?:ой)\s+(?:время|день|число|дата)|другой\s+(?:время|день)|вместо\s+\w+\s+(?:на|в)\b"
 )
+_MOVE_VERB = re.compile(r"перенес|перенос|перезапис|сдвин|передвин|подвин|поменя|измени")
+_SERVICE_QUESTION = re.compile(r"есть\s+ли\s+у\s+вас|у\s+вас\s+(?:есть|делают|бывает|делается)|\bбывает\s+ли")
 _CANCEL = re.compile(
     r"\bотменить\b|\bотмена\b|\bотменять\b|\bотмениться\b|аннулировать|\bудалить\b.{0,20}\bзапись\b"
-    r"|\bснять\b.{0,12}\bзапись\b|\bвычеркнуть\b|отказаться\s+от|\bне\s+(?:смочь|получиться|успеть|мочь)\s+"
+    r"|\bснять\b.{0,12}\bзапись\b|\bубрать\b.{0,12}\bзапись\b|\bвычеркнуть\b|отказаться\s+от|\bне\s+(?:смочь|получиться|успеть|мочь)\s+"
     r"(?:прийти|прийти|подойти|приехать|быть|дойти)\b|\bне\s+прийти\b|\bне\s+придти\b"
 )
 _MY_RECORDS = re.compile(
@@ -35,7 +37,8 @@ _MY_RECORDS = re.compile(
     r"|у\s+меня\s+(?:есть\s+)?запис|есть\s+ли\s+у\s+меня|куда\s+я\s+запис|как\w*\s+у\s+меня\s+запис"
     r"|когда\s+у\s+меня|во\s+сколько\s+у\s+меня|напомн\w*.{0,25}(?:время|запис|когда|во\s+сколько)"
     r"|(?:проверить|посмотреть|уточнить)\s+(?:мою\s+|свою\s+)?запис|на\s+какое\s+(?:время|число)\s+я"
-    r"|на\s+какой\s+день\s+я|я\s+(?:вообще\s+)?записан\w*\s*\?|\bя\s+(?:же\s+)?записан\w*\s+(?:на|к)\b.*\?"
+    r"|на\s+какой\s+день\s+я|\bя\s+(?:\w+\s+){0,3}записан\w*\s*\?|\bя\s+(?:же\s+)?записан\w*\s+(?:на|к)\b.*\?"
+    r"|(?:когда|во\s+сколько)\s+мне\s+(?:приходить|прийти|подходить|подойти|надо|нужно)"
 )
 _PRICES = re.compile(
     r"сколько\s+стоить|стоимость|\bцена\b|\bценник\b|прайс|прейскурант|почем|\bпо\s+чем\b|расценка"
@@ -60,11 +63,14 @@ _HOURS_ADDRESS = re.compile(
     r"|\bработаете\s*\?|открыты|расположен|локаци|геолокац|ориентир|какой\s+этаж|\bвход\b|как\s+работаете"
     r"|ваш\s+телефон|номер\s+телефона\s+салона|телефон\s+салона|вы\s+открыты|открыто\s+ли"
 )
-_BOOK_STRONG = re.compile(r"запиш|записат|записыв|забронир|\bбронь\b|\bзапись\s+на\b|\bзапис\w*\s+к\b")
+_BOOK_STRONG = re.compile(
+    r"запиш|записат|записыв|забронир|\bбронь\b|\bзапись\s+на\b|\bзапис\w*\s+к\b|\bбы\s+записал|записал\w*\s+бы"
+)
 _BOOK_WEAK = re.compile(
     r"\bзапись\b|\bзаписи\b|свободн|окош|\bокн[оа]\b|\bокон\b|попасть|\bприйти\b|\bподойти\b|\bпридти\b|мест[оае]чк"
     r"|\bмест[оа]\b|на\s+при[её]м|\bбронир|\bзанять\b|\bзаймите\b|можно\s+(?:ко?|на)\s|хочу\s+(?:ко?|на)\s"
     r"|хотел\w*\s+бы\s+(?:ко?|на)\s|нужно\s+(?:ко?|на)\s|есть\s+(?:ли\s+)?(?:время|местечко|свободн)"
+    r"|друг\w*\s+(?:время|день|дни|вариант\w*|окн\w*)|\bпопозже\b|\bпораньше\b|\bеще\s+(?:время|вариант)"
 )
 _DECLINE_START = re.compile(
     r"^(?:нет|неа|не-а|нее|нету|не\s+надо|не\s+нужно|отбой|не\s+хочу|не\s+подходит|не\s+получится|не\s+будем"
@@ -72,7 +78,7 @@ _DECLINE_START = re.compile(
 )
 _DECLINE_ANY = re.compile(
     r"передумал|\bотбой\b|\bне\s+надо\b|\bне\s+нужно\b|\bне\s+подходит\b|\bне\s+актуально|неактуально|\bнеудобно\b"
-    r"|\bне\s+удобно\b|\bне\s+устраивает\b|\bне\s+получится\b|\bне\s+записывайте|\bне\s+буду\b|\bне\s+хочу\b"
+    r"|\bне\s+удобно\b|\bнет\b(?!\s+ли\b)|\bне\s+устраивает\b|\bне\s+получится\b|\bне\s+записывайте|\bне\s+буду\b|\bне\s+хочу\b"
     r"|\bни\s+одно\b|\bникак\b|\bне\s+могу\b"
 )
 _CONFIRM_START = re.compile(
@@ -91,7 +97,7 @@ _CONFIRM_STRONG = re.compile(
 )
 _THANKS = re.compile(r"спасиб|\bспс\b|благодар|пасиб|мерси|thank|\bthx\b|сенкс|\bсяп\b|спасибочк")
 _GREETING = re.compile(
-    r"^(?:привет|здравствуй|здрасте|здраствуй|здрасьте|здрасти|здрастье|хай|hello|hi|приветствую|салют|алло|ало"
+    r"^(?:привет|здравствуй|здрасте|здраствуй|здрасьте|здрасти|здрастье|хай|hello|hi|приветствую|салют|алло|ало|хелло|хеллоу"
     r"|добрый|доброе|доброго|доброй|приветик|вечер\s+добрый|день\s+добрый)|\bздравствуйте\b"
 )
 _FAREWELL = re.compile(r"до\s+(?:свидания|встречи|завтра|связи)|всего\s+доброго|хорошего\s+дня")
@@ -103,14 +109,23 @@ class IntentResult:
     confidence: float
 
 
-def classify(raw: str, lemmas: str, *, has_slots: bool, context: dict[str, object] | None = None) -> IntentResult:
+def classify(
+    raw: str,
+    lemmas: str,
+    *,
+    has_slots: bool,
+    services_only: bool = False,
+    context: dict[str, object] | None = None,
+) -> IntentResult:
     """The intent of one message (see the module docstring for the order)."""
     if _HUMAN.search(raw):
         return IntentResult("human", 0.9)
-    if _RESCHEDULE.search(lemmas) or _RESCHEDULE.search(raw):
+    expecting = (context or {}).get("expecting")
+    move = _RESCHEDULE.search(lemmas) or _RESCHEDULE.search(raw)
+    # While times are being offered, "а другое время есть?" asks for more times, not a move.
+    if move and not (expecting in ("slot", "when") and not _MOVE_VERB.search(raw)):
         return IntentResult("reschedule", 0.9)
     cancel = _CANCEL.search(lemmas)
-    expecting = (context or {}).get("expecting")
     if cancel:
         if cancel.group(0) == "отмена" and expecting in ("confirm", "confirmation") and len(raw.split()) <= 2:
             return IntentResult("decline", 0.8)
@@ -130,6 +145,9 @@ def classify(raw: str, lemmas: str, *, has_slots: bool, context: dict[str, objec
         return IntentResult("prices", 0.85)
     if _SERVICES.search(raw):
         return IntentResult("services", 0.8)
+    # "а педикюр у вас есть?": asks whether the salon offers it (no day, time or master said).
+    if services_only and _SERVICE_QUESTION.search(raw) and not _BOOK_WEAK.search(raw):
+        return IntentResult("services", 0.75)
     decline = decline_start or bool(_DECLINE_ANY.search(raw))
     if has_slots and not (decline and not decline_start):
         return IntentResult("book", 0.75 if (strong_book or _BOOK_WEAK.search(raw)) else 0.6)
