@@ -19,13 +19,14 @@ import structlog
 from sync.client import YClientsClient
 from sync.clock import Clock
 from sync.config import SyncConfig
-from sync.errors import YClientsError
+from sync.errors import NotFound, YClientsError
 from sync.store import CompanyRef, SyncStore
 
 log = structlog.get_logger(__name__)
 
 ORDER = ("company", "services", "staff", "schedules", "records")
 SCHEDULE_CHUNK = 10  # staff per schedule request
+MISSING_LOOKUPS = 20  # records gone from a listing checked one by one per run (rate budget)
 
 
 class Spawner(Protocol):
@@ -227,10 +228,30 @@ class SyncService:
             return len(days), await self.store.save_schedules(cid, days, today, end)
         if kind == "records":
             end_day = today + timedelta(days=self.config.days_ahead)
-            records = await self.client.records(sid, start_date=today, end_date=end_day)
             window = (_midnight(today, tz), _midnight(end_day + timedelta(days=1), tz))
-            return len(records), await self.store.save_records(cid, records, *window)
+            known = await self.store.live_record_ids(cid, *window)
+            records = await self.client.records(sid, start_date=today, end_date=end_day)
+            changed = await self.store.save_records(cid, records)
+            missing = sorted(known - {r.id for r in records})
+            return len(records), changed + await self._resolve_missing(ref, missing)
         raise ValueError(f"unknown kind {kind}")
+
+
+    async def _resolve_missing(self, ref: CompanyRef, record_ids: list[int]) -> int:
+        """Records we had in the window that the listing no longer has: deleted in YClients, or
+        moved out of the window. Look each up (404 = deleted); past the lookup budget, mark deleted."""
+        changed = 0
+        for n, rid in enumerate(record_ids):
+            if n >= MISSING_LOOKUPS:
+                changed += await self.store.mark_record_deleted(ref.company_id, rid)
+                continue
+            try:
+                record = await self.client.record(ref.salon_id, rid)
+            except NotFound:
+                changed += await self.store.mark_record_deleted(ref.company_id, rid)
+            else:
+                changed += await self.store.save_record(ref.company_id, record)
+        return changed
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:

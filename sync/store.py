@@ -301,23 +301,22 @@ class SyncStore:
             return 1 if await conn.fetchval(sql, *args) else 0
         return 1 if await self._pool.fetchval(sql, *args) else 0
 
-    async def save_records(self, company_id: int, records: Sequence[Record], start: datetime, end: datetime) -> int:
-        """Upsert a complete listing of [start, end); local records in that window that the listing
-        no longer has are marked deleted (deleted in YClients). Rows changed."""
+    async def save_records(self, company_id: int, records: Sequence[Record]) -> int:
+        """Upsert many records in one transaction; rows changed."""
         changed = 0
         async with self._pool.acquire() as conn, conn.transaction():
             for r in records:
                 changed += await self.save_record(company_id, r, conn)
-            changed += len(await conn.fetch(
-                """
-                UPDATE sync_records SET deleted = TRUE, updated_at = NOW()
-                WHERE company_id = $1 AND NOT deleted AND starts_at >= $2 AND starts_at < $3
-                  AND NOT (record_id = ANY($4::bigint[]))
-                RETURNING 1
-                """,
-                company_id, start, end, [r.id for r in records],
-            ))
         return changed
+
+    async def live_record_ids(self, company_id: int, start: datetime, end: datetime) -> set[int]:
+        """Ids of stored, not deleted records starting in [start, end)."""
+        rows = await self._pool.fetch(
+            "SELECT record_id FROM sync_records WHERE company_id = $1 AND NOT deleted "
+            "AND starts_at >= $2 AND starts_at < $3",
+            company_id, start, end,
+        )
+        return {r["record_id"] for r in rows}
 
     async def mark_record_deleted(self, company_id: int, record_id: int) -> int:
         """Mark one record deleted (cancelled in YClients); 1 if it changed."""

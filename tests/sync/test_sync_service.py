@@ -176,3 +176,19 @@ async def test_jobs_registered_and_ticks_sync_active_companies(make_service, poo
     assert (await service.status(cid))["counts"]["schedules"] == 7 * 2  # today and tomorrow
     await scheduler.jobs["sync-records"][1]()
     assert (await service.status(cid))["counts"]["records"] == 4
+
+
+async def test_a_record_moved_out_of_the_window_is_not_taken_for_deleted(make_service, pool, sandbox: Sandbox,
+                                                                        clock: FakeClock) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    service: SyncService = make_service()
+    await service.run_once(cid, "records")
+    record = sandbox.salons[DEMO_SALON].records[4002]
+    record.start += timedelta(days=45)  # beyond the 30-day window
+    record.changed_at = clock.now()
+    report = await service.run_once(cid, "records")
+    assert report.ok and report.kinds["records"].items == 3 and report.kinds["records"].changed == 1
+    moved = await service.store.record(cid, 4002)
+    assert moved is not None and not moved.deleted and moved.starts_at == record.start
+    lookups = sandbox.requests_to(r"/record/962302/4002$")
+    assert len(lookups) == 1  # one look-up for the one record missing from the listing
