@@ -107,6 +107,8 @@ class NluEngine:
             or time_match.time is not None
             or time_match.part_of_day is not None
             or "weekend" in hints
+            or staff_match.any_staff
+            or staff_match.same_staff
         )
         lemmas = " ".join(morph.lemma(t) if t.isalpha() else t for t in tokens)
         services_only = bool(service_match.service_ids) and not (

@@ -178,12 +178,14 @@ def extract_client_name(tokens: list[str], morph: Morph, *, expecting_name: bool
 
 
 def _with_surname(tokens: list[str], i: int, morph: Morph) -> tuple[str, set[int]]:
-    """The name at `i`, with a following surname-like word ("Анна Петрова") when there is one."""
+    """The name at `i`, with a following surname or patronymic ("Анна Петрова", "Ольга Сергеевна")."""
     used = {i}
     name = tokens[i].capitalize()
     if i + 1 < len(tokens):
         nxt = tokens[i + 1]
-        if nxt.isalpha() and nxt not in _NOT_A_NAME and any("Surn" in p.tag for p in morph.analyzer.parse(nxt)[:2]):
+        if nxt.isalpha() and nxt not in _NOT_A_NAME and any(
+            "Surn" in p.tag or "Patr" in p.tag for p in morph.analyzer.parse(nxt)[:2]
+        ):
             used.add(i + 1)
             name = f"{name} {nxt.capitalize()}"
     return name, used

@@ -213,7 +213,9 @@ def _time_at(
     end = start + length
     nxt = tokens[end] if end < n else ""
     has_hour_word = nxt in _HOUR_WORDS
-    if not (triggered or has_hour_word) or _is_unit(nxt) or _is_duration(tokens, i, end):
+    # "завтра 15 30": an hour and two-digit minutes need no time word.
+    pair = tokens[start].isdigit() and hour <= 23 and nxt.isdigit() and len(nxt) == 2 and int(nxt) <= 59
+    if not (triggered or has_hour_word or pair) or _is_unit(nxt) or _is_duration(tokens, i, end):
         return None
     if token == "до":
         if hour >= 1 or has_hour_word:
