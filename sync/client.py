@@ -33,6 +33,8 @@ from sync.models import (
     as_int,
 )
 
+MAX_PAGES = 1000  # a server that ignores `page` must not keep us looping
+
 
 def _items(data: Any) -> list[dict[str, Any]]:
     """A list of objects from a list, a single object, or nothing."""
@@ -67,7 +69,7 @@ class YClientsClient:
             items = _items(resp.data)
             out.extend(items)
             total = as_int(resp.meta_get("total_count"))
-            if len(items) < count or (total is not None and page * count >= total):
+            if len(items) < count or (total is not None and page * count >= total) or page >= MAX_PAGES:
                 return out
             page += 1
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 import structlog
+from redis.exceptions import RedisError
 
 from sync import keys
 
@@ -63,13 +65,21 @@ class RedisRateLimiter:
         self._window_us = int((self._limit / rate_per_s + margin_s) * 1_000_000)
         self._sleep = sleep
         self._script = redis.register_script(_ACQUIRE)
+        self._local_next = 0.0  # fallback spacing when Redis is unreachable
 
     async def acquire(self) -> float:
-        """Wait until a request may go out; returns the seconds waited (real time)."""
+        """Wait until a request may go out; returns the seconds waited (real time).
+
+        If Redis cannot be reached, falls back to spacing this process's own requests evenly at
+        the full rate (fail open: YClients' 429s are retried anyway) and logs a warning.
+        """
         waited = 0.0
         while True:
             member = secrets.token_hex(8)
-            wait_us = int(await self._script(keys=[self._key], args=[self._limit, self._window_us, member]))
+            try:
+                wait_us = int(await self._script(keys=[self._key], args=[self._limit, self._window_us, member]))
+            except RedisError as exc:
+                return waited + await self._local_acquire(exc)
             if wait_us <= 0:
                 if waited:
                     log.debug("yclients_rate_limited_wait", waited_s=round(waited, 3))
@@ -77,6 +87,16 @@ class RedisRateLimiter:
             delay = wait_us / 1_000_000
             waited += delay
             await self._sleep(delay)
+
+    async def _local_acquire(self, exc: Exception) -> float:
+        log.warning("yclients_rate_limiter_local_fallback", error=repr(exc))
+        now = time.monotonic()
+        start = max(now, self._local_next)
+        self._local_next = start + self._window_us / 1_000_000 / self._limit
+        delay = start - now
+        if delay > 0:
+            await self._sleep(delay)
+        return delay
 
 
 class NoRateLimit:

@@ -51,3 +51,23 @@ async def test_limiter_waits_only_when_the_window_is_full(redis: aioredis.Redis)
     assert waits == []
     waited = await limiter.acquire()
     assert len(waits) == 1 and 0.9 < waits[0] <= 1.05 and waited == waits[0]
+
+
+async def test_limiter_falls_back_to_local_spacing_when_redis_is_down() -> None:
+    from gateway.redis_client import create_redis
+
+    dead = create_redis("redis://127.0.0.1:1/0")  # nothing listens there
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    limiter = RedisRateLimiter(dead, 5.0, sleep=fake_sleep)
+    try:
+        for _ in range(3):
+            await limiter.acquire()
+    finally:
+        await dead.aclose()
+    # the first goes at once; the next ones are scheduled ~1/5 s apart (the fake sleep does not
+    # pass time, so the third waits for two slots)
+    assert len(waits) == 2 and 0.15 < waits[0] <= 0.25 and 0.35 < waits[1] <= 0.5
