@@ -109,6 +109,7 @@ class NluEngine:
             or "weekend" in hints
             or staff_match.any_staff
             or staff_match.same_staff
+            or bool(service_match.unknown)
         )
         lemmas = " ".join(morph.lemma(t) if t.isalpha() else t for t in tokens)
         services_only = bool(service_match.service_ids) and not (

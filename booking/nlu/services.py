@@ -72,6 +72,8 @@ SERVICE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "классика": ("классический",), "обычный": ("классический",), "простой": ("классический",),
 }
 
+# Words for body parts (they name a service alone, but after a procedure word they qualify it).
+_BODY_PARTS = ("ног", "нож", "рук", "руч", "волос", "лиц", "бров", "ресн")
 # Lemmas that only qualify a service (they never select one on their own).
 GENERIC_LEMMAS = frozenset({"волос", "мужской", "женский", "детский", "классический", "лицо"})
 # A title carrying one of these is the typical choice among equals.
@@ -211,26 +213,40 @@ class ServiceMatcher:
             remaining -= covered
         return result
 
-
     def _drop_unknown_procedures(self, tokens: list[str], found: dict[str, set[int]]) -> list[str]:
-        """"ламинирование ресниц": a procedure the salon does not list, on a body part it knows.
+        """Body parts that belong to another procedure word right before them.
 
-        The body part (a non-head lemma) alone would pick the salon's lash service; when an unknown
-        procedure noun stands right before it, that is not what the client asked for."""
+        ``ламинирование ресниц``, ``депиляция ног``: a procedure the salon does not list, on a body
+        part that alone would pick one of its services (lash extension, pedicure) -> dropped, and
+        reported as unknown. ``массаж ног``: the leg word qualifies the massage, it is not a
+        pedicure. A qualifier of a known procedure (``окрашивание бровей``) stays."""
         heads = {entry.head for entry in self._entries}
         unknown: list[str] = []
         for lemma in list(found):
-            if lemma in heads:
-                continue
-            indices = found[lemma]
-            if all(i > 0 and _unknown_procedure(tokens[i - 1]) and not self._canonical(tokens[i - 1]) for i in indices):
+            unknown_here: list[str] = []
+            drop = True
+            for i in sorted(found[lemma]):
+                prev = tokens[i - 1] if i > 0 else ""
+                if not _procedure_like(prev):
+                    drop = False
+                    break
+                prev_lemmas = self._canonical(prev)
+                if not prev_lemmas:
+                    unknown_here.append(f"{prev} {tokens[i]}")  # an unknown procedure on this body part
+                    continue
+                if lemma in heads and tokens[i].startswith(_BODY_PARTS) and lemma not in prev_lemmas:
+                    continue  # "массаж ног": the body part belongs to the massage
+                drop = False
+                break
+            if drop:
                 found.pop(lemma)
-                unknown += [f"{tokens[i - 1]} {tokens[i]}" for i in sorted(indices)]
+                unknown += unknown_here
         return unknown
 
 
-def _unknown_procedure(word: str) -> bool:
-    return word.isalpha() and len(word) > 6 and word.endswith(("ние", "ция", "вка", "ание", "ение"))
+def _procedure_like(word: str) -> bool:
+    """A noun naming a procedure (by its ending): депиляция, ламинирование, шугаринг, массаж."""
+    return word.isalpha() and len(word) > 4 and word.endswith(("ние", "ция", "инг", "аж", "вка"))
 
 
 def _nails_on_feet(tokens: list[str], found: dict[str, set[int]]) -> bool:

@@ -211,3 +211,11 @@ def test_cli_bad_input_gets_a_clear_error(args: list[str], message: str) -> None
     assert proc.returncode != 0
     assert message in proc.stderr
     assert proc.stdout == ""
+
+
+def test_unknown_procedure_on_a_known_body_part(engine: NluEngine, catalog: SalonCatalog) -> None:
+    lamination = engine.understand("хочу ламинирование ресниц", MONDAY_10, catalog)
+    assert lamination.service_ids == [] and lamination.hints["unknown_services"] == ["ламинирование ресниц"]
+    assert lamination.intent == "book"
+    assert engine.understand("окрашивание бровей", MONDAY_10, catalog).service_ids == [1022]
+    assert engine.understand("массаж ног", MONDAY_10, catalog).service_ids == [1032]  # not a pedicure
