@@ -153,6 +153,10 @@ class SyncService:
             return None
         return await self.run_once(company_id)
 
+    async def initial_sync(self, company_id: int) -> None:
+        """The marketplace's hook after activation: a full sync in the background."""
+        await self.sync_company_now(company_id)
+
     async def _safe_run(self, company_id: int) -> None:
         try:
             await self.run_once(company_id)

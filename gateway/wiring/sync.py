@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -36,9 +39,16 @@ SANDBOX_PREFIX = "/sandbox/yclients"
 WEBHOOK_SWEEP_S = 60.0
 
 
+def yclients_base_url(settings: Settings) -> str:
+    """Demo mode with the default base URL talks to the in-process sandbox; else the configured one."""
+    if settings.demo and settings.yclients_base_url == Settings.model_fields["yclients_base_url"].default:
+        return f"http://127.0.0.1:{settings.port}{SANDBOX_PREFIX}"
+    return settings.yclients_base_url
+
+
 def yclients_config(settings: Settings) -> YClientsConfig:
-    """Settings -> the client's config; demo mode talks to the in-process sandbox."""
-    base = f"http://127.0.0.1:{settings.port}{SANDBOX_PREFIX}" if settings.demo else settings.yclients_base_url
+    """Settings -> the client's config."""
+    base = yclients_base_url(settings)
     return YClientsConfig(
         base_url=base,
         partner_token=settings.yclients_partner_token,
@@ -86,10 +96,17 @@ def install(app: web.Application) -> None:
             application_id=settings.yclients_application_id,
             install_target=f"{settings.effective_public_base_url()}/marketplace/yclients/install",
         )
-        sandbox.add_salon_file(DEMO_SALON_FILE)
+        sandbox.add_salon(_demo_salon())
         app[YCLIENTS_SANDBOX] = sandbox
         app.add_subapp(SANDBOX_PREFIX + "/", build_app(sandbox))
     app.cleanup_ctx.append(_sync_ctx)
+
+
+def _demo_salon() -> dict[str, Any]:
+    """fixtures/demo-salon.json, or the copy packaged with `sync` when installed as a wheel."""
+    if DEMO_SALON_FILE.exists():
+        return dict(json.loads(DEMO_SALON_FILE.read_text("utf-8")))
+    return dict(json.loads(resources.files("sync").joinpath("demo-salon.json").read_text("utf-8")))
 
 
 async def _webhook(request: web.Request) -> web.Response:
