@@ -31,6 +31,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from rapidfuzz import fuzz, process
+
 from booking.nlu.morph import Morph
 from booking.nlu.numbers import compound_number
 
@@ -134,6 +136,20 @@ def _weekday_of(token: str, morph: Morph) -> int | None:
     return None
 
 
+_DAY_WORDS = (
+    "сегодня", "завтра", "послезавтра", "понедельник", "вторник", "среда", "среду", "четверг", "пятница",
+    "пятницу", "суббота", "субботу", "воскресенье",
+)
+
+
+def _fix_typo(token: str, morph: Morph) -> str:
+    """"зватра" -> "завтра", "пятницк" -> "пятницу": day words the dictionary does not know."""
+    if len(token) < 5 or not token.isalpha() or morph.analyzer.word_is_known(token):
+        return token
+    found = process.extractOne(token, _DAY_WORDS, scorer=fuzz.ratio, score_cutoff=80.0)
+    return found[0] if found is not None and found[0][0] == token[0] else token
+
+
 def _modifier(tokens: list[str], i: int, morph: Morph) -> str | None:
     """'next' / 'this' when one of the two words before token i says so."""
     for j in (i - 1, i - 2):
@@ -175,6 +191,7 @@ def extract_date(
     for i, token in enumerate(tokens):
         if i in skip:
             continue
+        token = _fix_typo(token, morph)
         if token in AFTER_TOMORROW_WORDS:
             match.offer(today + timedelta(days=2), _RELATIVE, {i})
         elif token == "после" and i + 1 < n and tokens[i + 1] in TOMORROW_WORDS:
