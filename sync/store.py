@@ -17,8 +17,6 @@ import asyncpg
 
 from sync.models import Company, Record, ScheduleDay, Service, ServiceCategory, Staff, phone_digits
 
-KINDS = ("company", "services", "staff", "schedules", "records", "webhooks")
-
 
 @dataclass(frozen=True)
 class CompanyRef:

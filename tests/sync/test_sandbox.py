@@ -89,3 +89,17 @@ async def test_the_past_is_not_offered(yc: YClientsClient, clock: FakeClock) -> 
     assert (await yc.book_times(DEMO_SALON, 2007, today, [1002]))[0].time == "15:15"
     with pytest.raises(errors.SlotTaken):
         await yc.book_check(DEMO_SALON, [Appointment((1002,), 2007, first.datetime)])
+
+
+async def test_concurrent_bookings_of_one_slot_exactly_one_wins(yc: YClientsClient, sandbox: Sandbox) -> None:
+    import asyncio
+
+    chosen = (await _times(yc))[0]
+    results = await asyncio.gather(
+        *(yc.book_record(DEMO_SALON, phone=f"7916000112{i}", fullname="Анна",
+                         appointments=[Appointment((1012,), 2004, chosen)]) for i in range(5)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, list) for r in results) == 1
+    assert sum(isinstance(r, errors.SlotTaken) for r in results) == 4
+    assert len(sandbox.salons[DEMO_SALON].live_records(2004)) == 1
