@@ -1,7 +1,7 @@
-"""The HTTP core of the YClients client: headers, envelope, errors, retries, rate limit, pages.
+"""The HTTP core of the YClients client: headers, envelope, error mapping, retries, rate limit.
 
 One `aiohttp.ClientSession` per process is passed in; this module never creates one.
-Retries (exponential backoff, full jitter, a cap, `Retry-After` honoured) happen only for calls
+Retries (exponential backoff with jitter and a cap, `Retry-After` honoured) happen only for calls
 the caller marks idempotent, and only on transient failures (429, 5xx, timeouts, connection
 errors, HTML pages). Everything else is raised at once as a typed error from `sync.errors`.
 """
@@ -92,7 +92,8 @@ class ApiTransport:
         return {"Accept": ACCEPT, "Content-Type": "application/json", "Authorization": auth}
 
     def backoff_s(self, attempt: int, error: YClientsError) -> float:
-        """Delay before retry number `attempt` (1-based): full jitter under an exponential cap."""
+        """Delay before retry number `attempt` (1-based): a random point in [ceiling/2, ceiling],
+        the ceiling doubling per attempt up to the cap; a 429 Retry-After is honoured (capped)."""
         if isinstance(error, RateLimited) and error.retry_after_s is not None:
             return min(self.config.backoff_cap_s, error.retry_after_s)
         ceiling = min(self.config.backoff_cap_s, self.config.backoff_base_s * (2 ** (attempt - 1)))
