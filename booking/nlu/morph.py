@@ -73,6 +73,23 @@ class Morph:
         self._names[word] = result
         return result
 
+    def name_nominative(self, word: str) -> str | None:
+        """"ольгу" -> "ольга" when a likely parse of the word is a first name in any case."""
+        if not word.isalpha():
+            return None
+        for parse in self._analyzer.parse(word)[:3]:
+            if "Name" in parse.tag:
+                return parse.normal_form.replace("ё", "е")
+        return None
+
+    def could_be_name(self, word: str) -> bool:
+        """Whether an answer word may be a (possibly foreign) name: a noun or a word not in the dictionary."""
+        if not word.isalpha() or len(word) < 2:
+            return False
+        if not self._analyzer.word_is_known(word):
+            return True
+        return self._analyzer.parse(word)[0].tag.POS == "NOUN"
+
     def word_forms(self, word: str) -> set[str]:
         """All inflected forms of the word (its likeliest noun parse's lexeme), ё folded."""
         forms = {word}

@@ -172,8 +172,13 @@ def extract_client_name(tokens: list[str], morph: Morph, *, expecting_name: bool
             return _with_surname(tokens, i, morph)
     content = [(i, t) for i, t in words if t not in _NOT_A_NAME]
     if 1 <= len(content) <= 2 and len(words) <= 4:
+        for i, token in content:
+            nominative = morph.name_nominative(token)
+            if nominative is not None:  # "на Ольгу" -> Ольга
+                return nominative.capitalize(), {i}
         i, token = content[0]
-        return _with_surname(tokens, i, morph)
+        if morph.could_be_name(token):
+            return _with_surname(tokens, i, morph)
     return None, set()
 
 
