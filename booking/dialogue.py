@@ -87,6 +87,9 @@ class Dialogue:
             return [self._info(turn, st, u)]
         if intent == "my_records":
             return [await self._my_records(turn)]
+        has_slots = bool(u.service_ids or u.date or u.time or u.part_of_day or u.staff_id)
+        if st.awaiting == "confirm" and intent == st.flow and intent in ("cancel", "reschedule") and not has_slots:
+            intent = "confirm"  # "да, отменяйте" / "переносите" answers the confirmation
         if intent in ("cancel", "reschedule") and st.awaiting != "confirm":
             return await self._start_change(turn, st, u, intent)
 
@@ -96,8 +99,13 @@ class Dialogue:
             picked = self._pick_record(turn, st, u)
             if picked is not None:
                 return await self._record_chosen(turn, st, picked)
+            if intent == "decline":
+                st.reset_flow()
+                return ["Хорошо, ничего не меняю 👍"]
+            if intent in ("confirm", "other", "thanks", "greeting"):
+                return ["Какую из записей? Напишите, пожалуйста, номер из списка."]
         if st.awaiting == "confirm":
-            if intent == "confirm":
+            if intent == "confirm" or (intent in ("cancel", "reschedule") and intent == st.flow):
                 return await self._execute(turn, st)
             if intent == "decline":
                 return self._declined(turn, st)
@@ -110,7 +118,6 @@ class Dialogue:
         if st.awaiting in ("slot", "when") and intent == "decline":
             return self._declined(turn, st)
 
-        has_slots = bool(u.service_ids or u.date or u.time or u.part_of_day or u.staff_id)
         if intent == "book" or (st.flow and has_slots):
             return await self._book_request(turn, st, u)
         if intent == "confirm":
@@ -263,12 +270,13 @@ class Dialogue:
             texts.short_day(date.fromisoformat(st.date), turn.today) if st.date else None
         )
         if day_full and asked_day:
-            return f"На {asked_day} на «{what}» всё занято 😔 Ближайшие свободные окна:"
+            who = f" у мастера {texts.staff_first_name(cat, st.staff_id)}" if st.flow == "reschedule" else ""
+            return f"На {asked_day}{who} свободного времени нет 😔 Ближайшие окна («{what}»):"
         if staff_busy:
             who = texts.staff_first_name(cat, st.staff_id)
             return f"У мастера {who} в это время всё занято. Свободно у других мастеров («{what}»):"
         if st.time:
-            return f"В {st.time} занято, но есть время рядом («{what}»):"
+            return f"На {st.time} записать не получится, есть время рядом («{what}»):"
         return f"Свободное время на «{what}»:"
 
     def _pick_offer(self, turn: Turn, st: DialogueState, u: Understanding) -> Offer | None:
@@ -324,7 +332,8 @@ class Dialogue:
         who = texts.staff_name(cat, o.staff_id)
         if st.flow == "reschedule" and st.target is not None:
             old = self._record_line(turn, st.target)
-            return f"Переношу вашу запись ({old}) на {when}, мастер {who}. Подтверждаете? (да/нет)"
+            new = f"{texts.short_day(date.fromisoformat(o.date), turn.today)} в {o.time}"
+            return f"Переношу вашу запись ({old}) на {new}, мастер {who}. Подтверждаете? (да/нет)"
         cost = texts.total_price(cat, o.service_ids)
         name = f"{st.client_name}, " if st.client_name else ""
         return (
@@ -418,10 +427,11 @@ class Dialogue:
         except BookingRejected:
             st.reset_flow()
             return ["Эту запись нельзя перенести онлайн (правила салона). Передаю администратору 🙏"]
-        when = f"{texts.day_label(date.fromisoformat(offer.date), turn.today)} в {offer.time}"
+        when = f"{texts.short_day(date.fromisoformat(offer.date), turn.today)} в {offer.time}"
+        who = texts.staff_name(turn.catalog, offer.staff_id)
         st.reset_flow()
-        st.last_done = f"Ваша запись перенесена на {when}."
-        return [f"Готово! ✅ Запись перенесена на {when}. Ждём вас!"]
+        st.last_done = f"Ваша запись перенесена на {when}, мастер {who}."
+        return [f"Готово! ✅ Запись перенесена на {when}, мастер {who}. Ждём вас!"]
 
     async def _do_cancel(self, turn: Turn, st: DialogueState) -> list[str]:
         target = st.target
@@ -449,8 +459,9 @@ class Dialogue:
             st.reset_flow()
             return ["Извините, не получилось открыть ваши записи — система записи не отвечает. "
                     "Попробуйте через пару минут 🙏"]
-        if u.service_ids:
-            records = [r for r in records if set(u.service_ids) & set(r.service_ids)] or records
+        family = _service_family(u)
+        if family:
+            records = [r for r in records if family & set(r.service_ids)] or records
         if not records:
             st.reset_flow()
             return ["Не нашла у вас предстоящих записей по этому номеру. Хотите записаться?"]
@@ -473,7 +484,7 @@ class Dialogue:
         tz = turn.local_now.tzinfo
         for r in st.records:
             starts = datetime.fromisoformat(r.starts_at).astimezone(tz)
-            if u.service_ids and set(u.service_ids) & set(r.service_ids):
+            if _service_family(u) & set(r.service_ids):
                 return r
             if u.date and starts.date() == u.date and (u.time is None or starts.time() == u.time):
                 return r
@@ -491,6 +502,14 @@ class Dialogue:
             return await self._search(turn, st)
         st.awaiting = "when"
         return [f"Ваша запись: {self._record_line(turn, record)}. На какой день и время перенести?"]
+
+
+def _service_family(u: Understanding) -> set[int]:
+    """The services a message names, with the NLU's equally likely alternatives."""
+    family = set(u.service_ids)
+    for alternatives in (u.hints.get("ambiguous_services") or {}).values():
+        family.update(int(x) for x in alternatives)
+    return family
 
 
 def _guess_name(text: str) -> str | None:
