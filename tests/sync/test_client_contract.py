@@ -222,3 +222,13 @@ async def test_user_token_optional_after_install(make_yclients: MakeClient, sand
         await partner_only.company(DEMO_SALON)  # admin data: not before the app is installed
     sandbox.set_install_status(DEMO_SALON, "active", "test")
     assert (await partner_only.company(DEMO_SALON)).id == DEMO_SALON
+
+
+async def test_clients_search_pages_through_the_body_page(yc: YClientsClient, sandbox: Sandbox) -> None:
+    salon = sandbox.salons[DEMO_SALON]
+    for i in range(5):
+        salon.upsert_client(f"7999000000{i}", f"Ольга {i}")
+    found = await yc.search_clients(DEMO_SALON, "Ольга", page_size=2)
+    assert sorted(c.name for c in found) == [f"Ольга {i}" for i in range(5)]
+    pages = [r.body["page"] for r in sandbox.requests_to(r"/clients/search")]
+    assert pages == [1, 2, 3]
