@@ -5,6 +5,13 @@ the salon's timezone. Call `understand(text, now, catalog, context=...)`; it use
 `NluEngine` (built on first use by an lru_cache'd loader). Code that wants its own engine (tests,
 benchmarks) constructs `NluEngine()` and calls its `understand` method.
 
+`Understanding.hints` may carry: ``any_staff`` / ``same_staff`` (True), ``staff_candidates`` (ids
+when a name fits several masters), ``ambiguous_services`` ({chosen id: [other ids]}),
+``unknown_services`` (["ламинирование ресниц"]: asked, not offered), ``weekend`` (True), ``week``
+("next"/"this"), ``time_relation`` ("after"/"from"), ``time_before`` ("12:00"), ``approximate``
+(True, "часа в четыре"), ``part_of_day_said`` (the part named even when a time won),
+``date_in_past`` (True).
+
 Slot rules are documented in the modules: dates.py (weekdays, weekends, DD.MM), times.py (hours,
 and when ``part_of_day`` is set: only when a part of day is named and no exact time is given),
 services.py (colloquial words, typical choice among equals), staff.py (diminutives, client's name),

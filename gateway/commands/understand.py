@@ -69,5 +69,9 @@ def _understand(args: argparse.Namespace, settings: object) -> int:
         except ValueError as exc:
             print(f"ai-admin understand: --context is not JSON: {exc}", file=sys.stderr)
             return 2
+    # Messages are UTF-8 whatever the locale; a broken byte must not lose the line.
+    for stream in (sys.stdin, sys.stdout):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="replace")
     run(sys.stdin, sys.stdout, now, catalog, context)
     return 0

@@ -219,3 +219,20 @@ def test_unknown_procedure_on_a_known_body_part(engine: NluEngine, catalog: Salo
     assert lamination.intent == "book"
     assert engine.understand("окрашивание бровей", MONDAY_10, catalog).service_ids == [1022]
     assert engine.understand("массаж ног", MONDAY_10, catalog).service_ids == [1032]  # not a pedicure
+
+
+def test_cli_survives_broken_bytes_and_crlf() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway", "understand", "--now", "2026-11-23T10:00:00+03:00", "--salon-file",
+         str(SALON_FILE)],
+        check=False,
+        input="маникюр завтра\r\n".encode() + b"\xff\xfe bad\n" + "спасибо\n".encode(),
+        capture_output=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "LANG": "C"},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.decode("utf-8").splitlines()]
+    assert [x["intent"] for x in lines] == ["book", "other", "thanks"]
+    assert lines[0]["date"] == "2026-11-24"
