@@ -54,7 +54,7 @@ class RedisRateLimiter:
         rate_per_s: float,
         *,
         key: str | None = None,
-        margin_s: float = 0.05,
+        margin_s: float = 0.1,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if rate_per_s <= 0:
