@@ -91,6 +91,8 @@ class NluEngine:
             hints["any_staff"] = True
         if staff_match.same_staff:
             hints["same_staff"] = True
+        if staff_match.by_role:
+            hints["staff_by_role"] = staff_match.by_role
         if staff_match.staff_id is None and len(staff_match.candidates) > 1:
             hints["staff_candidates"] = staff_match.candidates
         if service_match.unknown:
@@ -110,6 +112,7 @@ class NluEngine:
             or staff_match.any_staff
             or staff_match.same_staff
             or bool(service_match.unknown)
+            or bool(staff_match.by_role)
         )
         lemmas = " ".join(morph.lemma(t) if t.isalpha() else t for t in tokens)
         services_only = bool(service_match.service_ids) and not (

@@ -60,9 +60,17 @@ def normalize(text: str) -> str:
             out = out.replace(sym, word)
     out = _GREETING_PHRASES.sub(" здравствуйте ", out)
     out = _HOUR_SUFFIX.sub(r"\1 час ", out)
-    out = _DASH_TIME.sub(r"\1:\2", out)
+    out = _DASH_TIME.sub(_dash_time, out)
     out = _ORDINAL_DAY.sub(r"\1 числа", out)
     return out
+
+
+def _dash_time(m: re.Match[str]) -> str:
+    """"15-30" is 15:30; "12-13" is a range of hours: its start."""
+    first, second = int(m.group(1)), int(m.group(2))
+    if first < second <= 23:
+        return m.group(1)
+    return f"{m.group(1)}:{m.group(2)}"
 
 
 def tokenize(text: str) -> list[str]:

@@ -47,6 +47,7 @@ class StaffMatch:
     candidates: list[int] = field(default_factory=list)
     any_staff: bool = False
     same_staff: bool = False
+    by_role: list[int] = field(default_factory=list)  # "к барберу": masters with that specialization
     used_tokens: set[int] = field(default_factory=set)
 
 
@@ -89,7 +90,13 @@ class StaffMatcher:
         self._morph = morph
         self._first: dict[str, set[int]] = {}
         self._surname: dict[str, set[int]] = {}
+        self._roles: dict[str, set[int]] = {}
         for member in catalog.staff:
+            for role in re.split(r"[,;/]| и ", member.specialization.lower().replace("ё", "е")):
+                words = role.split()
+                if len(words) == 1:  # one-word roles only: "мастер маникюра" would shadow the service
+                    for part in {words[0], words[0].split("-")[-1]}:
+                        self._roles.setdefault(morph.lemma(part), set()).add(member.id)
             parts = [p for p in re.split(r"\s+", member.name.lower().replace("ё", "е").strip()) if p]
             if not parts:
                 continue
@@ -125,8 +132,12 @@ class StaffMatcher:
         result = StaffMatch(any_staff=bool(_ANY_STAFF.search(text)), same_staff=bool(_SAME_STAFF.search(text)))
         first_sets: list[set[int]] = []
         surname_sets: list[set[int]] = []
+        roles: set[int] = set()
         for i, token in enumerate(tokens):
             if i in skip or not token.isalpha() or len(token) < 2:
+                continue
+            if self._roles and len(token) >= 5 and (role := self._roles.get(self._morph.lemma(token))):
+                roles |= role
                 continue
             if token in self._surname:
                 surname_sets.append(self._surname[token])
@@ -139,6 +150,7 @@ class StaffMatcher:
                 if hit is not None:
                     first_sets.append(self._first[hit])
                     result.used_tokens.add(i)
+        result.by_role = sorted(roles)
         if not first_sets and not surname_sets:
             return result
         candidates: set[int] | None = None

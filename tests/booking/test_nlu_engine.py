@@ -236,3 +236,15 @@ def test_cli_survives_broken_bytes_and_crlf() -> None:
     lines = [json.loads(x) for x in proc.stdout.decode("utf-8").splitlines()]
     assert [x["intent"] for x in lines] == ["book", "other", "thanks"]
     assert lines[0]["date"] == "2026-11-24"
+
+
+def test_roles_are_hints_not_a_master(engine: NluEngine, catalog: SalonCatalog) -> None:
+    barber = engine.understand("хочу к барберу", MONDAY_10, catalog)
+    assert barber.staff_id is None and barber.hints["staff_by_role"] == [2007]
+    assert engine.understand("к стилисту", MONDAY_10, catalog).hints["staff_by_role"] == [2001, 2002]
+
+
+def test_hour_ranges_and_dash_times(engine: NluEngine, catalog: SalonCatalog) -> None:
+    assert engine.understand("часов в 12-13", MONDAY_10, catalog).time == time(12, 0)
+    assert engine.understand("в 15-30", MONDAY_10, catalog).time == time(15, 30)
+    assert engine.understand("в 10-00", MONDAY_10, catalog).time == time(10, 0)
