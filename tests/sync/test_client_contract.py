@@ -232,3 +232,16 @@ async def test_clients_search_pages_through_the_body_page(yc: YClientsClient, sa
     assert sorted(c.name for c in found) == [f"Ольга {i}" for i in range(5)]
     pages = [r.body["page"] for r in sandbox.requests_to(r"/clients/search")]
     assert pages == [1, 2, 3]
+
+
+async def test_records_changed_after_and_with_deleted(yc: YClientsClient, sandbox: Sandbox, clock: FakeClock) -> None:
+    assert await yc.records(DEMO_SALON, changed_after="2026-11-23T10:30:00") == []  # all created at 10:00
+    await clock.advance(3600)
+    record = sandbox.salons[DEMO_SALON].records[4002]
+    record.comment, record.changed_at = "позвонить", clock.now()
+    sandbox.salons[DEMO_SALON].records[4003].deleted = True
+    changed = await yc.records(DEMO_SALON, changed_after="2026-11-23T10:30:00")
+    assert [(r.id, r.comment) for r in changed] == [(4002, "позвонить")]
+    everything = await yc.records(DEMO_SALON, start_date=TODAY, end_date=TODAY, with_deleted=True)
+    assert [(r.id, r.deleted) for r in everything] == [(4003, True)]
+    assert await yc.records(DEMO_SALON, start_date=TODAY, end_date=TODAY) == []
