@@ -10,8 +10,10 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from booking.model import CatalogService, CatalogStaff, SalonCatalog, Understanding
+from booking.model import INTENTS, PARTS_OF_DAY, CatalogService, CatalogStaff, SalonCatalog, Understanding
 from booking.nlu import NluEngine, default_engine, understand
 from booking.nlu.normalize import tokenize
 from gateway.commands import understand as understand_cmd
@@ -248,3 +250,23 @@ def test_hour_ranges_and_dash_times(engine: NluEngine, catalog: SalonCatalog) ->
     assert engine.understand("часов в 12-13", MONDAY_10, catalog).time == time(12, 0)
     assert engine.understand("в 15-30", MONDAY_10, catalog).time == time(15, 30)
     assert engine.understand("в 10-00", MONDAY_10, catalog).time == time(10, 0)
+
+
+_WORDS = (
+    "маникюр педикюр завтра в 3 к ане полпятого без четверти пять через 2 дня 28.11 15:30 12-13 на выходных "
+    "следующий вторник нет да 👍 💅 меня зовут это ольга 31.02 99:99 0 24 в 25 пол без четверти четверть "
+    "половине с после до часа около 1 декабря 5го числа через неделю отмените перенесите ? + - . , !"
+).split()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(_WORDS), max_size=12), st.text(max_size=30))
+def test_any_text_gives_a_valid_line(engine: NluEngine, catalog: SalonCatalog, words: list[str], junk: str) -> None:
+    for text in (" ".join(words), junk, " ".join(words) + junk):
+        line = engine.understand(text, MONDAY_10, catalog).to_eval_json()
+        assert line["intent"] in INTENTS
+        assert line["part_of_day"] in (None, *PARTS_OF_DAY)
+        assert all(sid in {s.id for s in catalog.services} for sid in line["service_ids"])
+        assert line["staff_id"] in (None, *(m.id for m in catalog.staff))
+        if line["time"] is not None:
+            assert line["part_of_day"] is None
