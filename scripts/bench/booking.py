@@ -152,10 +152,10 @@ async def run(rates: list[int], seconds: float, salons: int) -> None:
         handler.on_turn = on_turn
         # Warm up: catalogs of every salon, the NLU engine, connections.
         now = datetime.now(timezone.utc)
-        cat = (await directory.salon(company_ids[0])).catalog  # type: ignore[union-attr]
-        for text in MESSAGES:
-            understand(text, now, cat)
-        await asyncio.gather(*(directory.salon(c) for c in company_ids))
+        infos = await asyncio.gather(*(directory.salon(c) for c in company_ids))
+        for info in infos:  # the NLU compiles each salon's catalog once
+            for text in MESSAGES:
+                understand(text, now, info.catalog)  # type: ignore[union-attr]
         msg_id = 0
         rng = random.Random(7)
         print(f"salons={salons} seconds_per_rate={seconds:g} sandbox=loopback child process, no YClients rate limit")
