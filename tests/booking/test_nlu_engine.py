@@ -252,11 +252,12 @@ def test_hour_ranges_and_dash_times(engine: NluEngine, catalog: SalonCatalog) ->
     assert engine.understand("в 10-00", MONDAY_10, catalog).time == time(10, 0)
 
 
-_WORDS = (
+_WORDS_TEXT = (
     "маникюр педикюр завтра в 3 к ане полпятого без четверти пять через 2 дня 28.11 15:30 12-13 на выходных "
     "следующий вторник нет да 👍 💅 меня зовут это ольга 31.02 99:99 0 24 в 25 пол без четверти четверть "
     "половине с после до часа около 1 декабря 5го числа через неделю отмените перенесите ? + - . , !"
-).split()
+)
+_WORDS = tuple(_WORDS_TEXT.split())
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
