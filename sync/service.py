@@ -129,15 +129,22 @@ class SyncService:
         bound.info("sync_done", ok=report.ok, changed=report.changed, kinds=",".join(kinds))
         return report
 
-    async def run_all(self, what: str | Sequence[str] = "all", *, near_only: bool = False) -> list[SyncReport]:
-        """Sync every active company (bounded concurrency); one salon's failure stops no other."""
+    async def run_all(
+        self, what: str | Sequence[str] = "all", *, near_only: bool = False, catch_up: bool = False
+    ) -> list[SyncReport]:
+        """Sync every active company (bounded concurrency); one salon's failure stops no other.
+        `catch_up`: a company never synced successfully gets a full sync instead (e.g. active
+        before this daemon was deployed, or its first sync failed)."""
         companies = await self.store.active_companies()
         gate = asyncio.Semaphore(max(1, self.config.company_concurrency))
 
         async def one(ref: CompanyRef) -> SyncReport | None:
             async with gate:
                 try:
-                    return await self.run_once(ref.company_id, what, near_only=near_only)
+                    kinds: str | Sequence[str] = what
+                    if catch_up and not await self.store.ever_synced(ref.company_id):
+                        kinds = "all"
+                    return await self.run_once(ref.company_id, kinds, near_only=near_only)
                 except Exception as exc:
                     log.error("sync_company_failed", company_id=ref.company_id, error=repr(exc), exc_info=exc)
                     return None
@@ -191,14 +198,17 @@ class SyncService:
         }
 
     def register_jobs(self, scheduler: JobScheduler) -> None:
-        """Periodic jobs: catalogue daily, schedules nightly + near days hourly, records every 15 min."""
+        """Periodic jobs: catalogue daily, schedules nightly + near days hourly, records every 15 min
+        (which also fully syncs any active company never synced before)."""
         c = self.config
         scheduler.cron("sync-catalog", c.catalog_cron, lambda: self.run_all(["company", "services", "staff"]))
         scheduler.cron("sync-schedules", c.schedules_cron, lambda: self.run_all(["schedules"]))
         scheduler.every(
             "sync-schedules-near", c.schedules_near_interval_s, lambda: self.run_all(["schedules"], near_only=True)
         )
-        scheduler.every("sync-records", c.records_interval_s, lambda: self.run_all(["records"]))
+        scheduler.every(
+            "sync-records", c.records_interval_s, lambda: self.run_all(["records"], catch_up=True)
+        )
 
     # --- the kinds ----------------------------------------------------------------------------
     async def _tz(self, ref: CompanyRef) -> ZoneInfo:

@@ -350,6 +350,13 @@ class SyncStore:
                 company_id, kind, at, error[:500],
             )
 
+    async def ever_synced(self, company_id: int) -> bool:
+        """Whether the company's catalogue (services) was ever synced successfully."""
+        return bool(await self._pool.fetchval(
+            "SELECT 1 FROM sync_status WHERE company_id = $1 AND kind = 'services' AND last_success_at IS NOT NULL",
+            company_id,
+        ))
+
     async def status_rows(self, company_id: int) -> list[dict[str, Any]]:
         """The raw status rows of one company."""
         rows = await self._pool.fetch("SELECT * FROM sync_status WHERE company_id = $1 ORDER BY kind", company_id)

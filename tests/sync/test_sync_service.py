@@ -155,7 +155,7 @@ async def test_services_removed_in_yclients_are_marked_deleted(make_service, poo
     assert len(await service.store.services(cid)) == 13
 
 
-async def test_jobs_registered_and_ticks_sync_active_companies(make_service, pool) -> None:
+async def test_jobs_registered_and_ticks_sync_active_companies(make_service, pool, sandbox: Sandbox) -> None:
     class FakeScheduler:
         def __init__(self) -> None:
             self.jobs: dict[str, Any] = {}
@@ -175,7 +175,12 @@ async def test_jobs_registered_and_ticks_sync_active_companies(make_service, poo
     await scheduler.jobs["sync-schedules-near"][1]()
     assert (await service.status(cid))["counts"]["schedules"] == 7 * 2  # today and tomorrow
     await scheduler.jobs["sync-records"][1]()
-    assert (await service.status(cid))["counts"]["records"] == 4
+    status = await service.status(cid)
+    assert status["counts"]["records"] == 4
+    assert status["counts"]["services"] == 14  # never synced before: the records tick caught it up
+    calls = len(sandbox.requests)
+    await scheduler.jobs["sync-records"][1]()
+    assert {r.path for r in sandbox.requests[calls:]} == {f"/api/v1/records/{DEMO_SALON}"}  # records only now
 
 
 async def test_a_record_moved_out_of_the_window_is_not_taken_for_deleted(make_service, pool, sandbox: Sandbox,
