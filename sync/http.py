@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -52,6 +53,14 @@ class ApiResponse:
     def meta_get(self, name: str, default: Any = None) -> Any:
         """A key of `meta`, which may be `{}` or `[]` (reference 1.3)."""
         return self.meta.get(name, default) if isinstance(self.meta, dict) else default
+
+
+_HASH = re.compile(r"/[0-9a-fA-F]{32}(?=/|$)")
+
+
+def loggable(path: str) -> str:
+    """A path fit for logs: record hashes (capabilities to read/cancel a booking) masked."""
+    return _HASH.sub("/<hash>", path)
 
 
 def list_param(name: str, values: Sequence[int]) -> list[tuple[str, str | int]]:
@@ -120,7 +129,7 @@ class ApiTransport:
                     log.info(
                         "yclients_call_failed",
                         method=method,
-                        path=path,
+                        path=loggable(path),
                         status=exc.status,
                         code=exc.code,
                         error=type(exc).__name__,
@@ -131,7 +140,7 @@ class ApiTransport:
                 log.info(
                     "yclients_call_retry",
                     method=method,
-                    path=path,
+                    path=loggable(path),
                     status=exc.status,
                     error=type(exc).__name__,
                     attempt=attempt,
@@ -162,9 +171,9 @@ class ApiTransport:
                 content_type = resp.headers.get("Content-Type", "")
                 headers = resp.headers
         except TimeoutError as exc:
-            raise TimeoutError_(f"no answer in {self.config.timeout_s}s: {method} {path}") from exc
+            raise TimeoutError_(f"no answer in {self.config.timeout_s}s: {method} {loggable(path)}") from exc
         except aiohttp.ClientError as exc:
-            raise TransportError(f"{type(exc).__name__}: {method} {path}") from exc
+            raise TransportError(f"{type(exc).__name__}: {method} {loggable(path)}") from exc
         return parse_answer(status, content_type, text, headers)
 
 

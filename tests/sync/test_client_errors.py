@@ -211,3 +211,11 @@ def test_lenient_models() -> None:
                          "services": [{"id": 2}, {"id": 1}], "attendance": -1})
     assert r.client is None and r.visit_id == 82 and r.service_ids == (1, 2) and r.cancelled
     assert r.starts_at is not None and r.starts_at.utcoffset() == timedelta(hours=3)
+
+
+def test_record_hashes_are_masked_in_logged_paths() -> None:
+    from sync.http import loggable
+
+    assert loggable("/user/records/2820023/567df655304da9b98487769426d4e76e") == "/user/records/2820023/<hash>"
+    assert loggable("/book_record/1/2/567df655304da9b98487769426d4e76e") == "/book_record/1/2/<hash>"
+    assert loggable("/records/4564") == "/records/4564"
