@@ -142,6 +142,15 @@ class YClientsClient:
         ).data
         return [TimeSlot.from_api(s) for s in _items(data)]
 
+    async def book_code(self, salon_id: int, phone: str, fullname: str) -> None:
+        """Ask YClients to SMS a confirmation code (`POST /book_code/{salon_id}`); only for salons
+        with `phone_confirmation`. The name goes as both `fulname` (schema) and `fullname` (prose)."""
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        await self.transport.call(
+            "POST", f"/book_code/{salon_id}", body={"phone": digits, "fulname": fullname, "fullname": fullname},
+            idempotent=False,  # a retry would send the client a second SMS
+        )
+
     async def book_check(self, salon_id: int, appointments: Sequence[Appointment]) -> None:
         """Validate appointments before booking; raises SlotTaken, NoStaffAvailable, ... on 422."""
         await self.transport.call(

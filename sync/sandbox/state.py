@@ -131,7 +131,8 @@ class SandboxSalon:
         for c in data.get("clients", []):
             self.clients[int(c["id"])] = SbClient(int(c["id"]), c["name"], _digits(c.get("phone")), c.get("email", ""))
         self.blacklist: set[str] = set()
-        self.sms_code: str | None = None  # set with company.phone_confirmation to require a code
+        self.sms_code: str | None = None  # set (or sent by book_code) to require a code in book_record
+        self.sms_sent: list[tuple[str, str]] = []  # (phone, code) "texted" by book_code
         self.records: dict[int, SbRecord] = {}
         self._ids = ids
         today = now.astimezone(self.tz).date()

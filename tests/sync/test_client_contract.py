@@ -245,3 +245,19 @@ async def test_records_changed_after_and_with_deleted(yc: YClientsClient, sandbo
     everything = await yc.records(DEMO_SALON, start_date=TODAY, end_date=TODAY, with_deleted=True)
     assert [(r.id, r.deleted) for r in everything] == [(4003, True)]
     assert await yc.records(DEMO_SALON, start_date=TODAY, end_date=TODAY) == []
+
+
+async def test_book_code_then_book_record_with_the_code(yc: YClientsClient, sandbox: Sandbox) -> None:
+    from sync import errors
+
+    salon = sandbox.salons[DEMO_SALON]
+    salon.company["phone_confirmation"] = True
+    assert (await yc.company(DEMO_SALON)).phone_confirmation
+    await yc.book_code(DEMO_SALON, "+7 916 000-11-22", "Анна")
+    assert salon.sms_sent == [("79160001122", "1234")]
+    slot = (await yc.book_times(DEMO_SALON, 2003, TOMORROW, [1012]))[0]
+    appts = [Appointment((1012,), 2003, slot.datetime)]
+    with pytest.raises(errors.WrongSmsCode):
+        await yc.book_record(DEMO_SALON, phone="79160001122", fullname="Анна", appointments=appts, code="0000")
+    booked = await yc.book_record(DEMO_SALON, phone="79160001122", fullname="Анна", appointments=appts, code="1234")
+    assert booked[0].record_id
