@@ -1,7 +1,7 @@
 """Which of the salon's services a message asks for.
 
 Every service title is reduced to lemmas (``Маникюр с покрытием гель-лак`` -> маникюр, покрытие,
-гель-лак); its first lemma is the *head*. Message words are mapped to the same lemma vocabulary
+гель-лак); its first noun is the *head* (``Женская стрижка`` -> стрижка). Message words are mapped to the same lemma vocabulary
 through pymorphy3 lemmas, a table of the words clients really use (``ноготочки``, ``маник``,
 ``педик``, ``стрижечка``, ``покрасить``, ``бровки``...) and, for words the dictionary does not know,
 rapidfuzz against the vocabulary (typos such as ``маникур``, ``наращевание``).
@@ -123,7 +123,7 @@ class ServiceMatcher:
                 _Entry(
                     service_id=service.id,
                     index=index,
-                    head=lemmas[0],
+                    head=_head(lemmas, morph),
                     lemmas=frozenset(lemmas),
                     typical=bool(DEFAULT_MARKERS & set(lemmas)),
                 )
@@ -243,6 +243,16 @@ class ServiceMatcher:
                 found.pop(lemma)
                 unknown += unknown_here
         return unknown
+
+
+def _head(lemmas: list[str], morph: Morph) -> str:
+    """The word that names the service: the first noun that is not a qualifier (``Женская стрижка`` ->
+    стрижка), else the first non-qualifier."""
+    plain = [lemma for lemma in lemmas if lemma not in GENERIC_LEMMAS] or lemmas
+    for lemma in plain:
+        if morph.analyzer.parse(lemma)[0].tag.POS == "NOUN":
+            return lemma
+    return plain[0]
 
 
 def _procedure_like(word: str) -> bool:

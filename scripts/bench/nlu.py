@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/bench/nlu.py [--rounds 20] [--salons 100]
 
-Messages: the dev and held-out sets (281 realistic client messages). The engine runs on one core
+Messages: every case set in tests/booking/nlu_cases (dev and held-out, ~525 client messages). The engine runs on one core
 in this process; the figures are for one engine (the daemon keeps one per process).
 """
 
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
     base = SalonCatalog.from_salon_file(ROOT / "fixtures" / "demo-salon.json")
     messages: list[tuple[str, datetime]] = []
-    for name in ("dev.jsonl", "heldout.jsonl"):
-        for line in (ROOT / "tests/booking/nlu_cases" / name).read_text("utf-8").splitlines():
+    for path in sorted((ROOT / "tests/booking/nlu_cases").glob("*.jsonl")):
+        for line in path.read_text("utf-8").splitlines():
             if line.strip():
                 case = json.loads(line)
                 messages.append((case["text"], datetime.fromisoformat(case["now"])))
