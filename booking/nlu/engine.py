@@ -11,18 +11,18 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from booking.model import SalonCatalog, Understanding
-from booking.nlu.dates import extract_date
+from booking.nlu.dates import DateMatch, extract_date
 from booking.nlu.intents import classify
 from booking.nlu.morph import Morph
 from booking.nlu.normalize import tokenize
-from booking.nlu.services import ServiceMatcher
-from booking.nlu.staff import StaffMatcher, extract_client_name
-from booking.nlu.times import extract_time
+from booking.nlu.services import ServiceMatch, ServiceMatcher
+from booking.nlu.staff import StaffMatch, StaffMatcher, extract_client_name
+from booking.nlu.times import TimeMatch, extract_time
 
 _CATALOGS_MAX = 512
 # "до завтра" / "до встречи" are goodbyes, not dates.
@@ -36,6 +36,28 @@ class _Compiled:
     catalog: SalonCatalog
     services: ServiceMatcher
     staff: StaffMatcher
+
+
+def _hints(
+    date_match: DateMatch, time_match: TimeMatch, staff_match: StaffMatch, service_match: ServiceMatch, today: date
+) -> dict[str, Any]:
+    """What the dialogue may want beyond the slots (see the package docstring for the keys)."""
+    hints: dict[str, Any] = {**date_match.hints, **time_match.hints}
+    if staff_match.any_staff:
+        hints["any_staff"] = True
+    if staff_match.same_staff:
+        hints["same_staff"] = True
+    if staff_match.by_role:
+        hints["staff_by_role"] = staff_match.by_role
+    if staff_match.staff_id is None and len(staff_match.candidates) > 1:
+        hints["staff_candidates"] = staff_match.candidates
+    if service_match.unknown:
+        hints["unknown_services"] = service_match.unknown
+    if service_match.ambiguous:
+        hints["ambiguous_services"] = dict(service_match.ambiguous)
+    if date_match.date is not None and date_match.date < today:
+        hints["date_in_past"] = True
+    return hints
 
 
 class NluEngine:
@@ -84,35 +106,18 @@ class NluEngine:
         staff_match = compiled.staff.match(tokens, taken)
         service_match = compiled.services.match(tokens, taken | staff_match.used_tokens)
 
-        hints: dict[str, Any] = {}
-        hints.update(date_match.hints)
-        hints.update(time_match.hints)
-        if staff_match.any_staff:
-            hints["any_staff"] = True
-        if staff_match.same_staff:
-            hints["same_staff"] = True
-        if staff_match.by_role:
-            hints["staff_by_role"] = staff_match.by_role
-        if staff_match.staff_id is None and len(staff_match.candidates) > 1:
-            hints["staff_candidates"] = staff_match.candidates
-        if service_match.unknown:
-            hints["unknown_services"] = service_match.unknown
-        if service_match.ambiguous:
-            hints["ambiguous_services"] = {k: v for k, v in service_match.ambiguous.items()}
-        if date_match.date is not None and date_match.date < local_now.date():
-            hints["date_in_past"] = True
-
+        hints = _hints(date_match, time_match, staff_match, service_match, local_now.date())
         has_slots = bool(
             service_match.service_ids
+            or service_match.unknown
             or staff_match.staff_id is not None
-            or date_match.date is not None
-            or time_match.time is not None
-            or time_match.part_of_day is not None
-            or "weekend" in hints
             or staff_match.any_staff
             or staff_match.same_staff
-            or bool(service_match.unknown)
-            or bool(staff_match.by_role)
+            or staff_match.by_role
+            or date_match.date is not None
+            or "weekend" in hints
+            or time_match.time is not None
+            or time_match.part_of_day is not None
         )
         lemmas = " ".join(morph.lemma(t) if t.isalpha() else t for t in tokens)
         services_only = bool(service_match.service_ids) and not (
