@@ -28,13 +28,21 @@ from typing import Any
 from booking.model import SalonCatalog, Understanding
 from booking.nlu.engine import NluEngine
 
-__all__ = ["NluEngine", "default_engine", "understand"]
+__all__ = ["NluEngine", "default_engine", "understand", "warm_up"]
 
 
 @lru_cache(maxsize=1)
 def default_engine() -> NluEngine:
     """The process's shared engine (constructed once)."""
     return NluEngine()
+
+
+def warm_up(catalog: SalonCatalog | None = None) -> None:
+    """Build the shared engine now (~0.25 s: the dictionaries) instead of on the first message;
+    with a catalog, compile its matchers too. Call it at startup, outside the event loop's hot path."""
+    engine = default_engine()
+    if catalog is not None:
+        engine.understand("здравствуйте", datetime.now().astimezone(), catalog)
 
 
 def understand(

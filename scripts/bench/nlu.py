@@ -3,8 +3,9 @@
 
     .venv/bin/python scripts/bench/nlu.py [--rounds 20] [--salons 100]
 
-Messages: every case set in tests/booking/nlu_cases (dev and held-out, ~525 client messages). The engine runs on one core
-in this process; the figures are for one engine (the daemon keeps one per process).
+Messages: every case set in tests/booking/nlu_cases (dev and held-out, ~540 client messages). The
+engine runs on one core in this process; the figures are for one engine (the daemon keeps one per
+process).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from booking.model import INTENTS, PARTS_OF_DAY, CatalogService, CatalogStaff, SalonCatalog, Understanding
-from booking.nlu import NluEngine, default_engine, understand
+from booking.nlu import NluEngine, default_engine, understand, warm_up
 from booking.nlu.normalize import tokenize
 from gateway.commands import understand as understand_cmd
 
@@ -271,3 +271,9 @@ def test_any_text_gives_a_valid_line(engine: NluEngine, catalog: SalonCatalog, w
         assert line["staff_id"] in (None, *(m.id for m in catalog.staff))
         if line["time"] is not None:
             assert line["part_of_day"] is None
+
+
+def test_warm_up_builds_the_shared_engine(catalog: SalonCatalog) -> None:
+    warm_up(catalog)
+    assert default_engine() is default_engine()
+    assert understand("педикюр", MONDAY_10, catalog).service_ids == [1013]
