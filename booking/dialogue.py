@@ -8,58 +8,28 @@ through `BookingActions`. It returns the replies; the caller stores the state an
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
 import structlog
 
 from booking import texts
 from booking.actions import AlreadyInProgress, BookingActions
-from booking.model import SalonCatalog, Understanding
-from booking.ports import BookingRejected, BookingUnavailable, Handoff, SalonInfo, SlotTaken
+from booking.changes import ORDINALS, UNAVAILABLE, VisitChanges
+from booking.model import Understanding
+from booking.ports import BookingRejected, BookingUnavailable, Handoff, SlotTaken
 from booking.slots import SlotFinder, SlotQuery
 from booking.state import DialogueState, Offer, RecordRef
+from booking.turn import Turn
+
+__all__ = ["Dialogue", "Turn"]
 
 log = structlog.get_logger(__name__)
 
-ORDINALS = {
-    "перв": 1, "втор": 2, "трет": 3, "четв": 4, "пят": 5,
-}
 NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё\-]{1,30}( [A-Za-zА-Яа-яЁё\-]{2,30}){0,2}$")
 NAME_PREFIX_RE = re.compile(r"^(меня зовут|зовут|это|я)\s+", re.IGNORECASE)
 
-UNAVAILABLE = (
-    "Извините, система записи сейчас не отвечает, поэтому {what} не получилось — ничего не изменено. "
-    "Напишите «да» через пару минут, и я попробую ещё раз 🙏"
-)
 
-
-@dataclass(frozen=True)
-class Turn:
-    """One client turn: who writes, to which salon, when, and the (joined) text."""
-
-    salon: SalonInfo
-    chat: str
-    phone: str  # E.164 with '+'
-    now: datetime  # aware
-    text: str
-    push_name: str | None = None
-
-    @property
-    def catalog(self) -> SalonCatalog:
-        return self.salon.catalog
-
-    @property
-    def local_now(self) -> datetime:
-        return self.now.astimezone(ZoneInfo(self.catalog.timezone or "Europe/Moscow"))
-
-    @property
-    def today(self) -> date:
-        return self.local_now.date()
-
-
-class Dialogue:
+class Dialogue(VisitChanges):
     """The rule engine's dialogue policy over the booking actions."""
 
     def __init__(self, actions: BookingActions, finder: SlotFinder, handoff: Handoff | None = None) -> None:
@@ -87,6 +57,10 @@ class Dialogue:
             return [self._info(turn, st, u)]
         if intent == "my_records":
             return [await self._my_records(turn)]
+        if st.awaiting in ("visit", "rating") and st.target is not None:
+            answered = await self._notification_reply(turn, st, u)
+            if answered is not None:
+                return answered
         has_slots = bool(u.service_ids or u.date or u.time or u.part_of_day or u.staff_id)
         if st.awaiting == "confirm" and intent == st.flow and intent in ("cancel", "reschedule") and not has_slots:
             intent = "confirm"  # "да, отменяйте" / "переносите" answers the confirmation
@@ -216,8 +190,8 @@ class Dialogue:
                 st.staff_id = None
         if not texts.staff_for(cat, st.service_ids) and st.flow == "book":
             st.reset_flow()
-            return ["К сожалению, эту комбинацию услуг один мастер не делает. Давайте запишу на каждую отдельно — "
-                    "напишите, с какой начнём?"]
+            return [("К сожалению, эту комбинацию услуг один мастер не делает. Давайте запишу на каждую "
+                     "отдельно — напишите, с какой начнём?")]
         query = SlotQuery(
             service_ids=st.service_ids,
             staff_id=st.staff_id,
@@ -236,8 +210,8 @@ class Dialogue:
             found = await self.finder.search(turn.salon.salon_id, cat, query)
         except BookingUnavailable:
             st.awaiting = "when"
-            return ["Извините, не получилось получить свободное время — система записи сейчас не отвечает. "
-                    "Напишите мне ещё раз через пару минут, я проверю снова 🙏"]
+            return [("Извините, не получилось получить свободное время — система записи сейчас не отвечает. "
+                     "Напишите мне ещё раз через пару минут, я проверю снова 🙏")]
         if not found.slots:
             st.awaiting = "when"
             return [(prefix + " " if prefix else "") + "К сожалению, в ближайшую неделю свободного времени "
@@ -286,9 +260,9 @@ class Dialogue:
         raw = turn.text.strip().lower()
         for line in reversed(raw.splitlines() or [raw]):
             m = re.fullmatch(r"\D{0,20}?(\d)\s*(?:-?й|-?ой|-?ий)?\s*(?:вариант\w*)?\s*[!.)]*\s*\W*", line.strip())
-            if m and (u.time is None or ":" not in line) and 1 <= int(m.group(1)) <= len(offers):
-                if not re.search(r"\bв\s*\d", line):
-                    return offers[int(m.group(1)) - 1]
+            if (m and (u.time is None or ":" not in line) and 1 <= int(m.group(1)) <= len(offers)
+                    and not re.search(r"\bв\s*\d", line)):
+                return offers[int(m.group(1)) - 1]
             for stem, n in ORDINALS.items():
                 if re.search(rf"\b{stem}\w*\b", line) and n <= len(offers) and not u.time:
                     return offers[n - 1]
@@ -387,7 +361,7 @@ class Dialogue:
         key = f"{turn.chat}:{st.seq}:{offer.staff_id}:{offer.datetime_raw}"
         name = st.client_name or turn.push_name or "Клиент WhatsApp"
         try:
-            result = await self.actions.book(
+            await self.actions.book(
                 turn.salon, chat=turn.chat, phone=turn.phone, name=name, offer=offer, key=key
             )
         except SlotTaken:
@@ -409,107 +383,10 @@ class Dialogue:
         st.reset_flow()
         st.last_done = f"Вы записаны: {summary}."
         address = f" Адрес: {cat.address}." if cat.address else ""
-        return [
+        return [(
             f"Готово! ✅ Вы записаны: {summary}.{address} Ждём вас в салоне {texts.salon_name(cat)}! "
             "Если планы изменятся — напишите, перенесу или отменю."
-        ]
-
-    async def _do_move(self, turn: Turn, st: DialogueState, offer: Offer) -> list[str]:
-        target = st.target
-        assert target is not None
-        try:
-            await self.actions.reschedule(turn.salon, target, offer)
-        except SlotTaken:
-            st.chosen = None
-            return await self._search(turn, st, note="Ой, это время только что заняли 😔")
-        except BookingUnavailable:
-            return [UNAVAILABLE.format(what="перенести запись")]
-        except BookingRejected:
-            st.reset_flow()
-            return ["Эту запись нельзя перенести онлайн (правила салона). Передаю администратору 🙏"]
-        when = f"{texts.short_day(date.fromisoformat(offer.date), turn.today)} в {offer.time}"
-        who = texts.staff_name(turn.catalog, offer.staff_id)
-        st.reset_flow()
-        st.last_done = f"Ваша запись перенесена на {when}, мастер {who}."
-        return [f"Готово! ✅ Запись перенесена на {when}, мастер {who}. Ждём вас!"]
-
-    async def _do_cancel(self, turn: Turn, st: DialogueState) -> list[str]:
-        target = st.target
-        assert target is not None
-        line = self._record_line(turn, target)
-        try:
-            await self.actions.cancel(turn.salon, target)
-        except BookingUnavailable:
-            return [UNAVAILABLE.format(what="отменить запись")]
-        except (BookingRejected, SlotTaken):
-            st.reset_flow()
-            return ["Эту запись нельзя отменить онлайн (правила салона). Передаю администратору 🙏"]
-        st.reset_flow()
-        st.last_done = f"Запись {line} отменена."
-        return [f"Запись {line} отменена. Будем рады видеть вас снова! Если захотите записаться — напишите 🌸"]
-
-    # --- reschedule / cancel: the client's own records -----------------------------------
-    async def _start_change(self, turn: Turn, st: DialogueState, u: Understanding, intent: str) -> list[str]:
-        st.reset_flow()
-        st.flow = intent
-        self._merge(st, u)
-        try:
-            records = await self.actions.client_records(turn.salon, turn.phone, turn.now)
-        except BookingUnavailable:
-            st.reset_flow()
-            return ["Извините, не получилось открыть ваши записи — система записи не отвечает. "
-                    "Попробуйте через пару минут 🙏"]
-        family = _service_family(u)
-        if family:
-            records = [r for r in records if family & set(r.service_ids)] or records
-        if not records:
-            st.reset_flow()
-            return ["Не нашла у вас предстоящих записей по этому номеру. Хотите записаться?"]
-        if len(records) == 1:
-            return await self._record_chosen(turn, st, records[0])
-        st.records = records
-        st.awaiting = "record"
-        verb = "перенести" if intent == "reschedule" else "отменить"
-        lines = [f"{i}) {self._record_line(turn, r)}" for i, r in enumerate(records, 1)]
-        return [f"Какую запись {verb}?\n" + "\n".join(lines) + "\nНапишите номер."]
-
-    def _pick_record(self, turn: Turn, st: DialogueState, u: Understanding) -> RecordRef | None:
-        raw = turn.text.strip().lower()
-        m = re.search(r"\b(\d)\b", raw)
-        if m and 1 <= int(m.group(1)) <= len(st.records) and ":" not in raw:
-            return st.records[int(m.group(1)) - 1]
-        for stem, n in ORDINALS.items():
-            if re.search(rf"\b{stem}\w*\b", raw) and n <= len(st.records):
-                return st.records[n - 1]
-        tz = turn.local_now.tzinfo
-        for r in st.records:
-            starts = datetime.fromisoformat(r.starts_at).astimezone(tz)
-            if _service_family(u) & set(r.service_ids):
-                return r
-            if u.date and starts.date() == u.date and (u.time is None or starts.time() == u.time):
-                return r
-        return None
-
-    async def _record_chosen(self, turn: Turn, st: DialogueState, record: RecordRef) -> list[str]:
-        st.target = record
-        st.records = []
-        if st.flow == "cancel":
-            st.awaiting = "confirm"
-            return [f"Отменить вашу запись: {self._record_line(turn, record)}? (да/нет)"]
-        st.service_ids = list(record.service_ids)
-        st.staff_id = record.staff_id
-        if st.date or st.time or st.part_of_day:
-            return await self._search(turn, st)
-        st.awaiting = "when"
-        return [f"Ваша запись: {self._record_line(turn, record)}. На какой день и время перенести?"]
-
-
-def _service_family(u: Understanding) -> set[int]:
-    """The services a message names, with the NLU's equally likely alternatives."""
-    family = set(u.service_ids)
-    for alternatives in (u.hints.get("ambiguous_services") or {}).values():
-        family.update(int(x) for x in alternatives)
-    return family
+        )]
 
 
 def _guess_name(text: str) -> str | None:

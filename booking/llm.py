@@ -83,7 +83,7 @@ class LlmDriver:
     async def __call__(self, turn: Turn, st: DialogueState, rules: Understanding) -> list[str] | None:
         try:
             calls = await asyncio.wait_for(self._complete(turn, st), timeout=self.config.llm_timeout_s)
-        except (asyncio.TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError) as exc:
             log.warning("llm_failed", company_id=turn.salon.company_id, error=repr(exc))
             return None
         if not calls:
@@ -134,7 +134,7 @@ class LlmDriver:
             raw_args = fn.get("arguments") or "{}"
             args = json.loads(raw_args) if isinstance(raw_args, str) else raw_args
             if not isinstance(args, dict):
-                raise ValueError("tool arguments are not an object")
+                raise TypeError("tool arguments are not an object")
             out.append((str(fn["name"]), args))
         return out
 

@@ -204,7 +204,7 @@ class BookingHandler:
         for task in tasks:
             try:
                 await task
-            except BaseException:  # noqa: BLE001 - cancelled on purpose
+            except BaseException:  # noqa: BLE001, S110 - cancelled on purpose
                 pass
 
     async def wait_idle(self) -> None:
@@ -260,9 +260,10 @@ class BookingHandler:
             # reached the outbox: send them (the outbox dedupes by key), never re-run the actions.
             replies = [str(t) for t in stored.get("texts") or []]
         else:
-            replies = await self._run_turn(conv, pending, salon, bound)
-            if replies is None:
+            ran = await self._run_turn(conv, pending, salon, bound)
+            if ran is None:
                 return
+            replies = ran
         for index, text in enumerate(replies):
             await self.outbox.enqueue(
                 company_id, chat, text, idempotency_key=f"booking:{company_id}:{chat}:{last.message_id}:{index}"

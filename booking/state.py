@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # What the bot asked last (what the next message most likely answers).
-AWAITING = ("service", "when", "slot", "name", "confirm", "record")
+AWAITING = ("service", "when", "slot", "name", "confirm", "record", "visit", "rating")
 FLOWS = ("book", "reschedule", "cancel")
 
 
@@ -21,7 +21,7 @@ class Offer:
     service_ids: list[int]
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Offer":
+    def from_json(cls, data: dict[str, Any]) -> Offer:
         return cls(
             staff_id=int(data["staff_id"]),
             time=str(data["time"]),
@@ -42,7 +42,7 @@ class RecordRef:
     record_hash: str | None = None
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "RecordRef":
+    def from_json(cls, data: dict[str, Any]) -> RecordRef:
         return cls(
             record_id=int(data["record_id"]),
             starts_at=str(data["starts_at"]),
@@ -82,7 +82,7 @@ class DialogueState:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> "DialogueState":
+    def from_json(cls, data: dict[str, Any] | None) -> DialogueState:
         if not data:
             return cls()
         state = cls(

@@ -46,7 +46,7 @@ def short_day(day: date, today: date) -> str:
 
 
 def rub(value: float) -> str:
-    return f"{int(round(value)):,}".replace(",", " ") + " ₽"
+    return f"{round(value):,}".replace(",", " ") + " ₽"
 
 
 def price(service: CatalogService) -> str:

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,9 @@ async def run(rates: list[int], seconds: float, salons: int) -> None:
     admin = await asyncpg.connect(server_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
     port = free_port()
-    child = subprocess.Popen([sys.executable, __file__, "--serve-sandbox", str(port), "--salons", str(salons)])
+    child = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
+        [sys.executable, __file__, "--serve-sandbox", str(port), "--salons", str(salons)]
+    )
     tasks = TaskSupervisor("bench")
     pool = None
     redis = create_redis(redis_url)
@@ -151,7 +153,7 @@ async def run(rates: list[int], seconds: float, salons: int) -> None:
 
         handler.on_turn = on_turn
         # Warm up: catalogs of every salon, the NLU engine, connections.
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         infos = await asyncio.gather(*(directory.salon(c) for c in company_ids))
         for info in infos:  # the NLU compiles each salon's catalog once
             for text in MESSAGES:
@@ -220,8 +222,9 @@ def main() -> None:
     if args.serve_sandbox:
         serve_sandbox(args.serve_sandbox, args.salons)
         return
-    import structlog
     import logging
+
+    import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     asyncio.run(run([int(r) for r in args.rates.split(",")], args.seconds, args.salons))

@@ -15,6 +15,7 @@ from booking.model import SalonCatalog
 from booking.ports import SalonInfo
 from booking.slots import SlotFinder
 from booking.store import BookingStore
+from gateway.clock import FakeClock
 from tests.booking.fakes import FakeHandoff, FakeYClients, demo_data
 
 if TYPE_CHECKING:
@@ -59,15 +60,15 @@ SB_USER = "user-token-test"
 
 @dataclass
 class SandboxStack:
-    sandbox: "Sandbox"
-    client: "YClientsClient"
-    api: "SyncBookingApi"
-    directory: "LiveSalonDirectory"
+    sandbox: Sandbox
+    client: YClientsClient
+    api: SyncBookingApi
+    directory: LiveSalonDirectory
     company_id: int
 
 
 @pytest.fixture
-async def sandbox_stack(pool: asyncpg.Pool, clock: object) -> AsyncIterator[SandboxStack]:
+async def sandbox_stack(pool: asyncpg.Pool, clock: FakeClock) -> AsyncIterator[SandboxStack]:
     import aiohttp
     from aiohttp.test_utils import TestServer
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -85,7 +85,7 @@ async def test_dialogue_books_in_sandbox_and_outage_books_nothing(sandbox_stack:
     phone = "+79161234567"
 
     def t(text: str) -> Turn:
-        return Turn(info, "79161234567@s.whatsapp.net", phone, START.astimezone(timezone.utc), text)
+        return Turn(info, "79161234567@s.whatsapp.net", phone, START.astimezone(UTC), text)
 
     r = await dialogue.step(t("педикюр завтра утром"), st, Understanding("book", [1013], None, TOMORROW, None,
                                                                            "morning"))
@@ -123,7 +123,7 @@ async def test_catalog_from_synced_store_matches_live(sandbox_stack: SandboxStac
     # The directory prefers the synced copy: no YClients call once synced.
     sent = sandbox_stack.client.requests_sent
 
-    async def loader(cid: int):  # type: ignore[no-untyped-def]
+    async def loader(cid: int):
         return await catalog_from_sync_store(store, cid)
 
     info = await LiveSalonDirectory(pool, sandbox_stack.client, loader=loader).salon(sandbox_stack.company_id)
