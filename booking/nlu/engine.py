@@ -1,7 +1,8 @@
 """The rule engine: one message -> `Understanding`, with no network.
 
 `NluEngine` owns the morphological analyzer wrapper and one compiled matcher set per catalog
-(bounded LRU keyed by catalog identity, so a daemon serving many salons compiles each once).
+(bounded LRU keyed by the catalog's content, so a daemon serving many salons compiles each once,
+and again only when the salon's services or staff change).
 Order of extraction: client name (its words are not a master), date (its numbers are not an hour),
 time and part of day, master, services, then the intent over everything that was found.
 """
@@ -65,12 +66,18 @@ class NluEngine:
 
     def __init__(self, morph: Morph | None = None) -> None:
         self._morph = morph or Morph()
-        self._compiled: OrderedDict[int, _Compiled] = OrderedDict()
+        self._compiled: OrderedDict[object, _Compiled] = OrderedDict()
 
     def _for_catalog(self, catalog: SalonCatalog) -> _Compiled:
-        key = id(catalog)
+        """The compiled matchers of a catalog, keyed by its content: a catalog rebuilt from the same
+        synced data reuses them, a changed one (new service, new master) is compiled afresh."""
+        key: object = catalog
+        try:
+            hash(catalog)
+        except TypeError:  # built with lists somewhere: fall back to identity
+            key = id(catalog)
         entry = self._compiled.get(key)
-        if entry is not None and entry.catalog is catalog:
+        if entry is not None and (entry.catalog is catalog or entry.catalog == catalog):
             self._compiled.move_to_end(key)
             return entry
         entry = _Compiled(catalog, ServiceMatcher(catalog, self._morph), StaffMatcher(catalog, self._morph))

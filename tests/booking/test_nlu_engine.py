@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import subprocess
@@ -277,3 +278,16 @@ def test_warm_up_builds_the_shared_engine(catalog: SalonCatalog) -> None:
     warm_up(catalog)
     assert default_engine() is default_engine()
     assert understand("педикюр", MONDAY_10, catalog).service_ids == [1013]
+
+
+def test_catalog_changes_are_picked_up(engine: NluEngine, catalog: SalonCatalog) -> None:
+    rebuilt = SalonCatalog.from_salon_file(SALON_FILE)  # equal content, another object
+    assert engine.understand("к ане", MONDAY_10, rebuilt).staff_id == 2001
+    extended = dataclasses.replace(
+        catalog,
+        services=(*catalog.services, CatalogService(id=1099, title="Ламинирование ресниц")),
+        staff=(*catalog.staff, CatalogStaff(id=2099, name="Вероника Белова")),
+    )
+    result = engine.understand("ламинирование ресниц к веронике", MONDAY_10, extended)
+    assert (result.service_ids, result.staff_id) == ([1099], 2099)
+    assert engine.understand("ламинирование ресниц к веронике", MONDAY_10, catalog).service_ids == []
