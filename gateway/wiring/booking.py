@@ -125,6 +125,12 @@ async def _booking_ctx(app: web.Application) -> AsyncIterator[None]:
     inbox.set_handler(handler)
     app[BOOKING_HANDLER] = handler
     app[BOOKING_DIRECTORY] = directory
+    async def warm_up_nlu() -> None:
+        from booking import nlu
+
+        nlu.warm_up()  # the morphology dictionaries, once, before the first client message
+
+    app[READINESS].hooks.append(("booking_nlu_warm_up", warm_up_nlu))
     app[READINESS].hooks.append(("booking_recover", handler.recover_once))
     app[SCHEDULER].every("booking-sweep", config.recover_interval_s, handler.sweep)
     if sync_store is not None:
