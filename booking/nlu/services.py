@@ -114,7 +114,7 @@ class ServiceMatcher:
         for index, service in enumerate(catalog.services):
             lemmas = [
                 morph.lemma(w)
-                for w in re.findall(r"[a-zа-яё]+(?:-[a-zа-яё]+)*", service.title.lower().replace("ё", "е"))
+                for w in re.findall(r"[a-zа-яё]+(?:-[a-zа-яё]+)*", _title_text(service.title))
                 if w not in _TITLE_STOP
             ]
             if not lemmas:
@@ -243,6 +243,11 @@ class ServiceMatcher:
                 found.pop(lemma)
                 unknown += unknown_here
         return unknown
+
+
+def _title_text(title: str) -> str:
+    """A service title as matching text: "Маникюр без покрытия" names the classic manicure."""
+    return _WITHOUT.sub("классический", title.lower().replace("ё", "е"))
 
 
 def _head(lemmas: list[str], morph: Morph) -> str:

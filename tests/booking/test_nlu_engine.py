@@ -291,3 +291,26 @@ def test_catalog_changes_are_picked_up(engine: NluEngine, catalog: SalonCatalog)
     result = engine.understand("ламинирование ресниц к веронике", MONDAY_10, extended)
     assert (result.service_ids, result.staff_id) == ([1099], 2099)
     assert engine.understand("ламинирование ресниц к веронике", MONDAY_10, catalog).service_ids == []
+
+
+def test_typical_yclients_titles(engine: NluEngine) -> None:
+    salon = SalonCatalog(
+        salon_id=9,
+        title="Nails & Hair",
+        services=(
+            CatalogService(id=1, title="Маникюр + покрытие гель-лак"),
+            CatalogService(id=2, title="Стрижка женская (короткие волосы)"),
+            CatalogService(id=3, title="Стрижка женская (длинные волосы)"),
+            CatalogService(id=4, title="Маникюр без покрытия"),
+            CatalogService(id=5, title="Брови: коррекция + окрашивание"),
+        ),
+    )
+
+    def ids(text: str) -> list[int]:
+        return engine.understand(text, MONDAY_10, salon).service_ids
+
+    assert ids("маникюр без покрытия") == [4]
+    assert ids("маникюр с покрытием") == [1]
+    assert ids("маникюр") == [4]  # the plain one is the typical one
+    assert ids("стрижка на длинные волосы") == [3]
+    assert ids("бровки") == [5]
