@@ -5,8 +5,10 @@ Times: ``15:30``, ``15.30``, ``15-30``, ``в 15``, ``в 3`` (a salon reads hours
 ``в пять тридцать``, ``в полпятого`` (16:30), ``в половине шестого`` (17:30), ``в четверть третьего``
 (14:15), ``без четверти пять`` (16:45), ``к двенадцати``, ``часа в четыре`` (16:00, hint
 ``approximate``), ``после 5`` (17:00, hint ``time_relation: after``), ``до 12`` (no time; hint
-``time_before: "12:00"``). A number needs a time word (в, к, на, около, после, с, часа...) or an hour
-word after it (``3 часа``), so ``через 2 дня`` or ``на 5 человек`` are not times.
+``time_before: "12:00"``), ``часов в 12-13`` (a range: 12:00), ``завтра 15 30``. A number needs a
+time word (в, к, на, около, после, с, часа...), an hour word after it (``3 часа``) or two-digit
+minutes after it, so ``через 2 дня`` or ``на 5 человек`` are not times. Several times: the first,
+or the first after a "перенести" word (the new time of a move).
 
 Parts of day: ``утром``/``с утра``/``до обеда`` -> morning, ``днём``/``в обед`` -> day, ``после обеда``/
 ``во второй половине дня`` -> afternoon, ``вечером``/``ближе к вечеру`` -> evening. A part of day
