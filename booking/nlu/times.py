@@ -190,6 +190,8 @@ def _time_at(
         half_hour = _ordinal_hour(token[3:].lstrip("-"), morph)
     elif token in _HALF and i + 1 < n:
         half_hour = _ordinal_hour(tokens[i + 1], morph)
+        if half_hour is None and token == "пол" and tokens[i + 1].isdigit() and 1 <= int(tokens[i + 1]) <= 12:
+            half_hour = int(tokens[i + 1])  # "в пол 5" = 4:30 (afternoon by the salon rule)
     if half_hour is not None:
         last = i + 1 if token in _HALF else i
         return _Candidate(i, (_adjust(half_hour - 1 or 12, _qual_after(tokens, last), part), 30), {i, last}, {})
