@@ -7,7 +7,8 @@ benchmarks) constructs `NluEngine()` and calls its `understand` method.
 
 `Understanding.hints` may carry: ``any_staff`` / ``same_staff`` (True), ``staff_candidates`` (ids
 when a name fits several masters), ``staff_by_role`` (ids of the masters whose specialization
-was named: "к барберу", "к косметологу"; no staff_id is set from a role), ``ambiguous_services`` ({chosen id: [other ids]}),
+was named: "к барберу", "к косметологу"; no staff_id is set from a role), ``ambiguous_services``
+({chosen id: [other ids]}),
 ``unknown_services`` (["ламинирование ресниц"]: asked, not offered), ``weekend`` (True), ``week``
 ("next"/"this"), ``time_relation`` ("after"/"from"), ``time_before`` ("12:00"), ``approximate``
 (True, "часа в четыре"), ``part_of_day_said`` (the part named even when a time won),

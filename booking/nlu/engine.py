@@ -40,7 +40,11 @@ class _Compiled:
 
 
 def _hints(
-    date_match: DateMatch, time_match: TimeMatch, staff_match: StaffMatch, service_match: ServiceMatch, today: date
+    date_match: DateMatch,
+    time_match: TimeMatch,
+    staff_match: StaffMatch,
+    service_match: ServiceMatch,
+    today: date,
 ) -> dict[str, Any]:
     """What the dialogue may want beyond the slots (see the package docstring for the keys)."""
     hints: dict[str, Any] = {**date_match.hints, **time_match.hints}
@@ -131,8 +135,11 @@ class NluEngine:
             staff_match.staff_id is not None or date_match.date or time_match.time or time_match.part_of_day
         )
         intent = classify(raw, lemmas, has_slots=has_slots, services_only=services_only, context=context)
-        if expecting_name and client_name and intent.intent == "book" and not (
-            service_match.service_ids or date_match.date or time_match.time
+        if (
+            expecting_name
+            and client_name
+            and intent.intent == "book"
+            and not (service_match.service_ids or date_match.date or time_match.time)
         ):
             intent = classify(raw, lemmas, has_slots=False, context=context)
         return Understanding(

@@ -74,7 +74,7 @@ class Morph:
         return result
 
     def name_nominative(self, word: str) -> str | None:
-        """"ольгу" -> "ольга" when a likely parse of the word is a first name in any case."""
+        """ "ольгу" -> "ольга" when a likely parse of the word is a first name in any case."""
         if not word.isalpha():
             return None
         for parse in self._analyzer.parse(word)[:3]:

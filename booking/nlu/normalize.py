@@ -3,7 +3,8 @@
 Clients write lowercase, with typos, emoji, no punctuation and run-on sentences. This module turns
 a message into a flat list of lowercase tokens: words (``ё`` folded to ``е``, hyphenated words kept
 whole), plain numbers (``"5"``; ordinal suffixes such as ``5-го`` are dropped and marked as
-``числа``), and compact number forms kept as one token (``"15:30"``, ``"28.11"``, ``"28.11.2026"``); ``?`` is kept as a token (questions matter to intents).
+``числа``), and compact number forms kept as one token (``"15:30"``, ``"28.11"``, ``"28.11.2026"``);
+``?`` is kept as a token (questions matter to intents).
 Emoji that carry meaning become words (👍 -> ``да``); greeting phrases that contain part-of-day
 words (``добрый вечер``) become ``здравствуйте`` so they are not read as "in the evening".
 """
@@ -66,7 +67,7 @@ def normalize(text: str) -> str:
 
 
 def _dash_time(m: re.Match[str]) -> str:
-    """"15-30" is 15:30; "12-13" is a range of hours: its start."""
+    """ "15-30" is 15:30; "12-13" is a range of hours: its start."""
     first, second = int(m.group(1)), int(m.group(2))
     if first < second <= 23:
         return m.group(1)

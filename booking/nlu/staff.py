@@ -31,9 +31,40 @@ _NAME_INTRO = frozenset({"зовут", "звать", "имя"})
 _NAME_SOFT_INTRO = frozenset({"это", "я"})
 _NOT_A_NAME = frozenset(
     {
-        "да", "нет", "ок", "окей", "я", "меня", "мне", "это", "зовут", "звать", "имя", "мое", "моё",
-        "привет", "здравствуйте", "спасибо", "хочу", "можно", "запишите", "записаться", "на", "к", "в",
-        "и", "а", "ну", "вот", "так", "же", "пожалуйста", "добрый", "день", "клиент", "клиентка",
+        "да",
+        "нет",
+        "ок",
+        "окей",
+        "я",
+        "меня",
+        "мне",
+        "это",
+        "зовут",
+        "звать",
+        "имя",
+        "мое",
+        "моё",
+        "привет",
+        "здравствуйте",
+        "спасибо",
+        "хочу",
+        "можно",
+        "запишите",
+        "записаться",
+        "на",
+        "к",
+        "в",
+        "и",
+        "а",
+        "ну",
+        "вот",
+        "так",
+        "же",
+        "пожалуйста",
+        "добрый",
+        "день",
+        "клиент",
+        "клиентка",
     }
 )
 _FUZZY_CUTOFF = 88.0
@@ -56,9 +87,11 @@ def _regular_forms(word: str) -> set[str]:
     if word.endswith(("а", "я")):
         stem = word[:-1]
         soft = word.endswith("я") or stem.endswith(("ш", "ж", "ч", "щ", "к", "г", "х"))
-        return {word} | {stem + e for e in (("и", "е", "ю", "ей", "ею") if soft else ("ы", "е", "у", "ой", "ою"))} | {
-            stem + "у", stem + "ой", stem + "и"
-        }
+        return (
+            {word}
+            | {stem + e for e in (("и", "е", "ю", "ей", "ею") if soft else ("ы", "е", "у", "ой", "ою"))}
+            | {stem + "у", stem + "ой", stem + "и"}
+        )
     if word.endswith(("ь", "й")):
         stem = word[:-1]
         return {word, stem + "я", stem + "ю", stem + "ем", stem + "е"}
@@ -129,7 +162,9 @@ class StaffMatcher:
     def match(self, tokens: list[str], skip: set[int]) -> StaffMatch:
         """Find the master named in `tokens` (indices in `skip` are ignored)."""
         text = " ".join(tokens)
-        result = StaffMatch(any_staff=bool(_ANY_STAFF.search(text)), same_staff=bool(_SAME_STAFF.search(text)))
+        result = StaffMatch(
+            any_staff=bool(_ANY_STAFF.search(text)), same_staff=bool(_SAME_STAFF.search(text))
+        )
         first_sets: list[set[int]] = []
         surname_sets: list[set[int]] = []
         roles: set[int] = set()
@@ -164,7 +199,9 @@ class StaffMatcher:
         return result
 
 
-def extract_client_name(tokens: list[str], morph: Morph, *, expecting_name: bool) -> tuple[str | None, set[int]]:
+def extract_client_name(
+    tokens: list[str], morph: Morph, *, expecting_name: bool
+) -> tuple[str | None, set[int]]:
     """The client's own name and the token indices it used."""
     for i, token in enumerate(tokens[:-1]):
         nxt = tokens[i + 1]
@@ -200,8 +237,10 @@ def _with_surname(tokens: list[str], i: int, morph: Morph) -> tuple[str, set[int
     name = tokens[i].capitalize()
     if i + 1 < len(tokens):
         nxt = tokens[i + 1]
-        if nxt.isalpha() and nxt not in _NOT_A_NAME and any(
-            "Surn" in p.tag or "Patr" in p.tag for p in morph.analyzer.parse(nxt)[:2]
+        if (
+            nxt.isalpha()
+            and nxt not in _NOT_A_NAME
+            and any("Surn" in p.tag or "Patr" in p.tag for p in morph.analyzer.parse(nxt)[:2])
         ):
             used.add(i + 1)
             name = f"{name} {nxt.capitalize()}"

@@ -29,32 +29,105 @@ from booking.nlu.morph import Morph
 from booking.nlu.numbers import compound_number, word_number
 
 _TRIGGERS = frozenset(
-    {"в", "во", "к", "ко", "на", "около", "после", "с", "со", "часа", "часов", "часам", "часикам", "часиков",
-     "примерно", "где-то", "приблизительно", "ориентировочно", "до", "поближе", "ближе", "давайте", "давай",
-     "лучше", "можно", "или", "только", "часик"}
+    {
+        "в",
+        "во",
+        "к",
+        "ко",
+        "на",
+        "около",
+        "после",
+        "с",
+        "со",
+        "часа",
+        "часов",
+        "часам",
+        "часикам",
+        "часиков",
+        "примерно",
+        "где-то",
+        "приблизительно",
+        "ориентировочно",
+        "до",
+        "поближе",
+        "ближе",
+        "давайте",
+        "давай",
+        "лучше",
+        "можно",
+        "или",
+        "только",
+        "часик",
+    }
 )
-_APPROX = frozenset({"часа", "часов", "часам", "часикам", "часиков", "около", "примерно", "где-то", "приблизительно"})
+_APPROX = frozenset(
+    {"часа", "часов", "часам", "часикам", "часиков", "около", "примерно", "где-то", "приблизительно"}
+)
 _HOUR_WORDS = frozenset({"час", "часа", "часов", "часам", "часиков", "часикам", "ч", "часик", "часика"})
 _NOT_TIME_UNITS = (
-    "день", "дня", "дней", "недел", "раз", "человек", "числ", "минут", "месяц", "год", "руки", "процедур",
-    "услуг", "мастер", "тысяч", "руб", "штук", "ногт", "сеанс", "дет", "подруг", "косич",
+    "день",
+    "дня",
+    "дней",
+    "недел",
+    "раз",
+    "человек",
+    "числ",
+    "минут",
+    "месяц",
+    "год",
+    "руки",
+    "процедур",
+    "услуг",
+    "мастер",
+    "тысяч",
+    "руб",
+    "штук",
+    "ногт",
+    "сеанс",
+    "дет",
+    "подруг",
+    "косич",
 )
 _NOT_TIME_EXACT = frozenset({"р", "к", "т", "тыс", "шт", "мин"})
-_QUALIFIERS = {"утра": "morning", "дня": "day", "вечера": "evening", "ночи": "night", "утром": "morning",
-               "вечером": "evening", "днем": "day"}
-_MINUTE_WORDS = {"пятнадцать": 15, "тридцать": 30, "сорок": 40, "двадцать": 20, "десять": 10, "пять": 5,
-                 "пятьдесят": 50, "ноль": 0}
+_QUALIFIERS = {
+    "утра": "morning",
+    "дня": "day",
+    "вечера": "evening",
+    "ночи": "night",
+    "утром": "morning",
+    "вечером": "evening",
+    "днем": "day",
+}
+_MINUTE_WORDS = {
+    "пятнадцать": 15,
+    "тридцать": 30,
+    "сорок": 40,
+    "двадцать": 20,
+    "десять": 10,
+    "пять": 5,
+    "пятьдесят": 50,
+    "ноль": 0,
+}
 _QUARTER = ("четверть", "четверти")
 _HALF = ("половина", "половине", "половину", "половины", "пол")
 _BEFORE_MINUTES = {"четверти": 15, "пятнадцати": 15, "десяти": 10, "пяти": 5, "двадцати": 20}
 
 _PARTS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b(?:после\s+обеда?|после\s+обед\w*|во\s+второй\s+половине(?:\s+дня)?|вторая\s+половина\s+дня)\b"),
-     "afternoon"),
+    (
+        re.compile(
+            r"\b(?:после\s+обеда?|после\s+обед\w*|во\s+второй\s+половине(?:\s+дня)?|вторая\s+половина\s+дня)\b"
+        ),
+        "afternoon",
+    ),
     (re.compile(r"\b(?:до\s+обеда?|в\s+первой\s+половине(?:\s+дня)?|первая\s+половина\s+дня)\b"), "morning"),
     (re.compile(r"\b(?:ближе\s+к\s+вечеру|под\s+вечер|к\s+вечеру|вечер\w*)\b"), "evening"),
     (re.compile(r"\b(?:с\s+утра|утр\w*|поутру|спозаранку|пораньше\s+утром)\b"), "morning"),
-    (re.compile(r"\b(?:днем|днём|в\s+обед|обед\w*|дневн\w*|в\s+течени[ие]\s+дня|середин\w+\s+дня|к\s+обеду)\b"), "day"),
+    (
+        re.compile(
+            r"\b(?:днем|днём|в\s+обед|обед\w*|дневн\w*|в\s+течени[ие]\s+дня|середин\w+\s+дня|к\s+обеду)\b"
+        ),
+        "day",
+    ),
 ]
 
 
@@ -73,7 +146,8 @@ def _part_of_day(tokens: list[str], skip: set[int]) -> str | None:
     words = [
         t
         for i, t in enumerate(tokens)
-        if i not in skip and not (t in _QUALIFIERS and i > 0 and (tokens[i - 1].isdigit() or tokens[i - 1] in _HOUR_WORDS))
+        if i not in skip
+        and not (t in _QUALIFIERS and i > 0 and (tokens[i - 1].isdigit() or tokens[i - 1] in _HOUR_WORDS))
     ]
     text = " ".join(words)
     for pattern, part in _PARTS:
@@ -116,7 +190,7 @@ def _hour_value(tokens: list[str], i: int, morph: Morph) -> tuple[int, int] | No
 
 
 def _ordinal_hour(token: str, morph: Morph) -> int | None:
-    """"пятого" -> 5 (the hour in "полпятого", "в половине пятого", "четверть пятого")."""
+    """ "пятого" -> 5 (the hour in "полпятого", "в половине пятого", "четверть пятого")."""
     number = word_number(token, morph)
     if number is not None and number[1] and 1 <= number[0] <= 12:
         return number[0]
@@ -194,7 +268,9 @@ def _time_at(
             half_hour = int(tokens[i + 1])  # "в пол 5" = 4:30 (afternoon by the salon rule)
     if half_hour is not None:
         last = i + 1 if token in _HALF else i
-        return _Candidate(i, (_adjust(half_hour - 1 or 12, _qual_after(tokens, last), part), 30), {i, last}, {})
+        return _Candidate(
+            i, (_adjust(half_hour - 1 or 12, _qual_after(tokens, last), part), 30), {i, last}, {}
+        )
     if token in _QUARTER and i + 1 < n and (i == 0 or tokens[i - 1] != "без"):
         quarter_hour = _ordinal_hour(tokens[i + 1], morph)
         if quarter_hour is not None:
@@ -275,10 +351,14 @@ def _is_unit(token: str) -> bool:
 
 
 def _is_duration(tokens: list[str], i: int, end: int) -> bool:
-    """"через 2 часа", "на 2 часа раньше": an amount of time, not a time of day."""
+    """ "через 2 часа", "на 2 часа раньше": an amount of time, not a time of day."""
     if tokens[i] == "через" or (i > 0 and tokens[i - 1] == "через"):
         return True
-    return end + 1 < len(tokens) and tokens[end] in _HOUR_WORDS and tokens[end + 1] in ("раньше", "позже", "пораньше")
+    return (
+        end + 1 < len(tokens)
+        and tokens[end] in _HOUR_WORDS
+        and tokens[end + 1] in ("раньше", "позже", "пораньше")
+    )
 
 
 def _relation(tokens: list[str], i: int) -> dict[str, object]:

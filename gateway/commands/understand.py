@@ -24,9 +24,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "understand",
         help="read messages (one per line) on stdin, print their understanding as JSON lines",
     )
-    parser.add_argument("--now", required=True, help="the current moment, ISO 8601 (e.g. 2026-11-23T10:00:00+03:00)")
+    parser.add_argument(
+        "--now", required=True, help="the current moment, ISO 8601 (e.g. 2026-11-23T10:00:00+03:00)"
+    )
     parser.add_argument("--salon-file", required=True, help="the salon in the demo-salon.json format")
-    parser.add_argument("--context", default=None, help='optional dialogue context as JSON, e.g. {"expecting": "name"}')
+    parser.add_argument(
+        "--context", default=None, help='optional dialogue context as JSON, e.g. {"expecting": "name"}'
+    )
     parser.set_defaults(func=_understand)
 
 
@@ -37,7 +41,9 @@ def _parse_now(value: str) -> datetime:
         raise SystemExit(f"ai-admin understand: --now is not an ISO 8601 moment: {value!r}") from exc
 
 
-def run(lines: IO[str], out: IO[str], now: datetime, catalog: SalonCatalog, context: dict[str, Any] | None) -> int:
+def run(
+    lines: IO[str], out: IO[str], now: datetime, catalog: SalonCatalog, context: dict[str, Any] | None
+) -> int:
     """Understand every line of `lines`, writing one JSON line each to `out`; returns the count."""
     from booking.nlu import NluEngine
 

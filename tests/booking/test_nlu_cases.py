@@ -45,8 +45,19 @@ def test_the_set_is_big_and_varied() -> None:
     assert len(CASES) >= 150
     intents = {case["expect"]["intent"] for case in CASES}
     assert intents >= {
-        "book", "reschedule", "cancel", "prices", "services", "my_records", "hours_address",
-        "greeting", "thanks", "human", "confirm", "decline", "other",
+        "book",
+        "reschedule",
+        "cancel",
+        "prices",
+        "services",
+        "my_records",
+        "hours_address",
+        "greeting",
+        "thanks",
+        "human",
+        "confirm",
+        "decline",
+        "other",
     }
 
 

@@ -55,7 +55,9 @@ def test_naive_now_is_taken_as_salon_local(engine: NluEngine, catalog: SalonCata
     assert engine.understand("завтра", datetime(2026, 11, 23, 23, 50), catalog).date == date(2026, 11, 24)
 
 
-def test_ambiguous_service_picks_the_typical_one_and_says_so(engine: NluEngine, catalog: SalonCatalog) -> None:
+def test_ambiguous_service_picks_the_typical_one_and_says_so(
+    engine: NluEngine, catalog: SalonCatalog
+) -> None:
     result = engine.understand("хочу на маникюр", MONDAY_10, catalog)
     assert result.service_ids == [1012]
     assert result.hints["ambiguous_services"] == {1012: [1011]}
@@ -143,12 +145,22 @@ def test_empty_and_junk_input(engine: NluEngine, catalog: SalonCatalog) -> None:
 
 def test_normalization() -> None:
     assert tokenize("Добрый вечер! В 15.30, 28.11 👍 5-го 15ч") == [
-        "здравствуйте", "в", "15.30", "28.11", "да", "5", "числа", "15", "час",
+        "здравствуйте",
+        "в",
+        "15.30",
+        "28.11",
+        "да",
+        "5",
+        "числа",
+        "15",
+        "час",
     ]
 
 
 def test_eval_line_shape(engine: NluEngine, catalog: SalonCatalog) -> None:
-    line = engine.understand("педикюр и маникюр к марине 1 декабря в 10:00", MONDAY_10, catalog).to_eval_json()
+    line = engine.understand(
+        "педикюр и маникюр к марине 1 декабря в 10:00", MONDAY_10, catalog
+    ).to_eval_json()
     assert line == {
         "intent": "book",
         "service_ids": [1012, 1013],
@@ -170,10 +182,22 @@ def test_cli_run_keeps_line_alignment(catalog: SalonCatalog) -> None:
 
 
 def test_cli_end_to_end_without_stores() -> None:
-    env_free = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "REDIS_URL": ""}
+    env_free = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "REDIS_URL": "",
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "gateway", "understand", "--now", "2026-11-23T10:00:00+03:00", "--salon-file",
-         str(SALON_FILE)],
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "understand",
+            "--now",
+            "2026-11-23T10:00:00+03:00",
+            "--salon-file",
+            str(SALON_FILE),
+        ],
         check=False,
         input="запишите на маникюр завтра в 3\nотмените запись\n",
         capture_output=True,
@@ -185,9 +209,22 @@ def test_cli_end_to_end_without_stores() -> None:
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(x) for x in proc.stdout.splitlines()]
     assert lines == [
-        {"intent": "book", "service_ids": [1012], "staff_id": None, "date": "2026-11-24", "time": "15:00",
-         "part_of_day": None},
-        {"intent": "cancel", "service_ids": [], "staff_id": None, "date": None, "time": None, "part_of_day": None},
+        {
+            "intent": "book",
+            "service_ids": [1012],
+            "staff_id": None,
+            "date": "2026-11-24",
+            "time": "15:00",
+            "part_of_day": None,
+        },
+        {
+            "intent": "cancel",
+            "service_ids": [],
+            "staff_id": None,
+            "date": None,
+            "time": None,
+            "part_of_day": None,
+        },
     ]
 
 
@@ -195,9 +232,14 @@ def test_cli_end_to_end_without_stores() -> None:
     ("args", "message"),
     [
         (["--now", "yesterday", "--salon-file", str(SALON_FILE)], "--now is not an ISO 8601 moment"),
-        (["--now", "2026-11-23T10:00:00+03:00", "--salon-file", "/nonexistent.json"], "cannot read the salon file"),
-        (["--now", "2026-11-23T10:00:00+03:00", "--salon-file", str(SALON_FILE), "--context", "{oops"],
-         "--context is not JSON"),
+        (
+            ["--now", "2026-11-23T10:00:00+03:00", "--salon-file", "/nonexistent.json"],
+            "cannot read the salon file",
+        ),
+        (
+            ["--now", "2026-11-23T10:00:00+03:00", "--salon-file", str(SALON_FILE), "--context", "{oops"],
+            "--context is not JSON",
+        ),
     ],
 )
 def test_cli_bad_input_gets_a_clear_error(args: list[str], message: str) -> None:
@@ -226,8 +268,16 @@ def test_unknown_procedure_on_a_known_body_part(engine: NluEngine, catalog: Salo
 
 def test_cli_survives_broken_bytes_and_crlf() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "gateway", "understand", "--now", "2026-11-23T10:00:00+03:00", "--salon-file",
-         str(SALON_FILE)],
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "understand",
+            "--now",
+            "2026-11-23T10:00:00+03:00",
+            "--salon-file",
+            str(SALON_FILE),
+        ],
         check=False,
         input="маникюр завтра\r\n".encode() + b"\xff\xfe bad\n" + "спасибо\n".encode(),
         capture_output=True,
@@ -262,10 +312,15 @@ _WORDS = tuple(_WORDS_TEXT.split())
 
 
 @settings(
-    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(st.sampled_from(_WORDS), max_size=12), st.text(max_size=30))
-def test_any_text_gives_a_valid_line(engine: NluEngine, catalog: SalonCatalog, words: list[str], junk: str) -> None:
+def test_any_text_gives_a_valid_line(
+    engine: NluEngine, catalog: SalonCatalog, words: list[str], junk: str
+) -> None:
     for text in (" ".join(words), junk, " ".join(words) + junk):
         line = engine.understand(text, MONDAY_10, catalog).to_eval_json()
         assert line["intent"] in INTENTS
