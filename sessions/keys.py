@@ -38,3 +38,52 @@ def handoff(company_id: int, chat: str) -> str:
 def sim_prefix(company_id: int) -> str:
     """Prefix of the simulator's phone-side keys for one company."""
     return f"sim:{company_id}"
+
+
+CONTROL_CHANNEL = "sessions:control"  # pub/sub: {"company_id", "action"} from the CLI to running daemons
+SIM_WAKE_CHANNEL = "sim:wake"  # pub/sub: a company id whose simulator phone side has news
+
+
+def sim_commands(company_id: int) -> str:
+    """Simulator: queued phone-side commands (scan, pairing confirm, faults), JSON list."""
+    return f"{sim_prefix(company_id)}:commands"
+
+
+def sim_inbox(company_id: int) -> str:
+    """Simulator: messages clients wrote, waiting for the session to be connected (JSON list)."""
+    return f"{sim_prefix(company_id)}:inbox"
+
+
+def sim_qr(company_id: int) -> str:
+    """Simulator: the QR the phone can scan right now (TTL = its validity)."""
+    return f"{sim_prefix(company_id)}:qr"
+
+
+def sim_pairing(company_id: int) -> str:
+    """Simulator: the pairing code waiting to be typed on the phone (JSON {code, phone})."""
+    return f"{sim_prefix(company_id)}:pairing"
+
+
+def sim_outbound(company_id: int) -> str:
+    """Simulator: what the bot sent (JSON list, newest last, bounded)."""
+    return f"{sim_prefix(company_id)}:outbound"
+
+
+def sim_sent_ids(company_id: int) -> str:
+    """Simulator: WhatsApp message ids already delivered (the receiver's dedupe)."""
+    return f"{sim_prefix(company_id)}:sent-ids"
+
+
+def sim_typing(company_id: int) -> str:
+    """Simulator: chats the bot showed 'typing…' in (list, bounded)."""
+    return f"{sim_prefix(company_id)}:typing"
+
+
+def sim_fail_starts(company_id: int) -> str:
+    """Simulator: how many next connection attempts fail (injected 'disconnect' fault)."""
+    return f"{sim_prefix(company_id)}:fail-starts"
+
+
+def sim_ban(company_id: int) -> str:
+    """Simulator: set while the number is temporarily banned (value: expires_at unix seconds)."""
+    return f"{sim_prefix(company_id)}:ban"

@@ -130,8 +130,12 @@ class Transport(Protocol):
     async def request_pairing_code(self, phone: str) -> PairingCode:
         """Ask for a pairing code for `phone` (E.164) instead of the QR."""
 
-    async def send_text(self, chat: str, text: str) -> str:
-        """Send a text; returns the WhatsApp message id. Raises NotConnectedError when down."""
+    async def send_text(self, chat: str, text: str, message_id: str | None = None) -> str:
+        """Send a text; returns the WhatsApp message id. Raises NotConnectedError when down.
+
+        `message_id`, when given, is the WhatsApp id to send with (the outbox assigns it once, so a
+        resend after a crash carries the same id and the receiver drops the duplicate).
+        """
 
     async def send_typing(self, chat: str, typing: bool = True) -> None:
         """Show (or clear) the typing indicator in `chat`."""

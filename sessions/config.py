@@ -1,0 +1,50 @@
+"""Configuration dataclasses of the sessions engine (gateway maps its Settings onto these)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SessionsConfig:
+    """Session lifecycle: backoff, restore pacing."""
+
+    max_attempts: int = 8  # consecutive failed connects before FAILED
+    backoff_base_s: float = 2.0
+    backoff_cap_s: float = 300.0
+    restore_concurrency: int = 20
+    restore_stagger_ms: int = 10
+    stop_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class InboxConfig:
+    """Inbound handling."""
+
+    handoff_pause_minutes: int = 120  # bot silence in a chat after staff wrote by hand
+    claim_timeout_s: float = 300.0  # a claim older than this is considered abandoned (crash)
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    """Durable sending with anti-ban limits."""
+
+    per_minute: int = 20  # messages per session per minute
+    chat_interval_s: float = 1.0  # minimum gap between two messages to one chat
+    max_attempts: int = 12  # send failures before the row goes 'dead'
+    backoff_base_s: float = 2.0
+    backoff_cap_s: float = 300.0
+    claim_timeout_s: float = 120.0  # a 'sending' row older than this is retried (same message id)
+    batch_size: int = 50
+    poll_s: float = 1.0  # delivery loop idle wake-up
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Simulator timings: the first QR lives `qr_first_s`, the next ones `qr_next_s`, `qr_count` in all."""
+
+    qr_first_s: float = 60.0
+    qr_next_s: float = 20.0
+    qr_count: int = 6
+    pairing_code_ttl_s: float = 60.0
+    outbound_keep: int = 500  # recorded outbound messages kept per company

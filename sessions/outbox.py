@@ -1,0 +1,202 @@
+"""The durable outbox (implements `sessions.api.OutboxSender`) and its delivery loop.
+
+Each row gets its WhatsApp message id when it is created; every (re)send uses that id, so a
+resend after a crash between "sent" and "marked sent" is dropped by the receiver as a duplicate.
+Rows wait (not counted as attempts) while the session is down or a rate limit holds: per session
+`per_minute` messages per 60 s, per chat one message every `chat_interval_s` (atomic Lua in Redis,
+on the app clock). Send failures back off exponentially with jitter; after `max_attempts` the row
+is 'dead'. The typing indicator is shown before each message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
+from datetime import timedelta
+
+import asyncpg
+import redis.asyncio as aioredis
+import structlog
+
+from sessions import keys
+from sessions.config import OutboxConfig
+from sessions.jid import to_chat_jid
+from sessions.metrics import SessionMetrics
+from sessions.runtime import Clock
+from sessions.sim import new_message_id
+from sessions.state import backoff_s
+from sessions.store import OutboxRow, SessionStore
+from sessions.transport import NotConnectedError, Transport
+
+log = structlog.get_logger(__name__)
+
+TransportLookup = Callable[[int], Transport | None]
+
+# KEYS: session window zset, chat last-send key. ARGV: now, window_s, limit, chat_interval_s, member.
+# Returns "0" when the send may go now (and records it), else the seconds to wait.
+_RATE = """
+local now = tonumber(ARGV[1]); local window = tonumber(ARGV[2]); local limit = tonumber(ARGV[3])
+local gap = tonumber(ARGV[4])
+local last = tonumber(redis.call('get', KEYS[2]) or '-1e18')
+if now - last < gap then return tostring(gap - (now - last)) end
+redis.call('zremrangebyscore', KEYS[1], '-inf', now - window)
+if redis.call('zcard', KEYS[1]) >= limit then
+  local first = redis.call('zrange', KEYS[1], 0, 0, 'WITHSCORES')
+  return tostring(tonumber(first[2]) + window - now)
+end
+redis.call('zadd', KEYS[1], now, ARGV[5])
+redis.call('expire', KEYS[1], math.ceil(window) + 60)
+redis.call('set', KEYS[2], tostring(now), 'EX', math.ceil(gap) + 60)
+return '0'
+"""
+
+
+class Outbox:
+    """Enqueue replies and notifications; `run_once()` delivers what is due."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        config: OutboxConfig,
+        clock: Clock,
+        transports: TransportLookup,
+        *,
+        metrics: SessionMetrics | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = SessionStore(pool)
+        self.redis = redis
+        self.config = config
+        self.clock = clock
+        self.transports = transports
+        self.metrics = metrics
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+
+    async def enqueue(
+        self, company_id: int, chat: str, text: str, *, idempotency_key: str, kind: str = "reply"
+    ) -> int | None:
+        """Queue `text` for `chat` (a chat JID or an E.164 phone); None when the key was already used."""
+        if not text.strip():
+            raise ValueError("text must not be empty")
+        if not idempotency_key:
+            raise ValueError("idempotency_key is required")
+        outbox_id = await self.store.enqueue_outbox(
+            company_id, chat=to_chat_jid(chat), text=text, idempotency_key=idempotency_key, kind=kind,
+            wa_message_id=new_message_id(), now=self.clock.now(),
+        )
+        if outbox_id is None:
+            log.info("outbox_duplicate_key", company_id=company_id, kind=kind)
+        else:
+            self._wake.set()
+        return outbox_id
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.outbound.labels(outcome).inc()
+
+    async def run_once(self) -> int:
+        """Deliver every due row once; returns how many were sent."""
+        now = self.clock.now()
+        rows = await self.store.claim_outbox(
+            now, now - timedelta(seconds=self.config.claim_timeout_s), self.config.batch_size
+        )
+        sent = 0
+        for row in rows:
+            if await self._deliver(row):
+                sent += 1
+        return sent
+
+    async def _deliver(self, row: OutboxRow) -> bool:
+        bound = log.bind(company_id=row.company_id, outbox_id=row.id)
+        transport = self.transports(row.company_id)
+        if transport is None:
+            await self._defer(row, "session not connected", count=True)
+            self._count("deferred_down")
+            return False
+        wait_s = await self._rate_wait(row)
+        if wait_s > 0:
+            await self.store.reschedule_outbox(
+                row.id, next_attempt_at=self.clock.now() + timedelta(seconds=wait_s), count_attempt=False, error=None
+            )
+            self._count("rate_limited")
+            return False
+        try:
+            with contextlib.suppress(NotConnectedError):
+                await transport.send_typing(row.chat, True)
+            await transport.send_text(row.chat, row.text, message_id=row.wa_message_id)
+        except NotConnectedError as exc:
+            await self._defer(row, f"not connected: {exc}", count=True)
+            self._count("deferred_down")
+            return False
+        except Exception as exc:  # noqa: BLE001 - any send failure is retried with backoff
+            bound.warning("outbox_send_failed", error=repr(exc), attempts=row.attempts + 1)
+            await self._defer(row, repr(exc)[:500], count=True)
+            self._count("failed")
+            return False
+        now = self.clock.now()
+        await self.store.mark_outbox_sent(row.id, now)
+        await self.store.insert_message(
+            row.company_id, direction="out", wa_message_id=row.wa_message_id, chat=row.chat, text=row.text,
+            sender_phone=None, push_name=None, sent_at=now, received_at=now, handled=True, note=row.kind,
+        )
+        self._count("sent")
+        bound.info("outbox_sent", kind=row.kind)
+        return True
+
+    async def _defer(self, row: OutboxRow, error: str, *, count: bool) -> None:
+        attempts = row.attempts + (1 if count else 0)
+        if attempts >= self.config.max_attempts:
+            await self.store.reschedule_outbox(
+                row.id, next_attempt_at=self.clock.now(), count_attempt=count, error=error, status="dead"
+            )
+            log.error("outbox_dead", company_id=row.company_id, outbox_id=row.id, error=error)
+            self._count("dead")
+            return
+        delay_s = backoff_s(attempts, self.config.backoff_base_s, self.config.backoff_cap_s, self._rng)
+        await self.store.reschedule_outbox(
+            row.id, next_attempt_at=self.clock.now() + timedelta(seconds=delay_s), count_attempt=count, error=error
+        )
+
+    async def _rate_wait(self, row: OutboxRow) -> float:
+        result = await self.redis.eval(
+            _RATE, 2, keys.outbox_rate(row.company_id), keys.chat_rate(row.company_id, row.chat),
+            repr(self.clock.time()), 60, self.config.per_minute, self.config.chat_interval_s, row.wa_message_id,
+        )
+        return max(0.0, float(result))
+
+    def wake(self) -> None:
+        """Deliver soon (e.g. a session just connected)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The delivery loop: run_once, then sleep until woken, the next due row, or `poll_s`."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_once()
+            except Exception as exc:  # noqa: BLE001 - keep delivering after a store hiccup
+                log.error("outbox_loop_error", error=repr(exc))
+            delay_s = self.config.poll_s
+            due = await self._next_due_s()
+            if due is not None:
+                delay_s = max(0.01, min(delay_s, due))
+            if self._wake.is_set():
+                continue
+            waiter = asyncio.ensure_future(self._wake.wait())
+            sleeper = asyncio.ensure_future(self.clock.sleep(delay_s))
+            try:
+                await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+                sleeper.cancel()
+
+    async def _next_due_s(self) -> float | None:
+        with contextlib.suppress(Exception):
+            due = await self.store.next_outbox_due()
+            if due is not None:
+                return (due - self.clock.now()).total_seconds()
+        return None

@@ -1,0 +1,301 @@
+"""The sessions engine's repository: all SQL of wa_sessions, messages, outbox and sim_devices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One row of `wa_sessions`."""
+
+    company_id: int
+    state: str
+    reason: str | None
+    desired: str
+    jid: str | None
+    phone: str | None
+    attempts: int
+    last_error: str | None
+    banned_until: datetime | None
+    connected_at: datetime | None
+    lease_epoch: int
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One row of `messages`."""
+
+    id: int
+    company_id: int
+    direction: str
+    wa_message_id: str
+    chat: str
+    sender_phone: str | None
+    push_name: str | None
+    text: str
+    sent_at: datetime | None
+    received_at: datetime
+    handled_at: datetime | None
+    handle_note: str | None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One row of `outbox`."""
+
+    id: int
+    company_id: int
+    idempotency_key: str
+    kind: str
+    chat: str
+    text: str
+    wa_message_id: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    """A simulator linked device."""
+
+    company_id: int
+    jid: str
+    phone: str
+    linked_at: datetime
+
+
+_SESSION_COLS = (
+    "company_id, state, reason, desired, jid, phone, attempts, last_error, banned_until, connected_at,"
+    " lease_epoch, updated_at"
+)
+_MESSAGE_COLS = (
+    "id, company_id, direction, wa_message_id, chat, sender_phone, push_name, text, sent_at, received_at,"
+    " handled_at, handle_note"
+)
+_OUTBOX_COLS = (
+    "id, company_id, idempotency_key, kind, chat, text, wa_message_id, status, attempts, next_attempt_at,"
+    " last_error, created_at, sent_at"
+)
+
+
+def _session(r: asyncpg.Record) -> SessionRow:
+    return SessionRow(**dict(r))
+
+
+def _message(r: asyncpg.Record) -> MessageRow:
+    return MessageRow(**dict(r))
+
+
+def _outbox(r: asyncpg.Record) -> OutboxRow:
+    return OutboxRow(**dict(r))
+
+
+class SessionStore:
+    """Raw SQL over an asyncpg pool; every timestamp comes from the caller's clock."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    # --- companies ---------------------------------------------------------------------
+    async def company_exists(self, company_id: int) -> bool:
+        return bool(await self.pool.fetchval("SELECT EXISTS(SELECT 1 FROM companies WHERE id = $1)", company_id))
+
+    # --- wa_sessions -------------------------------------------------------------------
+    async def get_session(self, company_id: int) -> SessionRow | None:
+        row = await self.pool.fetchrow(f"SELECT {_SESSION_COLS} FROM wa_sessions WHERE company_id = $1", company_id)
+        return _session(row) if row else None
+
+    async def list_sessions(self) -> list[SessionRow]:
+        rows = await self.pool.fetch(f"SELECT {_SESSION_COLS} FROM wa_sessions ORDER BY company_id")
+        return [_session(r) for r in rows]
+
+    async def save_state(
+        self,
+        company_id: int,
+        *,
+        state: str,
+        reason: str | None,
+        jid: str | None,
+        phone: str | None,
+        attempts: int,
+        last_error: str | None,
+        banned_until: datetime | None,
+        connected_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        """Persist a transition (the desired state is left as it is)."""
+        await self.pool.execute(
+            """INSERT INTO wa_sessions (company_id, state, reason, jid, phone, attempts, last_error, banned_until,
+                                        connected_at, created_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+               ON CONFLICT (company_id) DO UPDATE SET state = $2, reason = $3, jid = $4, phone = $5,
+                   attempts = $6, last_error = $7, banned_until = $8, connected_at = $9, updated_at = $10""",
+            company_id, state, reason, jid, phone, attempts, last_error, banned_until, connected_at, now,
+        )
+
+    async def set_desired(self, company_id: int, desired: str, now: datetime) -> None:
+        await self.pool.execute(
+            """INSERT INTO wa_sessions (company_id, desired, created_at, updated_at) VALUES ($1, $2, $3, $3)
+               ON CONFLICT (company_id) DO UPDATE SET desired = $2, updated_at = $3""",
+            company_id, desired, now,
+        )
+
+    async def running_company_ids(self) -> list[int]:
+        rows = await self.pool.fetch("SELECT company_id FROM wa_sessions WHERE desired = 'running' ORDER BY company_id")
+        return [r["company_id"] for r in rows]
+
+    async def count_by_state(self) -> dict[str, int]:
+        rows = await self.pool.fetch("SELECT state, count(*) AS n FROM wa_sessions GROUP BY state")
+        return {r["state"]: r["n"] for r in rows}
+
+    # --- messages ----------------------------------------------------------------------
+    async def insert_message(
+        self,
+        company_id: int,
+        *,
+        direction: str,
+        wa_message_id: str,
+        chat: str,
+        text: str,
+        sender_phone: str | None,
+        push_name: str | None,
+        sent_at: datetime | None,
+        received_at: datetime,
+        handled: bool = False,
+        note: str | None = None,
+    ) -> int | None:
+        """Insert if absent; None when this (company, direction, WhatsApp id) is already stored."""
+        return await self.pool.fetchval(
+            """INSERT INTO messages (company_id, direction, wa_message_id, chat, sender_phone, push_name, text,
+                                     sent_at, received_at, handled_at, handle_note)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10 THEN $9 END, $11)
+               ON CONFLICT (company_id, direction, wa_message_id) DO NOTHING RETURNING id""",
+            company_id, direction, wa_message_id, chat, sender_phone, push_name, text, sent_at, received_at,
+            handled, note,
+        )
+
+    async def claim_message(self, message_id: int, now: datetime, stale_before: datetime) -> MessageRow | None:
+        """Atomically claim an unhandled inbound message (or one whose claim went stale)."""
+        row = await self.pool.fetchrow(
+            f"""UPDATE messages SET claimed_at = $2
+                WHERE id = $1 AND handled_at IS NULL AND (claimed_at IS NULL OR claimed_at < $3)
+                RETURNING {_MESSAGE_COLS}""",
+            message_id, now, stale_before,
+        )
+        return _message(row) if row else None
+
+    async def mark_handled(self, message_id: int, now: datetime, note: str | None = None) -> None:
+        await self.pool.execute(
+            "UPDATE messages SET handled_at = $2, handle_note = $3 WHERE id = $1", message_id, now, note
+        )
+
+    async def unhandled_message_ids(self, stale_before: datetime, limit: int = 500) -> list[int]:
+        rows = await self.pool.fetch(
+            """SELECT id FROM messages WHERE direction = 'in' AND handled_at IS NULL
+                   AND (claimed_at IS NULL OR claimed_at < $1) ORDER BY id LIMIT $2""",
+            stale_before, limit,
+        )
+        return [r["id"] for r in rows]
+
+    async def get_message(self, message_id: int) -> MessageRow | None:
+        row = await self.pool.fetchrow(f"SELECT {_MESSAGE_COLS} FROM messages WHERE id = $1", message_id)
+        return _message(row) if row else None
+
+    async def list_messages(self, company_id: int, chat: str | None = None) -> list[MessageRow]:
+        rows = await self.pool.fetch(
+            f"""SELECT {_MESSAGE_COLS} FROM messages WHERE company_id = $1 AND ($2::text IS NULL OR chat = $2)
+                ORDER BY id""",
+            company_id, chat,
+        )
+        return [_message(r) for r in rows]
+
+    # --- outbox ------------------------------------------------------------------------
+    async def enqueue_outbox(
+        self, company_id: int, *, chat: str, text: str, idempotency_key: str, kind: str, wa_message_id: str,
+        now: datetime,
+    ) -> int | None:
+        """Insert a pending row; None when the idempotency key was already used."""
+        return await self.pool.fetchval(
+            """INSERT INTO outbox (company_id, idempotency_key, kind, chat, text, wa_message_id, next_attempt_at,
+                                   created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+               ON CONFLICT (company_id, idempotency_key) DO NOTHING RETURNING id""",
+            company_id, idempotency_key, kind, chat, text, wa_message_id, now,
+        )
+
+    async def claim_outbox(self, now: datetime, stale_before: datetime, limit: int) -> list[OutboxRow]:
+        """Claim due rows: pending ones whose time has come and 'sending' ones abandoned by a crash."""
+        rows = await self.pool.fetch(
+            f"""UPDATE outbox SET status = 'sending', claimed_at = $1
+                WHERE id IN (
+                    SELECT id FROM outbox
+                    WHERE (status = 'pending' AND next_attempt_at <= $1)
+                       OR (status = 'sending' AND claimed_at < $2)
+                    ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                RETURNING {_OUTBOX_COLS}""",
+            now, stale_before, limit,
+        )
+        return sorted((_outbox(r) for r in rows), key=lambda o: (o.next_attempt_at, o.id))
+
+    async def mark_outbox_sent(self, outbox_id: int, now: datetime) -> None:
+        await self.pool.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL "
+            "WHERE id = $1",
+            outbox_id, now,
+        )
+
+    async def reschedule_outbox(
+        self, outbox_id: int, *, next_attempt_at: datetime, count_attempt: bool, error: str | None,
+        status: str = "pending",
+    ) -> None:
+        await self.pool.execute(
+            """UPDATE outbox SET status = $2, next_attempt_at = $3, last_error = COALESCE($4, last_error),
+                   attempts = attempts + CASE WHEN $5 THEN 1 ELSE 0 END, claimed_at = NULL
+               WHERE id = $1""",
+            outbox_id, status, next_attempt_at, error, count_attempt,
+        )
+
+    async def get_outbox(self, outbox_id: int) -> OutboxRow | None:
+        row = await self.pool.fetchrow(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE id = $1", outbox_id)
+        return _outbox(row) if row else None
+
+    async def list_outbox(self, company_id: int) -> list[OutboxRow]:
+        rows = await self.pool.fetch(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE company_id = $1 ORDER BY id", company_id)
+        return [_outbox(r) for r in rows]
+
+    async def is_outbox_message(self, company_id: int, wa_message_id: str) -> bool:
+        return bool(
+            await self.pool.fetchval(
+                "SELECT EXISTS(SELECT 1 FROM outbox WHERE company_id = $1 AND wa_message_id = $2)",
+                company_id, wa_message_id,
+            )
+        )
+
+    async def next_outbox_due(self) -> datetime | None:
+        return await self.pool.fetchval("SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'")
+
+    # --- simulator devices -------------------------------------------------------------
+    async def get_device(self, company_id: int) -> DeviceRow | None:
+        row = await self.pool.fetchrow(
+            "SELECT company_id, jid, phone, linked_at FROM sim_devices WHERE company_id = $1", company_id
+        )
+        return DeviceRow(**dict(row)) if row else None
+
+    async def save_device(self, company_id: int, jid: str, phone: str, now: datetime) -> None:
+        await self.pool.execute(
+            """INSERT INTO sim_devices (company_id, jid, phone, linked_at) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (company_id) DO UPDATE SET jid = $2, phone = $3, linked_at = $4""",
+            company_id, jid, phone, now,
+        )
+
+    async def delete_device(self, company_id: int) -> None:
+        await self.pool.execute("DELETE FROM sim_devices WHERE company_id = $1", company_id)
