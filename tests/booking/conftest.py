@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -67,8 +68,9 @@ class SandboxStack:
     company_id: int
 
 
-@pytest.fixture
-async def sandbox_stack(pool: asyncpg.Pool, clock: FakeClock) -> AsyncIterator[SandboxStack]:
+@asynccontextmanager
+async def open_sandbox_stack(pool: asyncpg.Pool, clock: FakeClock) -> AsyncIterator[SandboxStack]:
+    """The demo salon in a sandbox on a loopback port, a sync client on it, the salon as a company."""
     import aiohttp
     from aiohttp.test_utils import TestServer
 
@@ -97,3 +99,9 @@ async def sandbox_stack(pool: asyncpg.Pool, clock: FakeClock) -> AsyncIterator[S
     finally:
         await session.close()
         await server.close()
+
+
+@pytest.fixture
+async def sandbox_stack(pool: asyncpg.Pool, clock: FakeClock) -> AsyncIterator[SandboxStack]:
+    async with open_sandbox_stack(pool, clock) as stack:
+        yield stack
