@@ -214,7 +214,9 @@ class LiveSalonDirectory:
         if hit is not None and hit[0] > self._monotonic():
             return hit[1]
         info = await self._load(company_id)
-        self._cache[company_id] = (self._monotonic() + (self._ttl_s if info else 5.0), info)
+        # An unknown company or a partial catalog (YClients was down) is retried soon.
+        complete = info is not None and bool(info.catalog.services)
+        self._cache[company_id] = (self._monotonic() + (self._ttl_s if complete else 10.0), info)
         return info
 
     async def _load(self, company_id: int) -> SalonInfo | None:

@@ -128,3 +128,17 @@ async def test_catalog_from_synced_store_matches_live(sandbox_stack: SandboxStac
 
     info = await LiveSalonDirectory(pool, sandbox_stack.client, loader=loader).salon(sandbox_stack.company_id)
     assert info is not None and info.catalog == synced and sandbox_stack.client.requests_sent == sent
+
+
+async def test_catalog_after_outage_is_retried_soon(sandbox_stack: SandboxStack, clock) -> None:
+    from booking.adapters import LiveSalonDirectory
+
+    directory = LiveSalonDirectory(sandbox_stack.directory._pool, sandbox_stack.client,
+                                   monotonic=clock.monotonic)
+    fault = sandbox_stack.sandbox.add_fault(r"/company/", "status", status=503)
+    info = await directory.salon(sandbox_stack.company_id)
+    assert info is not None and info.catalog.services == ()  # degraded: what the companies row knows
+    sandbox_stack.sandbox.faults.remove(fault)
+    await clock.advance(11)
+    info = await directory.salon(sandbox_stack.company_id)
+    assert info is not None and len(info.catalog.services) > 10
