@@ -5,7 +5,8 @@ the salon's timezone. Call `understand(text, now, catalog, context=...)`; it use
 `NluEngine` (built on first use by an lru_cache'd loader). Code that wants its own engine (tests,
 benchmarks) constructs `NluEngine()` and calls its `understand` method.
 
-`Understanding.hints` may carry: ``any_staff`` / ``same_staff`` (True), ``staff_candidates`` (ids
+`Understanding.hints` may carry: ``any_staff`` / ``same_staff`` (True), ``exclude_staff`` (ids:
+"без мастера Оли", "не к Ане"), ``staff_candidates`` (ids
 when a name fits several masters), ``staff_by_role`` (ids of the masters whose specialization
 was named: "к барберу", "к косметологу"; no staff_id is set from a role), ``ambiguous_services``
 ({chosen id: [other ids]}),

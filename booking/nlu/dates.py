@@ -34,6 +34,7 @@ from datetime import date, timedelta
 from rapidfuzz import fuzz, process
 
 from booking.nlu.morph import Morph
+from booking.nlu.normalize import negated
 from booking.nlu.numbers import compound_number
 
 WEEKDAYS: dict[str, int] = {
@@ -120,7 +121,8 @@ class DateMatch:
     date: dt.date | None = None
     used_tokens: set[int] = field(default_factory=set)
     hints: dict[str, object] = field(default_factory=dict)
-    candidates: list[tuple[int, int, dt.date]] = field(default_factory=list)  # (rank, first token, value)
+    # (rank, first token, value, last token)
+    candidates: list[tuple[int, int, dt.date, int]] = field(default_factory=list)
 
     @property
     def rank(self) -> int:
@@ -128,12 +130,13 @@ class DateMatch:
 
     def offer(self, value: dt.date, rank: int, used: set[int]) -> None:
         self.used_tokens |= used
-        self.candidates.append((rank, min(used), value))
+        self.candidates.append((rank, min(used), value, max(used)))
 
     def choose(self, tokens: list[str], prefer_after: int | None) -> None:
-        """Pick the day: the target of a move ("с завтра на пятницу", "вместо пятницы в субботу",
-        anything after a "перенести" word) over the origin, then the highest rank, then the first."""
-        pool = self.candidates
+        """Pick the day: not a rejected one ("не на пятницу, а на субботу"), the target of a move
+        ("с завтра на пятницу", "вместо пятницы в субботу", anything after a "перенести" word) over
+        the origin, then the highest rank, then the first."""
+        pool = [c for c in self.candidates if not negated(tokens, c[1], c[3])] or self.candidates
         if len(pool) > 1:
             targets = [c for c in pool if not (c[1] > 0 and tokens[c[1] - 1] in _ORIGIN_WORDS)]
             pool = targets or pool

@@ -52,6 +52,8 @@ def _hints(
         hints["any_staff"] = True
     if staff_match.same_staff:
         hints["same_staff"] = True
+    if staff_match.excluded:
+        hints["exclude_staff"] = staff_match.excluded
     if staff_match.by_role:
         hints["staff_by_role"] = staff_match.by_role
     if staff_match.staff_id is None and len(staff_match.candidates) > 1:
@@ -125,6 +127,7 @@ class NluEngine:
             or staff_match.any_staff
             or staff_match.same_staff
             or staff_match.by_role
+            or staff_match.excluded
             or date_match.date is not None
             or "weekend" in hints
             or time_match.time is not None

@@ -149,6 +149,8 @@ def classify(
     if services_only and _SERVICE_QUESTION.search(raw) and not _BOOK_WEAK.search(raw):
         return IntentResult("services", 0.75)
     decline = decline_start or bool(_DECLINE_ANY.search(raw))
+    if _THANKS.search(raw) and _FAREWELL.search(raw) and not strong_book:
+        return IntentResult("thanks", 0.8)  # "спасибо, до встречи в субботу!"
     if has_slots and not (decline and not decline_start):
         return IntentResult("book", 0.75 if (strong_book or _BOOK_WEAK.search(raw)) else 0.6)
     if decline:

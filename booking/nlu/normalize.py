@@ -77,3 +77,18 @@ def _dash_time(m: re.Match[str]) -> str:
 def tokenize(text: str) -> list[str]:
     """Normalize and split into tokens (see the module docstring)."""
     return _TOKEN.findall(normalize(text))
+
+
+_REFUSALS = ("успе", "смог", "мог", "получ", "подход", "удобн", "устраива", "выйдет", "сможе")
+
+
+def negated(tokens: list[str], start: int, end: int) -> bool:
+    """Whether the phrase tokens[start:end + 1] is rejected: "не на пятницу", "не в 18", "в 18 не успеть",
+    "пятница не подходит"."""
+    if "не" in tokens[max(0, start - 2) : start]:
+        return True
+    after = tokens[end + 1 : end + 4]
+    return any(
+        word == "не" and j + 1 < len(after) and after[j + 1].startswith(_REFUSALS)
+        for j, word in enumerate(after)
+    )

@@ -79,6 +79,7 @@ class StaffMatch:
     any_staff: bool = False
     same_staff: bool = False
     by_role: list[int] = field(default_factory=list)  # "к барберу": masters with that specialization
+    excluded: list[int] = field(default_factory=list)  # "без мастера Оли", "не к Ане", "кроме Кати"
     used_tokens: set[int] = field(default_factory=set)
 
 
@@ -167,6 +168,7 @@ class StaffMatcher:
         )
         first_sets: list[set[int]] = []
         surname_sets: list[set[int]] = []
+        excluded: set[int] = set()
         roles: set[int] = set()
         for i, token in enumerate(tokens):
             if i in skip or not token.isalpha() or len(token) < 2:
@@ -174,18 +176,24 @@ class StaffMatcher:
             if self._roles and len(token) >= 5 and (role := self._roles.get(self._morph.lemma(token))):
                 roles |= role
                 continue
+            ids: set[int] | None = None
+            target = first_sets
             if token in self._surname:
-                surname_sets.append(self._surname[token])
-                result.used_tokens.add(i)
+                ids, target = self._surname[token], surname_sets
             elif token in self._first:
-                first_sets.append(self._first[token])
-                result.used_tokens.add(i)
+                ids = self._first[token]
             elif len(token) >= 5 and not self._morph.analyzer.word_is_known(token):
                 hit = self._fuzzy(token)
-                if hit is not None:
-                    first_sets.append(self._first[hit])
-                    result.used_tokens.add(i)
+                ids = self._first[hit] if hit is not None else None
+            if ids is None:
+                continue
+            result.used_tokens.add(i)
+            if _excluding(tokens, i):
+                excluded |= ids
+            else:
+                target.append(ids)
         result.by_role = sorted(roles)
+        result.excluded = sorted(excluded)
         if not first_sets and not surname_sets:
             return result
         candidates: set[int] | None = None
@@ -197,6 +205,14 @@ class StaffMatcher:
             result.staff_id = ordered[0]
         result.candidates = ordered
         return result
+
+
+def _excluding(tokens: list[str], i: int) -> bool:
+    """ "без Оли", "без мастера Оли", "не к Ане", "кроме Кати", "только не Марина"."""
+    before = tokens[max(0, i - 3) : i]
+    if before and before[-1].startswith("мастер"):
+        before = before[:-1]
+    return bool(before) and (before[-1] in ("без", "кроме", "не") or before[-2:] == ["не", "к"])
 
 
 def extract_client_name(

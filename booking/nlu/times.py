@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import time
 
 from booking.nlu.morph import Morph
+from booking.nlu.normalize import negated
 from booking.nlu.numbers import compound_number, word_number
 
 _TRIGGERS = frozenset(
@@ -228,9 +229,13 @@ def extract_time(
         candidates.append(found)
         i = max(found.used | {i}) + 1
     if candidates:
-        chosen = candidates[0]
+        # "не в 18, а в 19", "в 18 не успею, давайте в 19": a rejected time loses.
+        wanted = [
+            c for c in candidates if not negated(tokens, c.index, max(c.used | {c.index}))
+        ] or candidates
+        chosen = wanted[0]
         if prefer_after is not None:
-            chosen = next((c for c in candidates if c.index > prefer_after), chosen)
+            chosen = next((c for c in wanted if c.index > prefer_after), chosen)
         hour, minute = chosen.value
         if 0 <= hour <= 23 and 0 <= minute <= 59:
             match.time = time(hour, minute)

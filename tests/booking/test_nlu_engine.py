@@ -371,3 +371,12 @@ def test_typical_yclients_titles(engine: NluEngine) -> None:
     assert ids("маникюр") == [4]  # the plain one is the typical one
     assert ids("стрижка на длинные волосы") == [3]
     assert ids("бровки") == [5]
+
+
+def test_rejected_days_times_and_masters(engine: NluEngine, catalog: SalonCatalog) -> None:
+    assert engine.understand("не на пятницу а на субботу", MONDAY_10, catalog).date == date(2026, 11, 28)
+    assert engine.understand("в 18 не успею, давайте в 19", MONDAY_10, catalog).time == time(19, 0)
+    other = engine.understand("не к Ане, а к Оле", MONDAY_10, catalog)
+    assert (other.staff_id, other.hints["exclude_staff"]) == (2002, [2001])
+    nobody = engine.understand("без мастера Оли, к кому-то другому", MONDAY_10, catalog)
+    assert nobody.staff_id is None and nobody.hints["exclude_staff"] == [2002]
