@@ -23,6 +23,8 @@ from booking.turn import Turn
 
 __all__ = ["Dialogue", "Turn"]
 
+OFFER_TTL_S = 30 * 60  # an offer older than this is re-checked before booking
+
 log = structlog.get_logger(__name__)
 
 NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё\-]{1,30}( [A-Za-zА-Яа-яЁё\-]{2,30}){0,2}$")
@@ -222,9 +224,11 @@ class Dialogue(VisitChanges):
         if found.exact:
             exact = next(o for o in offers if o.time == st.time and o.staff_id == (st.staff_id or o.staff_id))
             st.offers = [exact]
+            st.offered_at = turn.now.timestamp()
             replies = await self._chosen(turn, st, exact)
             return [(prefix + " " if prefix else "") + replies[0]] + replies[1:]
         st.offers = offers
+        st.offered_at = turn.now.timestamp()
         st.awaiting = "slot"
         head = self._offers_head(turn, st, found.staff_busy, found.day_full)
         show_staff = len({o.staff_id for o in offers}) > 1 or not st.staff_id or found.staff_busy
@@ -356,6 +360,10 @@ class Dialogue(VisitChanges):
         if offer is None or offer not in st.offers:
             st.awaiting = None
             return ["Давайте сначала подберём время 🙂 На какой день вам удобно?"]
+        if st.offered_at is None or turn.now.timestamp() - st.offered_at > OFFER_TTL_S:
+            # Only what was JUST offered is booked: an old offer is looked up again.
+            st.chosen = None
+            return await self._search(turn, st, note="Предложенное время могло устареть, вот актуальное:")
         if st.flow == "reschedule" and st.target is not None:
             return await self._do_move(turn, st, offer)
         key = f"{turn.chat}:{st.seq}:{offer.staff_id}:{offer.datetime_raw}"

@@ -37,6 +37,8 @@ Understand = Callable[..., Understanding]
 # An optional driver (the LLM) tried before the rule dialogue; returns None to fall back.
 TurnDriver = Callable[[Turn, DialogueState, Understanding], Any]
 
+LOCKED_RETRIES = 5  # times a chat locked by another instance is retried before leaving it to the sweep
+LOCKED_RETRY_S = 1.0
 _REPLIES = "_replies"  # the last turn's replies, kept in the state until they are in the outbox
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
@@ -156,6 +158,7 @@ class BookingHandler:
         timer.task = self.spawner.spawn(f"booking-chat-{company_id}-{chat}", self._run_timer(key, timer))
 
     async def _run_timer(self, key: tuple[int, str], timer: _ChatTimer) -> None:
+        locked_tries = 0
         try:
             while True:
                 wait_s = timer.deadline - self.clock.monotonic()
@@ -166,11 +169,16 @@ class BookingHandler:
                 self._busy += 1
                 self._idle.clear()
                 try:
-                    await self.process_chat(*key)
+                    done = await self.process_chat(*key)
                 finally:
                     self._busy -= 1
                     if self._busy == 0:
                         self._idle.set()
+                if not done and locked_tries < LOCKED_RETRIES:
+                    # Another instance holds the chat: try again shortly (the sweep is the backstop).
+                    locked_tries += 1
+                    timer.deadline = self.clock.monotonic() + LOCKED_RETRY_S
+                    continue
                 if timer.gen == gen:
                     return
         finally:

@@ -64,6 +64,7 @@ class DialogueState:
     time: str | None = None
     part_of_day: str | None = None
     offers: list[Offer] = field(default_factory=list)
+    offered_at: float | None = None  # unix seconds of the last offer
     chosen: Offer | None = None
     client_name: str | None = None
     records: list[RecordRef] = field(default_factory=list)
@@ -94,6 +95,7 @@ class DialogueState:
             time=data.get("time"),
             part_of_day=data.get("part_of_day"),
             offers=[Offer.from_json(o) for o in data.get("offers") or []],
+            offered_at=data.get("offered_at"),
             chosen=Offer.from_json(data["chosen"]) if data.get("chosen") else None,
             client_name=data.get("client_name"),
             records=[RecordRef.from_json(r) for r in data.get("records") or []],

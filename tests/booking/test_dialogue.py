@@ -146,3 +146,15 @@ async def test_missing_service_is_asked(bot: Bot) -> None:
     r = await say(bot, st, "стрижку женскую", Understanding("book", [1001]))
     assert st.awaiting == "slot" and st.date == TOMORROW.isoformat()
     assert all(o.date == TOMORROW.isoformat() for o in st.offers)
+
+
+async def test_stale_offer_is_looked_up_again_not_booked(bot: Bot) -> None:
+    st = DialogueState()
+    phone = "+79161234567"
+    await say(bot, st, "маникюр завтра в 11", Understanding("book", [1012], None, TOMORROW, time(11)), phone=phone)
+    assert st.awaiting == "confirm"
+    r = await say(bot, st, "да", Understanding("confirm"), phone=phone, minutes=45)
+    assert "устареть" in r and not live(bot)
+    assert st.awaiting == "confirm"  # the same time is still free: offered again, freshly
+    r = await say(bot, st, "да", Understanding("confirm"), phone=phone, minutes=46)
+    assert "Готово" in r and len(live(bot)) == 1

@@ -146,10 +146,21 @@ async def test_chat_locked_elsewhere_waits_for_recovery(pool, redis, clock: Fake
         await handler.handle(msg(1, cid, "какой адрес", chat))
         await tick(clock, handler, 2.1)
         assert outbox.sent == []  # another instance holds the chat: nothing answered twice
+        await tick(clock, handler, 1.0)
+        assert outbox.sent == []
         await redis.delete(keys.chat_lock(cid, chat))
-        await handler.recover_once()
-        await tick(clock, handler, 0.1)
+        await tick(clock, handler, 1.0)  # retried shortly after the other instance let go
         assert len(outbox.sent) == 1
+        # Held for good: after a few tries the chat is left to the periodic sweep.
+        await redis.set(keys.chat_lock(cid, chat), "other-instance", px=60_000)
+        await handler.handle(msg(2, cid, "какой адрес", chat))
+        for _ in range(8):
+            await tick(clock, handler, 1.0)
+        assert len(outbox.sent) == 1 and handler.waiting_chats == 0
+        await redis.delete(keys.chat_lock(cid, chat))
+        assert await handler.recover_once() == 1
+        await tick(clock, handler, 0.1)
+        assert len(outbox.sent) == 2
     finally:
         await handler.close()
         await tasks.close(grace_s=0)
