@@ -230,3 +230,34 @@ async def test_saved_turn_is_resent_not_rerun(pool, redis, clock: FakeClock) -> 
     finally:
         await handler.close()
         await tasks.close(grace_s=0)
+
+
+async def test_conversation_version_conflict_reruns_the_turn(pool, redis, clock: FakeClock) -> None:
+    cid = await add_company(pool)
+    outbox = FakeOutbox()
+    handler, tasks = await make_handler(pool, redis, clock, [cid], outbox)
+    chat = "79990001122@s.whatsapp.net"
+    store = BookingStore(pool)
+    original = handler.dialogue.step
+    calls = 0
+
+    async def racing_step(turn, st, u):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # another writer changes the chat while this turn runs
+            conv = await store.load_conversation(cid, chat)
+            assert await store.save_conversation(conv, {"client_name": "Катя"})
+        return await original(turn, st, u)
+
+    handler.dialogue.step = racing_step  # type: ignore[method-assign]
+    try:
+        await handler.handle(msg(1, cid, "какой адрес", chat))
+        await tick(clock, handler, 2.1)
+        assert calls == 2 and len(outbox.sent) == 1
+        conv = await store.load_conversation(cid, chat)
+        assert conv.state["client_name"] == "Катя" and conv.version == 2  # the other write was kept
+        stale = await store.load_conversation(cid, chat)
+        assert await store.save_conversation(stale, {}) and not await store.save_conversation(stale, {})
+    finally:
+        await handler.close()
+        await tasks.close(grace_s=0)
