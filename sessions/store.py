@@ -177,7 +177,8 @@ class SessionStore:
         return await self.pool.fetchval(
             """INSERT INTO messages (company_id, direction, wa_message_id, chat, sender_phone, push_name, text,
                                      sent_at, received_at, handled_at, handle_note)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10 THEN $9 END, $11)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::timestamptz,
+                       CASE WHEN $10::boolean THEN $9::timestamptz END, $11)
                ON CONFLICT (company_id, direction, wa_message_id) DO NOTHING RETURNING id""",
             company_id, direction, wa_message_id, chat, sender_phone, push_name, text, sent_at, received_at,
             handled, note,
@@ -259,7 +260,7 @@ class SessionStore:
     ) -> None:
         await self.pool.execute(
             """UPDATE outbox SET status = $2, next_attempt_at = $3, last_error = COALESCE($4, last_error),
-                   attempts = attempts + CASE WHEN $5 THEN 1 ELSE 0 END, claimed_at = NULL
+                   attempts = attempts + CASE WHEN $5::boolean THEN 1 ELSE 0 END, claimed_at = NULL
                WHERE id = $1""",
             outbox_id, status, next_attempt_at, error, count_attempt,
         )
