@@ -87,3 +87,8 @@ def sim_fail_starts(company_id: int) -> str:
 def sim_ban(company_id: int) -> str:
     """Simulator: set while the number is temporarily banned (value: expires_at unix seconds)."""
     return f"{sim_prefix(company_id)}:ban"
+
+
+def sim_device(company_id: int) -> str:
+    """Simulator: the linked device (JSON {jid, phone, linked_at}); no TTL, survives restarts."""
+    return f"{sim_prefix(company_id)}:device"

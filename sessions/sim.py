@@ -1,8 +1,7 @@
 """The simulator transport (`sim`): a faithful stand-in for WhatsApp for tests and demo mode.
 
 The "phone side" (pending scans and pairing confirmations, injected faults, client messages
-waiting for delivery, what the bot sent, linked devices) lives in Redis and Postgres, never in
-process memory, so a transport can run inside an engine worker process while the simulator API
+waiting for delivery, what the bot sent, linked devices) lives in Redis, never in process memory, so a transport can run inside an engine worker process while the simulator API
 (`SimPhone`) runs in the daemon. The phone side queues a command and publishes the company id on
 `keys.SIM_WAKE_CHANNEL`; `SimHub` (one subscription per process) wakes that company's transport,
 which drains its queues. Commands survive a missed wake-up: a transport drains them on start.
@@ -11,13 +10,14 @@ which drains its queues. Commands survive a missed wake-up: a transport drains t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
@@ -25,7 +25,6 @@ from sessions import keys
 from sessions.config import SimConfig
 from sessions.jid import jid_to_phone, phone_to_jid
 from sessions.runtime import Clock, Spawner
-from sessions.store import SessionStore
 from sessions.transport import (
     ClientOutdated,
     Connected,
@@ -63,6 +62,29 @@ def new_message_id() -> str:
 def default_sim_phone(company_id: int) -> str:
     """The phone number a scan links when none is given."""
     return f"+7999{company_id:07d}"
+
+
+@dataclass(frozen=True)
+class SimDevice:
+    """A linked simulator device."""
+
+    jid: str
+    phone: str
+    linked_at: float
+
+
+async def load_device(redis: aioredis.Redis, company_id: int) -> SimDevice | None:
+    """The company's linked device, or None."""
+    raw = await redis.get(keys.sim_device(company_id))
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return SimDevice(str(data["jid"]), str(data["phone"]), float(data["linked_at"]))
+
+
+async def forget_device(redis: aioredis.Redis, company_id: int) -> None:
+    """Unlink: the next start needs a new scan."""
+    await redis.delete(keys.sim_device(company_id))
 
 
 def _spawn(spawner: Spawner | None, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -133,7 +155,6 @@ class SimTransport:
         self,
         company_id: int,
         redis: aioredis.Redis,
-        pool: asyncpg.Pool,
         config: SimConfig,
         clock: Clock,
         hub: SimHub | None = None,
@@ -141,7 +162,6 @@ class SimTransport:
     ) -> None:
         self.company_id = company_id
         self._redis = redis
-        self._store = SessionStore(pool)
         self._config = config
         self._clock = clock
         self._hub = hub or SimHub(redis, spawner)
@@ -169,7 +189,7 @@ class SimTransport:
             raise TransportError("sim: connection refused (injected)")
         await self._hub.ensure_started()
         self._hub.register(cid, self._wake)
-        device = await self._store.get_device(cid)
+        device = await load_device(self._redis, cid)
         if device is not None:
             self._phase = "connected"
             self._emit(Connected(jid=device.jid, phone=device.phone))
@@ -217,7 +237,7 @@ class SimTransport:
         return None
 
     async def logout(self) -> None:
-        await self._store.delete_device(self.company_id)
+        await forget_device(self._redis, self.company_id)
         if self._phase != "stopped":
             self._phase = "down"
             self._emit(LoggedOut(reason="logout requested"))
@@ -333,7 +353,8 @@ class SimTransport:
 
     async def _link(self, phone: str) -> None:
         jid = f"{phone.lstrip('+')}:1@s.whatsapp.net"
-        await self._store.save_device(self.company_id, jid, phone, self._clock.now())
+        device = {"jid": jid, "phone": phone, "linked_at": self._clock.time()}
+        await self._redis.set(keys.sim_device(self.company_id), json.dumps(device))
         await self._redis.delete(keys.sim_pairing(self.company_id))
         self._phase = "connected"
         self._log.info("sim_linked", phone=phone)
@@ -355,7 +376,7 @@ class SimTransport:
             self._phase = "down"
             self._emit(Disconnected(reason="sim: connection lost (injected)", transient=True))
         elif kind == "logout":
-            await self._store.delete_device(cid)
+            await forget_device(self._redis, cid)
             self._phase = "down"
             self._emit(LoggedOut(reason="logged out from the phone"))
         elif kind == "ban":
@@ -374,28 +395,38 @@ class SimTransport:
 
 
 class SimTransportFactory:
-    """Creates simulator transports sharing one `SimHub` (implements `TransportFactory`)."""
+    """Creates simulator transports sharing one `SimHub` (implements `TransportFactory`).
+
+    Needs only a Redis client and a clock, so an engine worker process can host it. The `qr_*`
+    keywords override the matching `SimConfig` fields.
+    """
 
     def __init__(
         self,
         redis: aioredis.Redis,
-        pool: asyncpg.Pool,
-        config: SimConfig,
+        config: SimConfig | None = None,
+        *,
         clock: Clock,
         spawner: Spawner | None = None,
+        qr_first_s: float | None = None,
+        qr_next_s: float | None = None,
+        qr_count: int | None = None,
     ) -> None:
+        base = config or SimConfig()
+        overrides = {k: v for k, v in
+                     {"qr_first_s": qr_first_s, "qr_next_s": qr_next_s, "qr_count": qr_count}.items()
+                     if v is not None}
+        self.config = dataclasses.replace(base, **overrides) if overrides else base
         self._redis = redis
-        self._pool = pool
-        self._config = config
         self._clock = clock
         self._spawner = spawner
         self.hub = SimHub(redis, spawner)
 
     def create(self, company_id: int) -> SimTransport:
-        return SimTransport(company_id, self._redis, self._pool, self._config, self._clock, self.hub, self._spawner)
+        return SimTransport(company_id, self._redis, self.config, self._clock, self.hub, self._spawner)
 
     async def forget(self, company_id: int) -> None:
-        await SessionStore(self._pool).delete_device(company_id)
+        await forget_device(self._redis, company_id)
 
     async def close(self) -> None:
         await self.hub.close()

@@ -1,6 +1,6 @@
 """The simulator's phone side: what a person (or a test) does on the simulated phone.
 
-Everything is written to Redis/Postgres and announced on `keys.SIM_WAKE_CHANNEL`, so it reaches
+Everything is written to Redis and announced on `keys.SIM_WAKE_CHANNEL`, so it reaches
 the company's simulator transport wherever it runs (this process or an engine worker).
 """
 
@@ -10,14 +10,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import redis.asyncio as aioredis
 
 from sessions import keys
 from sessions.jid import is_e164, phone_to_jid
 from sessions.runtime import Clock
-from sessions.sim import FAULT_KINDS, SimHub, default_sim_phone, new_message_id
-from sessions.store import SessionStore
+from sessions.sim import FAULT_KINDS, SimHub, default_sim_phone, load_device, new_message_id
 
 
 class SimError(Exception):
@@ -46,9 +44,8 @@ class SimOutbound:
 class SimPhone:
     """Scan, pairing confirmation, client messages, faults, and the record of what the bot sent."""
 
-    def __init__(self, redis: aioredis.Redis, pool: asyncpg.Pool, clock: Clock, hub: SimHub | None = None) -> None:
+    def __init__(self, redis: aioredis.Redis, clock: Clock, hub: SimHub | None = None) -> None:
         self._redis = redis
-        self._store = SessionStore(pool)
         self._clock = clock
         self._hub = hub
 
@@ -98,7 +95,7 @@ class SimPhone:
             raise SimError("invalid_phone", "'from' must be an E.164 phone, e.g. +79161234567")
         if not text.strip():
             raise SimError("empty_text", "'text' must not be empty")
-        if await self._store.get_device(company_id) is None:
+        if await load_device(self._redis, company_id) is None:
             raise SimError("not_linked", "the salon's WhatsApp is not linked (scan the QR first)")
         mid = message_id or new_message_id()
         record = {
@@ -136,5 +133,5 @@ class SimPhone:
         return list(await self._redis.lrange(keys.sim_typing(company_id), 0, -1))
 
     async def linked_phone(self, company_id: int) -> str | None:
-        device = await self._store.get_device(company_id)
+        device = await load_device(self._redis, company_id)
         return device.phone if device else None

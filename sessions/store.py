@@ -1,4 +1,4 @@
-"""The sessions engine's repository: all SQL of wa_sessions, messages, outbox and sim_devices."""
+"""The sessions engine's repository: all SQL of wa_sessions, messages and outbox."""
 
 from __future__ import annotations
 
@@ -61,16 +61,6 @@ class OutboxRow:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
-
-
-@dataclass(frozen=True)
-class DeviceRow:
-    """A simulator linked device."""
-
-    company_id: int
-    jid: str
-    phone: str
-    linked_at: datetime
 
 
 _SESSION_COLS = (
@@ -283,20 +273,3 @@ class SessionStore:
 
     async def next_outbox_due(self) -> datetime | None:
         return await self.pool.fetchval("SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'")
-
-    # --- simulator devices -------------------------------------------------------------
-    async def get_device(self, company_id: int) -> DeviceRow | None:
-        row = await self.pool.fetchrow(
-            "SELECT company_id, jid, phone, linked_at FROM sim_devices WHERE company_id = $1", company_id
-        )
-        return DeviceRow(**dict(row)) if row else None
-
-    async def save_device(self, company_id: int, jid: str, phone: str, now: datetime) -> None:
-        await self.pool.execute(
-            """INSERT INTO sim_devices (company_id, jid, phone, linked_at) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (company_id) DO UPDATE SET jid = $2, phone = $3, linked_at = $4""",
-            company_id, jid, phone, now,
-        )
-
-    async def delete_device(self, company_id: int) -> None:
-        await self.pool.execute("DELETE FROM sim_devices WHERE company_id = $1", company_id)

@@ -1,4 +1,4 @@
--- WhatsApp sessions engine: session state, inbound messages, the durable outbox, simulator devices.
+-- WhatsApp sessions engine: session state, inbound messages, the durable outbox.
 
 CREATE TABLE wa_sessions (
     company_id INTEGER PRIMARY KEY REFERENCES companies(id) ON DELETE CASCADE,
@@ -57,11 +57,3 @@ CREATE TABLE outbox (
     UNIQUE (company_id, wa_message_id)
 );
 CREATE INDEX idx_outbox_due ON outbox(next_attempt_at) WHERE status IN ('pending', 'sending');
-
--- The simulator's "linked device" per company (so a restart resumes without a new scan).
-CREATE TABLE sim_devices (
-    company_id INTEGER PRIMARY KEY REFERENCES companies(id) ON DELETE CASCADE,
-    jid TEXT NOT NULL,
-    phone VARCHAR(20) NOT NULL,
-    linked_at TIMESTAMPTZ NOT NULL
-);

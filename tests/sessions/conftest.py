@@ -74,13 +74,13 @@ class Engine:
     def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, clock: FakeClock, **cfg: Any) -> None:
         self.tasks = TaskSupervisor("test")
         self.sim_config = SimConfig(**cfg.get("sim", {}))
-        self.factory = SimTransportFactory(redis, pool, self.sim_config, clock, self.tasks)
+        self.factory = SimTransportFactory(redis, self.sim_config, clock=clock, spawner=self.tasks)
         self.manager = SessionManager(pool, redis, self.factory, SessionsConfig(**cfg.get("sessions", {})), clock,
                                       self.tasks)
         self.inbox = Inbox(pool, redis, InboxConfig(**cfg.get("inbox", {})), clock, self.tasks)
         self.manager.set_message_sink(self.inbox.accept)
         self.outbox = Outbox(pool, redis, OutboxConfig(**cfg.get("outbox", {})), clock, self.manager.transport_for)
-        self.phone = SimPhone(redis, pool, clock, self.factory.hub)
+        self.phone = SimPhone(redis, clock, self.factory.hub)
         self.recorder = Recorder()
         self.manager.add_listener(self.recorder)
 
