@@ -70,6 +70,16 @@ def serve_sandbox(port: int, salons: int) -> None:
     web.run_app(build_app(sandbox), host="127.0.0.1", port=port, print=None, access_log=None)
 
 
+async def loop_lag(stop: asyncio.Event, period_s: float = 0.01) -> list[float]:
+    """How late the event loop wakes a 10 ms sleeper (starvation or a blocking call shows here)."""
+    lags: list[float] = []
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        await asyncio.sleep(period_s)
+        lags.append(max(0.0, time.perf_counter() - t0 - period_s))
+    return lags
+
+
 async def wait_port(port: int) -> None:
     for _ in range(200):
         try:
@@ -169,6 +179,8 @@ async def run(rates: list[int], seconds: float, salons: int) -> None:
             by_kind[True].clear()
             by_kind[False].clear()
             total = int(rate * (min(2.0, seconds) if warmup else seconds))
+            lag_stop = asyncio.Event()
+            lag_task = asyncio.ensure_future(loop_lag(lag_stop))
             cpu0 = time.process_time()
             t_start = time.perf_counter()
             for i in range(total):
@@ -190,10 +202,16 @@ async def run(rates: list[int], seconds: float, salons: int) -> None:
             while len(latencies) < total and time.perf_counter() < deadline:
                 await asyncio.sleep(0.05)
             cpu = time.process_time() - cpu0
+            lag_stop.set()
+            lags = await lag_task
+            load1 = os.getloadavg()[0]
             answered = len(latencies)
             q = statistics.quantiles(latencies, n=100) if answered >= 2 else [0.0] * 99
             print(("warm-up " if warmup else "") + f"{rate:10d}  {total:4d}  {answered:8d}  {q[49]*1000:6.1f}  {q[89]*1000:6.1f}  "
                   f"{q[98]*1000:6.1f}  {max(latencies or [0])*1000:6.1f}  {cpu / max(1, answered) * 1000:14.2f}")
+            lq = statistics.quantiles(lags, n=100) if len(lags) >= 2 else [0.0] * 99
+            print(f"            event-loop lag p99={lq[98]*1000:.1f} ms max={max(lags or [0])*1000:.1f} ms; "
+                  f"machine load(1 min)={load1:.2f} on {os.cpu_count()} cores")
             for kind, label in ((True, "with live book_times"), (False, "answered from synced data")):
                 values = by_kind[kind]
                 if len(values) >= 2:
