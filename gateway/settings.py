@@ -10,13 +10,14 @@ import secrets
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_PARTNER_TOKEN = "dev-partner-token"
 DEV_USER_TOKEN = "dev-user-token"
 DEV_JWT_SECRET = "dev-jwt-secret-change-me"
 DEV_APPLICATION_ID = 18000
+DEMO_ADMIN_API_KEY = "demo-admin-key"
 
 
 class Settings(BaseSettings):
@@ -80,6 +81,12 @@ class Settings(BaseSettings):
     sync_records_interval_s: float = 900.0  # records sync period (catalogue daily, schedules nightly+hourly)
     marketplace_allow_unsigned: bool = False
 
+    # --- marketplace + web (connect page, WebSocket) -----------------------------------
+    marketplace_activation_attempts: int = 4  # partner callback tries (transient errors) before activation_failed
+    marketplace_activation_backoff_s: float = 2.0  # first retry delay; doubles, jittered, capped at 60 s
+    ws_connects_per_minute: int = 5  # WebSocket connections per IP per 60 s (Redis, all instances)
+    trust_forwarded_for: bool = False  # take the client IP from X-Forwarded-For (behind our own proxy only)
+
     # --- booking -----------------------------------------------------------------------
     debounce_ms: int = 2000
     llm_base_url: str = ""
@@ -93,6 +100,13 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _demo_defaults(self) -> "Settings":
+        # Demo mode needs an operator key to show; an ADMIN_API_KEY from the environment wins.
+        if self.demo and not self.admin_api_key:
+            self.admin_api_key = DEMO_ADMIN_API_KEY
+        return self
 
     def effective_public_base_url(self) -> str:
         """The URL salons and YClients reach us at (no trailing slash)."""

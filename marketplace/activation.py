@@ -1,0 +1,153 @@
+"""Activation: once WhatsApp is connected, tell YClients (partner callback), then sync and welcome.
+
+`Activator.on_session_event` is registered as a SessionService listener: it keeps the `companies`
+WhatsApp columns in step with the session and starts the activation when the session connects.
+Activation is idempotent: an active company is left alone, and a YClients "already installed"
+refusal counts as success when the status route says the app is active in that salon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from marketplace import keys, store as st
+from marketplace.partner import PartnerAuthError, PartnerError, PartnerRejectedError, PartnerTransientError
+from marketplace.service import MarketplaceService
+from marketplace.tokens import new_api_key
+from sessions.api import OutboxSender, SessionEvent, SessionState
+from sessions.runtime import Spawner
+
+log = structlog.get_logger(__name__)
+
+InitialSync = Callable[[int], Awaitable[Any]]
+
+
+class Activator:
+    """Runs activations (each in a supervised task) and mirrors session state into `companies`."""
+
+    def __init__(
+        self, service: MarketplaceService, spawner: Spawner, *, outbox: OutboxSender | None = None,
+        initial_sync: InitialSync | None = None,
+    ) -> None:
+        self._svc = service
+        self._spawner = spawner
+        self._outbox = outbox
+        self._initial_sync = initial_sync
+        self._running: dict[int, asyncio.Task[Any]] = {}
+
+    async def on_session_event(self, event: SessionEvent) -> None:
+        """SessionService listener."""
+        store, now = self._svc.store, self._svc.clock.now()
+        if event.type == "connected":
+            phone = event.data.get("phone")
+            await store.set_whatsapp(event.company_id, connected=True, phone=phone if isinstance(phone, str) else None,
+                                     at=now)
+            log.info("whatsapp_connected", company_id=event.company_id)
+            self.schedule(event.company_id)
+        elif event.type == "state":
+            state = event.data.get("state")
+            if state == SessionState.CONNECTED.value:
+                await store.set_whatsapp(event.company_id, connected=True, phone=None, at=now)
+            elif isinstance(state, str):
+                await store.set_whatsapp(event.company_id, connected=False, phone=None, at=now)
+
+    def schedule(self, company_id: int) -> asyncio.Task[Any]:
+        """Start the activation of a company unless one is already running here."""
+        task = self._running.get(company_id)
+        if task is None or task.done():
+            task = self._spawner.spawn(f"marketplace-activate-{company_id}", self.activate(company_id))
+            self._running[company_id] = task
+        return task
+
+    async def wait_idle(self) -> None:
+        """Wait for every running activation (tests, shutdown)."""
+        while tasks := [t for t in self._running.values() if not t.done()]:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def activate(self, company_id: int) -> bool:
+        """Activate once the session is connected; True when the integration is (already) active."""
+        svc = self._svc
+        company = await svc.store.get(company_id)
+        if company is None or company.integration_status in (st.FROZEN, st.UNINSTALLED):
+            return False
+        if company.integration_status == st.ACTIVE:
+            return True
+        if not company.whatsapp_connected:
+            log.info("activation_deferred", company_id=company_id, why="whatsapp not connected")
+            return False
+        lock = keys.activation_lock(company_id)
+        if not await svc.redis.set(lock, "1", nx=True, ex=600):
+            log.info("activation_skipped", company_id=company_id, why="running on another instance")
+            return False
+        try:
+            if not await svc.store.claim_activation(company_id):
+                return (await svc.store.get(company_id) or company).integration_status == st.ACTIVE
+            ok, error = await self._call_yclients(company.id, company.salon_id)
+            if ok:
+                await svc.store.set_status(company_id, st.ACTIVE)
+                await svc.store.audit("system", "activate", company_id, {"salon_id": company.salon_id})
+                log.info("activation_succeeded", company_id=company_id)
+            else:
+                await svc.store.set_status(company_id, st.ACTIVATION_FAILED, error=error)
+                await svc.store.audit("system", "activation_failed", company_id, {"error": error})
+                log.warning("activation_failed", company_id=company_id, error=error)
+        finally:
+            await svc.redis.delete(lock)
+        if ok:
+            await self._after_activation(company_id)
+        return ok
+
+    async def _call_yclients(self, company_id: int, salon_id: int) -> tuple[bool, str | None]:
+        svc, cfg = self._svc, self._svc.config
+        api_key, prefix, digest = new_api_key()
+        await svc.store.revoke_api_keys(company_id, label="yclients")
+        await svc.store.add_api_key(company_id, prefix, digest, label="yclients")
+        webhooks = [f"{cfg.public_base_url}/marketplace/webhook/{company_id}"]
+        error = "not attempted"
+        for attempt in range(max(1, cfg.activation_attempts)):
+            try:
+                await svc.partner.activate(salon_id, cfg.application_id, api_key, webhooks)
+                return True, None
+            except PartnerTransientError as exc:
+                error = str(exc)
+                log.warning("activation_retry", company_id=company_id, attempt=attempt + 1, error=error)
+                if attempt + 1 < cfg.activation_attempts:
+                    delay = min(cfg.activation_backoff_cap_s, cfg.activation_backoff_s * 2**attempt)
+                    await svc.clock.sleep(delay * random.uniform(0.5, 1.0))
+            except PartnerRejectedError as exc:
+                error = str(exc)
+                break  # e.g. "already installed": confirmed below with the status route
+            except PartnerAuthError as exc:
+                return False, str(exc)
+        if await self._already_active(salon_id):
+            log.info("activation_already_ours", company_id=company_id)
+            return True, None
+        return False, error
+
+    async def _already_active(self, salon_id: int) -> bool:
+        try:
+            return await self._svc.partner.application_status(salon_id, self._svc.config.application_id) == "active"
+        except PartnerError:
+            return False
+
+    async def _after_activation(self, company_id: int) -> None:
+        if self._initial_sync is not None:
+            try:
+                await self._initial_sync(company_id)
+            except Exception as exc:  # noqa: BLE001 - sync has its own retries; activation stands
+                log.warning("initial_sync_failed", company_id=company_id, error=repr(exc))
+        company = await self._svc.store.get(company_id)
+        if self._outbox is not None and company is not None and company.whatsapp_phone:
+            chat = company.whatsapp_phone.lstrip("+") + "@s.whatsapp.net"
+            try:
+                await self._outbox.enqueue(
+                    company_id, chat, self._svc.config.welcome_text,
+                    idempotency_key=f"marketplace-welcome:{company_id}", kind="notification",
+                )
+            except Exception as exc:  # noqa: BLE001
+                log.warning("welcome_enqueue_failed", company_id=company_id, error=repr(exc))

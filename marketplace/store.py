@@ -1,0 +1,250 @@
+"""The marketplace repository: companies, api keys, the lifecycle event log and the audit log.
+
+Raw SQL with parameters only; rows come back as dataclasses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+# Statuses of companies.integration_status.
+PENDING = "pending"  # registered/installed, WhatsApp not connected yet
+ACTIVATING = "activating"  # connected, the YClients callback is under way
+ACTIVE = "active"  # YClients accepted the activation
+ACTIVATION_FAILED = "activation_failed"
+FROZEN = "frozen"
+UNINSTALLED = "uninstalled"
+
+
+@dataclass(frozen=True)
+class Company:
+    """One salon (a `companies` row)."""
+
+    id: int
+    salon_id: int
+    title: str | None
+    phone: str | None
+    email: str | None
+    address: str | None
+    timezone: str
+    whatsapp_connected: bool
+    whatsapp_phone: str | None
+    whatsapp_connected_at: datetime | None
+    integration_status: str
+    integration_error: str | None
+    connected_at: datetime | None
+    activated_at: datetime | None
+    token_generation: int
+    install_seq: int
+    created_at: datetime
+    updated_at: datetime | None
+
+
+_COMPANY_COLS = (
+    "id, salon_id, title, phone, email, address, timezone, whatsapp_connected, whatsapp_phone, "
+    "whatsapp_connected_at, integration_status, integration_error, connected_at, activated_at, "
+    "token_generation, install_seq, created_at, updated_at"
+)
+
+
+def _company(row: asyncpg.Record | None) -> Company | None:
+    return Company(**dict(row)) if row is not None else None
+
+
+class MarketplaceStore:
+    """All SQL of the marketplace package."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    # --- companies -----------------------------------------------------------------------
+    async def get(self, company_id: int) -> Company | None:
+        """A company by our id."""
+        row = await self._pool.fetchrow(f"SELECT {_COMPANY_COLS} FROM companies WHERE id = $1", company_id)
+        return _company(row)
+
+    async def by_salon(self, salon_id: int) -> Company | None:
+        """A company by its YClients salon id."""
+        row = await self._pool.fetchrow(f"SELECT {_COMPANY_COLS} FROM companies WHERE salon_id = $1", salon_id)
+        return _company(row)
+
+    async def create(self, salon_id: int, *, phone: str | None, email: str | None) -> Company | None:
+        """Insert a new salon; None when the salon id is taken already."""
+        row = await self._pool.fetchrow(
+            f"""INSERT INTO companies (salon_id, company_id, yclients_id, phone, email, status_changed_at)
+                VALUES ($1, $1, $1, $2, $3, now())
+                ON CONFLICT (salon_id) DO NOTHING
+                RETURNING {_COMPANY_COLS}""",
+            salon_id, phone, email,
+        )
+        return _company(row)
+
+    async def upsert_installed(self, salon_id: int, info: dict[str, Any]) -> tuple[Company, bool]:
+        """Create or refresh a salon from YClients company info on install.
+
+        A reinstall (frozen or uninstalled before) goes back to `pending` with a new install sequence.
+        Returns the row and whether it was a reinstall of a frozen/uninstalled salon.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            before = await conn.fetchrow(
+                "SELECT integration_status FROM companies WHERE salon_id = $1 FOR UPDATE", salon_id
+            )
+            row = await conn.fetchrow(
+                f"""INSERT INTO companies (salon_id, company_id, yclients_id, title, phone, address, timezone,
+                                           raw_data, status_changed_at)
+                    VALUES ($1, $1, $1, $2, $3, $4, COALESCE($5, 'Europe/Moscow'), $6, now())
+                    ON CONFLICT (salon_id) DO UPDATE SET
+                        title = COALESCE(EXCLUDED.title, companies.title),
+                        phone = COALESCE(companies.phone, EXCLUDED.phone),
+                        address = COALESCE(EXCLUDED.address, companies.address),
+                        timezone = COALESCE($5, companies.timezone),
+                        raw_data = COALESCE(EXCLUDED.raw_data, companies.raw_data),
+                        integration_status = CASE
+                            WHEN companies.integration_status IN ('frozen', 'uninstalled') THEN 'pending'
+                            ELSE companies.integration_status END,
+                        install_seq = companies.install_seq
+                            + CASE WHEN companies.integration_status IN ('frozen', 'uninstalled') THEN 1 ELSE 0 END,
+                        updated_at = now()
+                    RETURNING {_COMPANY_COLS}""",
+                salon_id,
+                _str(info.get("title")),
+                _str(info.get("phone"), 20),
+                _str(info.get("address"), 500),
+                _str(info.get("timezone_name") or info.get("timezone"), 50),
+                info or None,
+            )
+        reinstalled = before is not None and before["integration_status"] in (FROZEN, UNINSTALLED)
+        company = _company(row)
+        assert company is not None
+        return company, reinstalled
+
+    async def set_status(self, company_id: int, status: str, *, error: str | None = None) -> None:
+        """Move a company to `status` (error kept for `activation_failed`)."""
+        await self._pool.execute(
+            """UPDATE companies SET integration_status = $2, integration_error = $3,
+                   status_changed_at = now(), updated_at = now(),
+                   activated_at = CASE WHEN $2 = 'active' THEN now() ELSE activated_at END
+               WHERE id = $1""",
+            company_id, status, error,
+        )
+
+    async def claim_activation(self, company_id: int) -> bool:
+        """`pending`/`activation_failed` -> `activating`; False if another state (already active, frozen...)."""
+        result = await self._pool.execute(
+            """UPDATE companies SET integration_status = 'activating', integration_error = NULL,
+                   status_changed_at = now(), updated_at = now()
+               WHERE id = $1 AND integration_status IN ('pending', 'activation_failed', 'activating')""",
+            company_id,
+        )
+        return result.endswith(" 1")
+
+    async def set_whatsapp(self, company_id: int, *, connected: bool, phone: str | None, at: datetime) -> None:
+        """Keep the WhatsApp columns in step with the session."""
+        await self._pool.execute(
+            """UPDATE companies SET whatsapp_connected = $2,
+                   whatsapp_phone = COALESCE($3, whatsapp_phone),
+                   whatsapp_connected_at = CASE WHEN $2 THEN $4 ELSE whatsapp_connected_at END,
+                   connected_at = CASE WHEN $2 AND connected_at IS NULL THEN $4 ELSE connected_at END,
+                   whatsapp_enabled = $2, updated_at = now()
+               WHERE id = $1""",
+            company_id, connected, phone, at,
+        )
+
+    async def bump_token_generation(self, company_id: int) -> int:
+        """Invalidate every connect token issued so far; returns the new generation."""
+        value = await self._pool.fetchval(
+            "UPDATE companies SET token_generation = token_generation + 1 WHERE id = $1 RETURNING token_generation",
+            company_id,
+        )
+        return int(value or 0)
+
+    async def page(self, *, salon_id: int | None, limit: int, offset: int) -> list[Company]:
+        """A page of companies, newest first."""
+        rows = await self._pool.fetch(
+            f"""SELECT {_COMPANY_COLS} FROM companies
+                WHERE ($1::int IS NULL OR salon_id = $1) ORDER BY id LIMIT $2 OFFSET $3""",
+            salon_id, limit, offset,
+        )
+        return [c for c in (_company(r) for r in rows) if c is not None]
+
+    async def stats(self) -> dict[str, Any]:
+        """Totals by status and connection."""
+        rows = await self._pool.fetch(
+            "SELECT integration_status, whatsapp_connected, count(*) AS n FROM companies "
+            "GROUP BY integration_status, whatsapp_connected"
+        )
+        by_status: dict[str, int] = {}
+        total = connected = 0
+        for r in rows:
+            total += r["n"]
+            connected += r["n"] if r["whatsapp_connected"] else 0
+            by_status[r["integration_status"]] = by_status.get(r["integration_status"], 0) + r["n"]
+        return {"total": total, "connected": connected, "not_connected": total - connected, "by_status": by_status}
+
+    # --- api keys ------------------------------------------------------------------------
+    async def add_api_key(self, company_id: int, prefix: str, key_sha256: str, *, label: str = "salon") -> None:
+        """Store a key as its prefix and hash."""
+        await self._pool.execute(
+            "INSERT INTO api_keys (company_id, prefix, key_sha256, label) VALUES ($1, $2, $3, $4)",
+            company_id, prefix, key_sha256, label,
+        )
+
+    async def company_for_key(self, key_sha256: str) -> int | None:
+        """The company owning a live key."""
+        value = await self._pool.fetchval(
+            "SELECT company_id FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL", key_sha256
+        )
+        return int(value) if value is not None else None
+
+    async def revoke_api_keys(self, company_id: int, *, label: str | None = None) -> int:
+        """Revoke a company's keys (all, or those with `label`); returns how many."""
+        result = await self._pool.execute(
+            "UPDATE api_keys SET revoked_at = now() WHERE company_id = $1 AND revoked_at IS NULL "
+            "AND ($2::text IS NULL OR label = $2)",
+            company_id, label,
+        )
+        return int(result.split()[-1])
+
+    # --- logs ----------------------------------------------------------------------------
+    async def record_event(
+        self, key: str, *, source: str, event: str, salon_id: int | None, company_id: int | None,
+        payload: dict[str, Any], result: str | None = None,
+    ) -> bool:
+        """Log a raw marketplace event; False when its idempotency key was seen before."""
+        row = await self._pool.fetchval(
+            """INSERT INTO marketplace_events (idempotency_key, source, event, salon_id, company_id, payload, result)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
+            key, source, event[:64], salon_id, company_id, payload, result,
+        )
+        return row is not None
+
+    async def set_event_result(self, key: str, result: str) -> None:
+        """Note how a logged event was handled."""
+        await self._pool.execute("UPDATE marketplace_events SET result = $2 WHERE idempotency_key = $1", key, result)
+
+    async def audit(self, actor: str, action: str, company_id: int | None, details: dict[str, Any] | None = None) -> None:
+        """One audit_log row."""
+        await self._pool.execute(
+            "INSERT INTO audit_log (actor, action, company_id, details) VALUES ($1, $2, $3, $4)",
+            actor[:64], action[:64], company_id, details or {},
+        )
+
+    async def audit_rows(self, company_id: int) -> list[dict[str, Any]]:
+        """A company's audit trail, oldest first."""
+        rows = await self._pool.fetch(
+            "SELECT at, actor, action, details FROM audit_log WHERE company_id = $1 ORDER BY id", company_id
+        )
+        return [dict(r) for r in rows]
+
+
+def _str(value: Any, limit: int = 255) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+    return value[:limit]

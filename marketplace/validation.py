@@ -1,0 +1,73 @@
+"""Input validation for the marketplace API: clear 400s, never a 500."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(\.[A-Za-z0-9\-]{1,63})+$")
+MAX_INT = 2**31 - 1
+
+
+def bad_request(code: str, message: str) -> web.HTTPBadRequest:
+    """A 400 in the contract shape."""
+    body = json.dumps({"success": False, "error": {"code": code, "message": message}}, ensure_ascii=False)
+    return web.HTTPBadRequest(text=body, content_type="application/json")
+
+
+def json_error(exc_cls: type[web.HTTPException], code: str, message: str, **kw: Any) -> web.HTTPException:
+    """Any HTTP error in the contract shape."""
+    body = json.dumps({"success": False, "error": {"code": code, "message": message}}, ensure_ascii=False)
+    return exc_cls(text=body, content_type="application/json", **kw)
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object (400 for malformed JSON or another JSON type)."""
+    raw = await request.read()  # 413 is raised here past client_max_size
+    try:
+        data = json.loads(raw.decode("utf-8")) if raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise bad_request("invalid_json", "Body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise bad_request("invalid_json", "Body must be a JSON object")
+    return data
+
+
+def positive_int(value: Any, field: str) -> int:
+    """A positive 32-bit integer (ints, or digit strings as YClients sometimes sends)."""
+    if isinstance(value, bool):
+        raise bad_request("invalid_field", f"{field} must be a positive integer")
+    if isinstance(value, str) and value.isdigit() and len(value) <= 10:
+        value = int(value)
+    if not isinstance(value, int) or not 0 < value <= MAX_INT:
+        raise bad_request("invalid_field", f"{field} must be a positive integer")
+    return value
+
+
+def phone_e164(value: Any, field: str = "phone") -> str:
+    """An E.164 phone number (`+` and 8-15 digits); spaces, dashes and brackets are tolerated."""
+    if not isinstance(value, str):
+        raise bad_request("invalid_field", f"{field} must be a string in E.164 format, e.g. +79001234567")
+    cleaned = re.sub(r"[\s\-()]", "", value)
+    if not _E164.match(cleaned):
+        raise bad_request("invalid_field", f"{field} must be in E.164 format, e.g. +79001234567")
+    return cleaned
+
+
+def email(value: Any, field: str = "email") -> str:
+    """A plausible email address (max 100 characters, the column's size)."""
+    if not isinstance(value, str) or len(value) > 100 or not _EMAIL.match(value):
+        raise bad_request("invalid_field", f"{field} must be a valid email address")
+    return value
+
+
+def path_int(request: web.Request, name: str) -> int:
+    """A positive integer path parameter (404-free: a 400 for junk)."""
+    raw = request.match_info.get(name, "")
+    if not raw.isdigit() or len(raw) > 10 or not 0 < int(raw) <= MAX_INT:
+        raise bad_request("invalid_field", f"{name} must be a positive integer")
+    return int(raw)

@@ -1,0 +1,241 @@
+"""The connect page's WebSocket (DESIGN.md section 6) and the hub that feeds it from every instance.
+
+One subscriber task per instance reads session events from Redis pub/sub (the channel and
+encoding of `sessions.events`) (so events of sessions
+owned by any instance arrive) and forwards them to the local sockets of that company. A new
+socket gets the current state and, if any, the current QR at once. Connections are limited to
+N per window per IP in Redis (holds across instances); the excess gets 429 before the upgrade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from marketplace import keys
+from marketplace.appkeys import MARKETPLACE
+from marketplace.auth import PRINCIPAL
+from marketplace.service import MarketplaceService
+from marketplace.validation import json_error
+from sessions.api import SessionEvent
+from sessions.events import decode_event
+from sessions.keys import EVENTS_CHANNEL
+from sessions.runtime import Clock
+
+log = structlog.get_logger(__name__)
+
+
+class WsHub:
+    """Local sockets by company, fed by the instance's Redis subscription."""
+
+    def __init__(self, service: MarketplaceService) -> None:
+        self._svc = service
+        self._sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
+        self.subscribed = asyncio.Event()  # set while the Redis subscription is live
+
+    @property
+    def count(self) -> int:
+        """Open sockets on this instance."""
+        return sum(len(s) for s in self._sockets.values())
+
+    def add(self, company_id: int, ws: web.WebSocketResponse) -> None:
+        self._sockets[company_id].add(ws)
+
+    def discard(self, company_id: int, ws: web.WebSocketResponse) -> None:
+        group = self._sockets.get(company_id)
+        if group is not None:
+            group.discard(ws)
+            if not group:
+                del self._sockets[company_id]
+
+    async def run(self, redis: aioredis.Redis) -> None:
+        """Forward events of all instances to local sockets, until cancelled (resubscribes on errors)."""
+        while True:
+            pubsub = redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(EVENTS_CHANNEL)
+                self.subscribed.set()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    event = decode_event(message["data"])
+                    if event is not None:
+                        await self.dispatch(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis hiccup: resubscribe
+                log.warning("ws_hub_subscription_error", error=repr(exc))
+                await asyncio.sleep(1.0)
+            finally:
+                self.subscribed.clear()
+                await pubsub.aclose()
+
+    async def dispatch(self, event: SessionEvent) -> None:
+        """Send one session event to the company's sockets on this instance."""
+        sockets = list(self._sockets.get(event.company_id, ()))
+        if not sockets:
+            return
+        message = self.to_message(event)
+        if message is None:
+            return
+        for ws in sockets:
+            await _send(ws, message)
+
+    def to_message(self, event: SessionEvent) -> dict[str, Any] | None:
+        """The section 6 message for a session event (QR strings rendered to PNG data URLs)."""
+        d = event.data
+        if event.type == "state":
+            return {"type": "state", "state": d.get("state"), "reason": d.get("reason")}
+        if event.type == "qr":
+            raw = d.get("qr") or d.get("code")
+            if not isinstance(raw, str) or not raw:
+                return None
+            if raw.startswith("data:image/"):
+                url = raw
+            else:
+                url = self._svc.qr.data_url(raw)
+            return {"type": "qr", "qr": url, "expires_in": int(d.get("expires_in") or 0)}
+        if event.type == "pairing_code":
+            return {"type": "pairing_code", "code": d.get("code"), "expires_in": int(d.get("expires_in") or 0)}
+        if event.type == "connected":
+            return {"type": "connected", "phone": d.get("phone")}
+        return None
+
+    async def close_all(self) -> None:
+        """Close every socket with GOING_AWAY (shutdown)."""
+        sockets = [ws for group in self._sockets.values() for ws in group]
+        for ws in sockets:
+            try:
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+            except Exception:  # noqa: BLE001
+                pass
+
+
+async def _send(ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
+    if ws.closed:
+        return
+    try:
+        await ws.send_str(json.dumps(message, ensure_ascii=False))
+    except (ConnectionError, RuntimeError) as exc:
+        log.info("ws_send_failed", error=repr(exc))
+
+
+def client_ip(request: web.Request, trust_forwarded: bool) -> str:
+    """The caller's IP (the first X-Forwarded-For hop only when behind a trusted proxy)."""
+    if trust_forwarded:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()[:64]
+    return request.remote or "unknown"
+
+
+async def allow_connection(redis: aioredis.Redis, clock: Clock, ip: str, *, limit: int, window_s: int) -> bool:
+    """Sliding-window limit of WebSocket connections per IP, shared by all instances."""
+    now = clock.time()
+    key = keys.ws_rate(ip)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore(key, "-inf", now - window_s)
+        pipe.zcard(key)
+        results = await pipe.execute()
+    if int(results[1]) >= limit:
+        return False
+    member = f"{now:.6f}:{id(object())}"
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zadd(key, {member: now})
+        pipe.expire(key, window_s + 1)
+        await pipe.execute()
+    return True
+
+
+WS_HUB = web.AppKey("web_ws_hub", WsHub)
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """`GET /marketplace/ws?token=`."""
+    svc = request.app[MARKETPLACE]
+    cfg = svc.config
+    ip = client_ip(request, cfg.trust_forwarded_for)
+    if not await allow_connection(svc.redis, svc.clock, ip, limit=cfg.ws_connects_per_window, window_s=cfg.ws_window_s):
+        log.info("request_rejected", path=request.path, status=429, why="websocket rate limit", remote=ip)
+        raise json_error(web.HTTPTooManyRequests, "rate_limited",
+                         f"At most {cfg.ws_connects_per_window} connections per {cfg.ws_window_s} s",
+                         headers={"Retry-After": str(cfg.ws_window_s)})
+    company_id = request[PRINCIPAL].company_id
+    if company_id is None:
+        raise json_error(web.HTTPBadRequest, "token_required", "The WebSocket needs a salon token")
+    hub = request.app[WS_HUB]
+    ws = web.WebSocketResponse(heartbeat=cfg.ws_heartbeat_s, max_msg_size=4096)
+    await ws.prepare(request)
+    hub.add(company_id, ws)
+    log.info("ws_connected", company_id=company_id)
+    try:
+        await _greet(svc, hub, company_id, ws)
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await _on_client_message(svc, company_id, ws, msg.data)
+            elif msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        hub.discard(company_id, ws)
+        log.info("ws_closed", company_id=company_id)
+    return ws
+
+
+async def _greet(svc: MarketplaceService, hub: WsHub, company_id: int, ws: web.WebSocketResponse) -> None:
+    company = await svc.store.get(company_id)
+    if company is not None:
+        await svc.ensure_session(company)
+    info = await svc.sessions.info(company_id)
+    await _send(ws, {"type": "state", "state": info.state.value, "reason": info.reason})
+    if info.connected:
+        await _send(ws, {"type": "connected", "phone": info.phone})
+        return
+    current = await svc.current_qr(company_id)
+    if current is not None:
+        await _send(ws, {"type": "qr", "qr": current[0], "expires_in": current[1]})
+
+
+async def _on_client_message(svc: MarketplaceService, company_id: int, ws: web.WebSocketResponse, data: str) -> None:
+    try:
+        msg = json.loads(data)
+    except ValueError:
+        msg = None
+    if not isinstance(msg, dict):
+        await _send(ws, {"type": "error", "code": "invalid_json", "message": "Messages must be JSON objects"})
+        return
+    kind = msg.get("type")
+    try:
+        if kind == "request_qr":
+            info = await svc.sessions.info(company_id)
+            if info.connected:
+                await _send(ws, {"type": "connected", "phone": info.phone})
+                return
+            current = await svc.current_qr(company_id)
+            if current is None:
+                await svc.sessions.request_qr(company_id)
+                current = await svc.current_qr(company_id)
+            if current is not None:
+                await _send(ws, {"type": "qr", "qr": current[0], "expires_in": current[1]})
+        elif kind == "request_pairing_code":
+            from marketplace.validation import phone_e164
+
+            try:
+                phone = phone_e164(msg.get("phone"))
+            except web.HTTPBadRequest:
+                await _send(ws, {"type": "error", "code": "invalid_phone",
+                                 "message": "Телефон в формате +79001234567"})
+                return
+            code, expires_in = await svc.sessions.request_pairing_code(company_id, phone)
+            await _send(ws, {"type": "pairing_code", "code": code, "expires_in": int(expires_in)})
+        else:
+            await _send(ws, {"type": "error", "code": "unknown_type", "message": "Unknown message type"})
+    except Exception as exc:  # noqa: BLE001 - report to the page, keep the socket
+        log.info("ws_request_failed", company_id=company_id, request=str(kind)[:32], error=repr(exc))
+        await _send(ws, {"type": "error", "code": "unavailable", "message": "Не получилось, попробуйте ещё раз"})
