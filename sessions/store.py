@@ -99,6 +99,11 @@ class SessionStore:
     async def company_exists(self, company_id: int) -> bool:
         return bool(await self.pool.fetchval("SELECT EXISTS(SELECT 1 FROM companies WHERE id = $1)", company_id))
 
+    async def list_companies(self, limit: int = 200) -> list[tuple[int, str | None]]:
+        """(company_id, title) of the registered salons, oldest first."""
+        rows = await self.pool.fetch("SELECT id, title FROM companies ORDER BY id LIMIT $1", limit)
+        return [(r["id"], r["title"]) for r in rows]
+
     # --- wa_sessions -------------------------------------------------------------------
     async def get_session(self, company_id: int) -> SessionRow | None:
         row = await self.pool.fetchrow(f"SELECT {_SESSION_COLS} FROM wa_sessions WHERE company_id = $1", company_id)

@@ -1,9 +1,124 @@
-"""Wiring of the `sessions` package into the application."""
+"""Wiring of the `sessions` package: config mapping, transport factory, manager, inbox, outbox.
+
+Other wirings import the AppKeys defined here (`SESSION_MANAGER`, `INBOX`, `OUTBOX`). The choice of
+transport factory lives in one function, `_transport_factory`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
 from aiohttp import web
+
+from gateway.appkeys import CLOCK, POOL, READINESS, REDIS, REGISTRY, SETTINGS, TASKS
+from gateway.settings import Settings
+from sessions.api import SessionEvent
+from sessions.config import InboxConfig, OutboxConfig, SessionsConfig, SimConfig
+from sessions.inbox import Inbox
+from sessions.manager import SessionManager
+from sessions.metrics import SessionMetrics
+from sessions.outbox import Outbox
+from sessions.sim import SimTransportFactory
+from sessions.sim_phone import SimPhone
+from sessions.transport import TransportFactory
+
+log = structlog.get_logger(__name__)
+
+SESSION_MANAGER = web.AppKey("session_manager", SessionManager)
+INBOX = web.AppKey("inbox", Inbox)
+OUTBOX = web.AppKey("outbox", Outbox)
+SESSION_METRICS = web.AppKey("session_metrics", SessionMetrics)
+TRANSPORT_FACTORY = web.AppKey("transport_factory", object)  # a sessions.transport.TransportFactory
+SIM_PHONE = web.AppKey("sim_phone", SimPhone)  # only with WHATSAPP_PROVIDER=sim
+
+
+def sessions_config(settings: Settings) -> SessionsConfig:
+    return SessionsConfig(
+        max_attempts=settings.session_max_attempts,
+        backoff_base_s=settings.session_backoff_base_s,
+        backoff_cap_s=settings.session_backoff_cap_s,
+        restore_concurrency=settings.restore_concurrency,
+        restore_stagger_ms=settings.restore_stagger_ms,
+    )
+
+
+def inbox_config(settings: Settings) -> InboxConfig:
+    return InboxConfig(handoff_pause_minutes=settings.handoff_pause_minutes)
+
+
+def outbox_config(settings: Settings) -> OutboxConfig:
+    return OutboxConfig(per_minute=settings.outbox_per_minute, chat_interval_s=settings.outbox_chat_interval_s)
+
+
+def sim_config(settings: Settings) -> SimConfig:
+    return SimConfig(qr_first_s=settings.sim_qr_first_s, qr_next_s=settings.sim_qr_next_s, qr_count=settings.sim_qr_count)
+
+
+def _transport_factory(app: web.Application, settings: Settings) -> TransportFactory:
+    """THE place choosing the transport factory (the workers engineer extends it for ENGINE_WORKERS>0)."""
+    if settings.whatsapp_provider == "sim" and settings.engine_workers <= 0:
+        return SimTransportFactory(app[REDIS], sim_config(settings), clock=app[CLOCK], spawner=app[TASKS])
+    from sessions.factory import EngineConfig, build_transport_factory
+
+    config = EngineConfig(
+        provider=settings.whatsapp_provider, redis_url=settings.redis_url, sim_qr_first_s=settings.sim_qr_first_s,
+        sim_qr_next_s=settings.sim_qr_next_s, sim_qr_count=settings.sim_qr_count, var_dir=settings.var_dir,
+        neonize_store_dsn=settings.neonize_store_dsn,
+    )
+    return build_transport_factory(config, clock=app[CLOCK], redis=app[REDIS])
 
 
 def install(app: web.Application) -> None:
-    """Add sessions's routes, middlewares and cleanup context."""
+    """Add the sessions cleanup context, and the simulator API + phone page when the provider is sim."""
+    if app[SETTINGS].whatsapp_provider == "sim":
+        from web import sim_page
+
+        sim_page.setup(app)
+    app.cleanup_ctx.append(_sessions_ctx)
+
+
+async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    pool, redis, clock, tasks = app[POOL], app[REDIS], app[CLOCK], app[TASKS]
+    metrics = SessionMetrics(app[REGISTRY])
+    factory = _transport_factory(app, settings)
+    manager = SessionManager(pool, redis, factory, sessions_config(settings), clock, tasks, metrics=metrics)
+    inbox = Inbox(pool, redis, inbox_config(settings), clock, tasks, metrics=metrics)
+    manager.set_message_sink(inbox.accept)
+    outbox = Outbox(pool, redis, outbox_config(settings), clock, manager.transport_for, metrics=metrics)
+
+    async def wake_outbox(event: SessionEvent) -> None:
+        if event.type == "connected":
+            outbox.wake()
+
+    manager.add_listener(wake_outbox)
+    app[SESSION_METRICS] = metrics
+    app[TRANSPORT_FACTORY] = factory
+    app[SESSION_MANAGER] = manager
+    app[INBOX] = inbox
+    app[OUTBOX] = outbox
+    if settings.whatsapp_provider == "sim":
+        from web.sim_page import SIM_API, SimApi
+
+        hub = factory.hub if isinstance(factory, SimTransportFactory) else None
+        app[SIM_PHONE] = SimPhone(redis, clock, hub)
+        app[SIM_API] = SimApi(app[SIM_PHONE], manager, clock, manager.store.company_exists,
+                              manager.store.list_companies)
+    app[READINESS].hooks.append(("restore_sessions", manager.restore))
+    app[READINESS].hooks.append(("recover_inbox", inbox.recover))
+    manager.start_control_listener()
+    delivery = tasks.spawn("outbox-delivery", outbox.run())
+    try:
+        yield
+    finally:
+        delivery.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await delivery
+        await manager.close()  # unhandled inbound messages are recovered by the next start
+        close = getattr(factory, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
