@@ -126,9 +126,9 @@ class MarketplaceStore:
     async def set_status(self, company_id: int, status: str, *, error: str | None = None) -> None:
         """Move a company to `status` (error kept for `activation_failed`)."""
         await self._pool.execute(
-            """UPDATE companies SET integration_status = $2, integration_error = $3,
+            """UPDATE companies SET integration_status = $2::text, integration_error = $3,
                    status_changed_at = now(), updated_at = now(),
-                   activated_at = CASE WHEN $2 = 'active' THEN now() ELSE activated_at END
+                   activated_at = CASE WHEN $2::text = 'active' THEN now() ELSE activated_at END
                WHERE id = $1""",
             company_id, status, error,
         )
@@ -146,8 +146,8 @@ class MarketplaceStore:
     async def set_whatsapp(self, company_id: int, *, connected: bool, phone: str | None, at: datetime) -> None:
         """Keep the WhatsApp columns in step with the session."""
         await self._pool.execute(
-            """UPDATE companies SET whatsapp_connected = $2,
-                   whatsapp_phone = COALESCE($3, whatsapp_phone),
+            """UPDATE companies SET whatsapp_connected = $2::boolean,
+                   whatsapp_phone = COALESCE($3::text, whatsapp_phone),
                    whatsapp_connected_at = CASE WHEN $2 THEN $4 ELSE whatsapp_connected_at END,
                    connected_at = CASE WHEN $2 AND connected_at IS NULL THEN $4 ELSE connected_at END,
                    whatsapp_enabled = $2, updated_at = now()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections import defaultdict
 from typing import Any
 
@@ -140,17 +141,16 @@ async def allow_connection(redis: aioredis.Redis, clock: Clock, ip: str, *, limi
     """Sliding-window limit of WebSocket connections per IP, shared by all instances."""
     now = clock.time()
     key = keys.ws_rate(ip)
+    member = f"{now:.6f}:{secrets.token_hex(6)}"
     async with redis.pipeline(transaction=True) as pipe:
         pipe.zremrangebyscore(key, "-inf", now - window_s)
-        pipe.zcard(key)
-        results = await pipe.execute()
-    if int(results[1]) >= limit:
-        return False
-    member = f"{now:.6f}:{id(object())}"
-    async with redis.pipeline(transaction=True) as pipe:
         pipe.zadd(key, {member: now})
+        pipe.zcard(key)
         pipe.expire(key, window_s + 1)
-        await pipe.execute()
+        results = await pipe.execute()
+    if int(results[2]) > limit:
+        await redis.zrem(key, member)  # a refused attempt does not use up the window
+        return False
     return True
 
 

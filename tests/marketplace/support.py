@@ -65,6 +65,7 @@ async def mp_factory(database_url: str, redis_url: str, redis: aioredis.Redis, t
                      clock: FakeClock) -> AsyncIterator[Any]:
     """Start the real app with FakeSessions/FakePartner/FakeOutbox injected; call with Settings overrides."""
     clients: list[TestClient] = []
+    await isolate_company_ids(database_url)
 
     async def factory(**overrides: Any) -> Mp:
         from gateway.app import create_app
@@ -97,6 +98,23 @@ async def mp_factory(database_url: str, redis_url: str, redis: aioredis.Redis, t
 async def mp(mp_factory: Any) -> Mp:
     """The default app."""
     return await mp_factory()
+
+
+async def isolate_company_ids(database_url: str) -> None:
+    """Start company ids at a random high number.
+
+    Redis pub/sub channels are global to the server (not per logical db), so concurrent test runs
+    on one Redis would otherwise see each other's session events for company 1.
+    """
+    import random
+
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f"ALTER SEQUENCE companies_id_seq RESTART WITH {random.randint(10**6, 2 * 10**9)}")
+    finally:
+        await conn.close()
 
 
 async def wait_subscribed(redis: aioredis.Redis, minimum: int = 1) -> None:
