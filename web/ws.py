@@ -112,11 +112,12 @@ class WsHub:
     async def close_all(self) -> None:
         """Close every socket with GOING_AWAY (shutdown)."""
         sockets = [ws for group in self._sockets.values() for ws in group]
+        log.info("ws_closing_all", count=len(sockets))
         for ws in sockets:
             try:
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as exc:  # noqa: BLE001 - the peer may be gone already
+                log.info("ws_close_failed", error=repr(exc))
 
 
 async def _send(ws: web.WebSocketResponse, message: dict[str, Any]) -> None:

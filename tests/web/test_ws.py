@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 
 from marketplace.appkeys import ACTIVATOR
@@ -133,9 +135,15 @@ async def test_shutdown_closes_sockets_going_away(mp_factory) -> None:
     reg = await mp.register(851)
     ws = await mp.client.ws_connect("/marketplace/ws", params={"token": token_of(reg)})
     await recv(ws)
-    await mp.client.server.close()
-    msg = await ws.receive(timeout=5)
-    while msg.type == aiohttp.WSMsgType.TEXT:  # the greeting's QR may still be queued
+
+    async def read_until_closed() -> aiohttp.WSMessage:
         msg = await ws.receive(timeout=5)
+        while msg.type == aiohttp.WSMsgType.TEXT:  # the greeting's QR may still be queued
+            msg = await ws.receive(timeout=5)
+        return msg
+
+    reader = asyncio.ensure_future(read_until_closed())  # the browser keeps reading while we shut down
+    await mp.client.server.close()
+    msg = await reader
     assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
     assert ws.close_code == aiohttp.WSCloseCode.GOING_AWAY
