@@ -2,7 +2,8 @@
 
 Each row gets its WhatsApp message id when it is created; every (re)send uses that id, so a
 resend after a crash between "sent" and "marked sent" is dropped by the receiver as a duplicate.
-Rows wait (not counted as attempts) while the session is down or a rate limit holds: per session
+Rows wait (not counted as attempts, polled ever more gently) while the session is down or a rate
+limit holds: per session
 `per_minute` messages per 60 s, per chat one message every `chat_interval_s` (atomic Lua in Redis,
 on the app clock). Send failures back off exponentially with jitter; after `max_attempts` the row
 is 'dead'. The typing indicator is shown before each message.
@@ -114,8 +115,7 @@ class Outbox:
         bound = log.bind(company_id=row.company_id, outbox_id=row.id)
         transport = self.transports(row.company_id)
         if transport is None:
-            await self._defer(row, "session not connected", count=True)
-            self._count("deferred_down")
+            await self._wait_for_session(row, "session not connected")
             return False
         wait_s = await self._rate_wait(row)
         if wait_s > 0:
@@ -129,8 +129,7 @@ class Outbox:
                 await transport.send_typing(row.chat, True)
             await transport.send_text(row.chat, row.text, message_id=row.wa_message_id)
         except NotConnectedError as exc:
-            await self._defer(row, f"not connected: {exc}", count=True)
-            self._count("deferred_down")
+            await self._wait_for_session(row, f"not connected: {exc}")
             return False
         except Exception as exc:  # noqa: BLE001 - any send failure is retried with backoff
             bound.warning("outbox_send_failed", error=repr(exc), attempts=row.attempts + 1)
@@ -146,6 +145,20 @@ class Outbox:
         self._count("sent")
         bound.info("outbox_sent", kind=row.kind)
         return True
+
+    async def _wait_for_session(self, row: OutboxRow, error: str) -> None:
+        """The session is down (or held elsewhere): retry later without spending an attempt.
+
+        The delay grows with the row's age (half of it, at least `backoff_base_s`, at most
+        `backoff_cap_s`, jittered), so a long outage is polled ever more gently.
+        """
+        age_s = max(0.0, (self.clock.now() - row.created_at).total_seconds())
+        ceiling = min(self.config.backoff_cap_s, max(self.config.backoff_base_s, age_s / 2))
+        delay_s = ceiling / 2 + self._rng.random() * ceiling / 2
+        await self.store.reschedule_outbox(
+            row.id, next_attempt_at=self.clock.now() + timedelta(seconds=delay_s), count_attempt=False, error=error
+        )
+        self._count("deferred_down")
 
     async def _defer(self, row: OutboxRow, error: str, *, count: bool) -> None:
         attempts = row.attempts + (1 if count else 0)

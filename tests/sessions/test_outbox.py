@@ -47,13 +47,25 @@ async def test_retries_while_down_then_delivers_with_typing(engine: Engine, comp
     oid = await engine.outbox.enqueue(company, CLIENT, "Напоминание о визите", idempotency_key="r1", kind="reminder")
     assert await engine.outbox.run_once() == 0  # no session yet
     row = await engine.outbox.store.get_outbox(oid or 0)
-    assert row is not None and row.status == "pending" and row.attempts == 1
+    # Waiting for the session spends no attempt (a long outage must not kill messages).
+    assert row is not None and row.status == "pending" and row.attempts == 0
     assert row.next_attempt_at > clock.now() and "not connected" in (row.last_error or "")
+    first_retry = row.next_attempt_at
     assert await engine.outbox.run_once() == 0  # not due yet: nothing claimed
-    assert (await engine.outbox.store.get_outbox(oid or 0)).attempts == 1  # type: ignore[union-attr]
+    assert (await engine.outbox.store.get_outbox(oid or 0)).next_attempt_at == first_retry  # type: ignore[union-attr]
+    # An hour of outage: the retries thin out (capped) and the row is still pending.
+    gaps = []
+    for _ in range(12):
+        await clock.advance(300)
+        before = clock.now()
+        await engine.outbox.run_once()
+        row = await engine.outbox.store.get_outbox(oid or 0)
+        assert row is not None and row.status == "pending" and row.attempts == 0
+        gaps.append((row.next_attempt_at - before).total_seconds())
+    assert max(gaps) <= 300 and gaps[-1] >= 150
 
     await connect(engine, company)
-    await clock.advance(5)
+    await clock.advance(300)
     assert await engine.outbox.run_once() == 1
     row = await engine.outbox.store.get_outbox(oid or 0)
     assert row is not None and row.status == "sent" and row.sent_at is not None
