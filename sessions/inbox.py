@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -86,7 +86,7 @@ class Inbox:
             self._count("filtered")
             return None
         now = self.clock.now()
-        sent_at = datetime.fromtimestamp(event.timestamp, tz=timezone.utc) if event.timestamp else None
+        sent_at = datetime.fromtimestamp(event.timestamp, tz=UTC) if event.timestamp else None
         if event.from_me:
             if await self.store.is_outbox_message(company_id, event.message_id):
                 self._count("echo")
@@ -130,7 +130,7 @@ class Inbox:
             return True
         try:
             await self.handler.handle(_inbound(row))
-        except Exception as exc:  # noqa: BLE001 - recorded; the message is not retried blindly
+        except Exception as exc:
             log.error("inbound_handler_failed", company_id=row.company_id, message_id=row.id, error=repr(exc),
                       exc_info=exc)
             await self.store.mark_handled(row.id, self.clock.now(), f"handler error: {exc!r}"[:500])

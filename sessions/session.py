@@ -14,7 +14,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -223,7 +223,7 @@ class Session:
             if self.ctx.message_sink is not None:
                 try:
                     await self.ctx.message_sink(cid, event)
-                except Exception as exc:  # noqa: BLE001 - one bad message must not kill the session
+                except Exception as exc:
                     self.log.error("inbound_sink_failed", error=repr(exc), exc_info=exc)
             return None
         if isinstance(event, QrCode):
@@ -261,7 +261,7 @@ class Session:
             return "done"
         if isinstance(event, TemporaryBan):
             self.banned_until = (
-                datetime.fromtimestamp(event.expires_at, tz=timezone.utc) if event.expires_at else None
+                datetime.fromtimestamp(event.expires_at, tz=UTC) if event.expires_at else None
             )
             until = f" until {self.banned_until.isoformat()}" if self.banned_until else ""
             await self.transition(S.BANNED, f"temporary ban ({event.code}){until}")
@@ -284,5 +284,5 @@ class Session:
         value = json.dumps({"qr": event.code, "generated_at": event.issued_at, "expires_at": expires_at})
         await self.ctx.redis.set(keys.current_qr(self.company_id), value, px=max(1, int(remaining_s * 1000)))
         await self.ctx.publish(
-            SessionEvent(self.company_id, "qr", {"qr": event.code, "expires_in": int(round(remaining_s))})
+            SessionEvent(self.company_id, "qr", {"qr": event.code, "expires_in": round(remaining_s)})
         )

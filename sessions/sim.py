@@ -10,8 +10,8 @@ which drains its queues. Commands survive a missed wake-up: a transport drains t
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 import json
 import secrets
 from collections.abc import AsyncIterator, Coroutine
@@ -258,7 +258,7 @@ class SimTransport:
             await self._hub.close()
         self._queue.put_nowait(None)
 
-    async def events(self) -> AsyncIterator[TransportEvent]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[TransportEvent]:
         while True:
             event = await self._queue.get()
             if event is None:
@@ -323,7 +323,7 @@ class SimTransport:
             if raw is None:
                 break
             try:
-                command = json.loads(raw)
+                command = json.loads(str(raw))
                 await self._apply(command)
             except (ValueError, KeyError, TypeError) as exc:
                 self._log.warning("sim_bad_command", error=repr(exc))
@@ -332,7 +332,7 @@ class SimTransport:
             if raw is None:
                 break
             try:
-                m = json.loads(raw)
+                m = json.loads(str(raw))
                 chat = m.get("chat") or phone_to_jid(m["from"])
                 self._emit(
                     IncomingText(
@@ -413,10 +413,12 @@ class SimTransportFactory:
         qr_count: int | None = None,
     ) -> None:
         base = config or SimConfig()
-        overrides = {k: v for k, v in
-                     {"qr_first_s": qr_first_s, "qr_next_s": qr_next_s, "qr_count": qr_count}.items()
-                     if v is not None}
-        self.config = dataclasses.replace(base, **overrides) if overrides else base
+        self.config = dataclasses.replace(
+            base,
+            qr_first_s=base.qr_first_s if qr_first_s is None else qr_first_s,
+            qr_next_s=base.qr_next_s if qr_next_s is None else qr_next_s,
+            qr_count=base.qr_count if qr_count is None else qr_count,
+        )
         self._redis = redis
         self._clock = clock
         self._spawner = spawner

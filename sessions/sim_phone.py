@@ -130,7 +130,7 @@ class SimPhone:
 
     async def typing(self, company_id: int) -> list[str]:
         """Chats the bot showed 'typing…' in (most recent last)."""
-        return list(await self._redis.lrange(keys.sim_typing(company_id), 0, -1))
+        return [str(c) for c in await self._redis.lrange(keys.sim_typing(company_id), 0, -1)]
 
     async def linked_phone(self, company_id: int) -> str | None:
         device = await load_device(self._redis, company_id)

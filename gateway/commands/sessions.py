@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from gateway.settings import Settings
 
 
-def register(sub: "argparse._SubParsersAction[Any]") -> None:
+def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the `sessions` subcommand."""
     parser = sub.add_parser("sessions", help="WhatsApp sessions: list, show, start, stop, logout")
     actions = parser.add_subparsers(dest="action", required=True)

@@ -9,7 +9,7 @@ from sessions.api import InboundMessage
 from sessions.api import SessionState as S
 from sessions.inbox import Inbox
 from sessions.transport import IncomingText
-from tests.sessions.conftest import Engine, EngineFactory, eventually
+from tests.sessions.conftest import Engine, eventually
 
 
 class RecordingHandler:

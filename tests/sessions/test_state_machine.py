@@ -10,6 +10,7 @@ from gateway.clock import FakeClock
 from sessions import keys
 from sessions.api import SessionState as S
 from sessions.session import Session
+from sessions.sim_phone import SimError
 from sessions.state import TRANSITIONS, backoff_s, can_transition
 from tests.sessions.conftest import Engine, EngineFactory, eventually
 
@@ -111,7 +112,7 @@ async def test_qr_rotation_timings_then_expired(engine: Engine, company: int, cl
     await park_and_advance(clock, 20)
     await rec.wait_state(company, S.QR_EXPIRED)
     assert await engine.manager.current_qr(company) is None
-    with pytest.raises(Exception):
+    with pytest.raises(SimError):
         await engine.phone.scan(company)  # nothing on screen any more
     # QR_EXPIRED waits for a request; nothing restarts by itself.
     await clock.advance(3600)
@@ -125,7 +126,7 @@ async def test_pairing_code_connects(engine: Engine, company: int) -> None:
     assert len(code) == 9 and code[4] == "-" and expires_in == 60
     await engine.recorder.wait_state(company, S.PAIRING)
     assert engine.recorder.of_type(company, "pairing_code")[-1].data == {"code": code, "expires_in": 60}
-    with pytest.raises(Exception):
+    with pytest.raises(SimError):
         await engine.phone.confirm_pairing(company, "WRON-GCOD")
     assert await engine.phone.confirm_pairing(company, code.lower()) == "+79161234567"
     await engine.recorder.wait_state(company, S.CONNECTED)
