@@ -1,0 +1,74 @@
+"""The periodic notifications job: change notices, reminders and review requests for every salon."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from booking.notifications.changes import ChangeNotices
+from booking.notifications.config import NotificationsConfig
+from booking.notifications.reminders import run_reminders
+from booking.notifications.reviews import run_reviews
+from booking.notifications.sender import Notifier, RecordSource, load_context
+from booking.notifications.store import NotificationStore
+from sessions.api import OutboxSender
+from sessions.runtime import Clock
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class TickReport:
+    """What one tick queued."""
+
+    reminders: int = 0
+    reviews: int = 0
+    changes: int = 0
+    failed_companies: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.reminders + self.reviews + self.changes
+
+
+class NotificationJobs:
+    """`run_once(now)` is idempotent: every notification is claimed by a unique row before it is queued."""
+
+    def __init__(self, *, store: NotificationStore, source: RecordSource, outbox: OutboxSender, clock: Clock,
+                 config: NotificationsConfig | None = None) -> None:
+        self.store = store
+        self.source = source
+        self.clock = clock
+        self.config = config or NotificationsConfig()
+        self.notifier = Notifier(store, outbox)
+        self.changes = ChangeNotices(store, source, self.notifier, self.config)
+
+    async def run_once(self, now: datetime | None = None) -> TickReport:
+        """One pass over every active salon (the scheduler calls it without `now`)."""
+        report = TickReport()
+        if not self.config.enabled:
+            return report
+        now = now or self.clock.now()
+        for ref in await self.source.active_companies():
+            try:
+                await self.run_company(int(ref.company_id), now, report)
+            except Exception as exc:  # noqa: BLE001 - one salon's failure must not stop the others
+                report.failed_companies += 1
+                log.error("notifications_failed", company_id=ref.company_id, error=repr(exc), exc_info=exc)
+        if report.total:
+            log.info("notifications_tick", reminders=report.reminders, reviews=report.reviews,
+                     changes=report.changes)
+        return report
+
+    async def run_company(self, company_id: int, now: datetime, report: TickReport | None = None) -> TickReport:
+        """One salon: changes first (a moved visit frees its reminders), then reminders, then reviews."""
+        report = report or TickReport()
+        ctx = await load_context(self.store, self.source, company_id)
+        if ctx is None:
+            return report
+        report.changes += await self.changes.run(ctx, now)
+        report.reminders += await run_reminders(ctx, self.source, self.notifier, now, self.config)
+        report.reviews += await run_reviews(ctx, self.source, self.notifier, now, self.config)
+        return report
