@@ -18,7 +18,7 @@ WORDS = (
     (re.compile(r"\b(два|две|двойк\w*)\b"), 2),
     (re.compile(r"\b(один|одна|единиц\w*|кол)\b"), 1),
 )
-NUMBER = re.compile(r"(?<![\d:.,])(\d+)(?![\d:.,]\d)")
+NUMBER = re.compile(r"(?<![\d:.,])(\d+)(?!\d)(?![:.,]\d)")
 OUT_OF = re.compile(r"^\s*(из|/)\s*(5|пяти)\b")
 KEYCAPS = {"1️⃣": 1, "2️⃣": 2, "3️⃣": 3, "4️⃣": 4, "5️⃣": 5}
 
