@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     llm_model: str = ""
     llm_timeout_s: float = 15.0
 
+    # --- notifications (booking/notifications: reminders, reviews, change notices) ----------
+    notifications_enabled: bool = True  # the reminder/review/change-notice job and the reply handling
+    reminder_day_before_hour: int = Field(default=19, ge=0, le=23)  # salon-local hour of the evening reminder
+    reminder_hours_before: float = Field(default=2.0, gt=0, le=24)  # the "soon" reminder, hours before the visit
+    review_delay_hours: float = Field(default=3.0, ge=0, le=72)  # review request, hours after the visit ends
+    quiet_hours: str = "21-10"  # salon-local "START-END" hours when nothing is sent ("" = none)
+    notifications_interval_s: float = 300.0  # how often the notifications job runs
+
     _random_secret: str = PrivateAttr(default_factory=lambda: secrets.token_urlsafe(32))
 
     @field_validator("demo_now", mode="before")
