@@ -156,8 +156,8 @@ async def catalog_from_sync_store(store: Any, company_id: int) -> SalonCatalog |
         return None
     services = await store.services(company_id)
     staff = await store.staff(company_id)
-    if not services:
-        return None
+    if not services or not any(m.service_ids for m in staff):
+        return None  # not synced yet, or a sync in progress: the live catalog is used meanwhile
     return SalonCatalog(
         salon_id=info.salon_id,
         title=info.title,
@@ -215,7 +215,9 @@ class LiveSalonDirectory:
             return hit[1]
         info = await self._load(company_id)
         # An unknown company or a partial catalog (YClients was down) is retried soon.
-        complete = info is not None and bool(info.catalog.services)
+        complete = info is not None and bool(info.catalog.services) and any(
+            m.service_ids for m in info.catalog.staff
+        )
         self._cache[company_id] = (self._monotonic() + (self._ttl_s if complete else 10.0), info)
         return info
 

@@ -192,8 +192,11 @@ class Dialogue(VisitChanges):
                 st.staff_id = None
         if not texts.staff_for(cat, st.service_ids) and st.flow == "book":
             st.reset_flow()
-            return [("К сожалению, эту комбинацию услуг один мастер не делает. Давайте запишу на каждую "
-                     "отдельно — напишите, с какой начнём?")]
+            if len(st.service_ids) > 1:
+                return [("К сожалению, эту комбинацию услуг один мастер не делает. Давайте запишу на каждую "
+                         "отдельно — напишите, с какой начнём?")]
+            return [("К сожалению, на эту услугу сейчас нельзя записаться онлайн. Напишите «администратор» — "
+                     "вас запишут вручную 🙏")]
         query = SlotQuery(
             service_ids=st.service_ids,
             staff_id=st.staff_id,

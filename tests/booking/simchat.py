@@ -109,13 +109,19 @@ class Chat:
         raise NotImplementedError
 
     # --- the client's side ---------------------------------------------------------------
-    async def send(self, phone: str, *texts: str) -> None:
+    async def _stored_elsewhere(self, text: str) -> bool:
+        """True once a message that does not reach the bot (paused chat) was taken in."""
+        return await self._inbox_count() > 0
+
+    async def send(self, phone: str, *texts: str, reaches_bot: bool = True) -> None:
         """The client types these messages in a row (one burst, inside the debounce window)."""
         for text in texts:
             before = await self._inbox_count()
             await self._post(phone, text)
 
-            async def arrived(before: int = before) -> bool:
+            async def arrived(before: int = before, text: str = text) -> bool:
+                if not reaches_bot:
+                    return await self._stored_elsewhere(text)
                 return await self._inbox_count() > before
 
             await until(arrived, f"inbound {text!r}")
@@ -173,11 +179,19 @@ class AppChat(Chat):
             return await pool.fetchval("SELECT id FROM companies WHERE salon_id = $1", salon_id)
 
         company_id = int(await until(company, f"company of salon {salon_id}"))
+        sessions = app[lookup_key("gateway.wiring.sessions", "SESSION_MANAGER", "SESSIONS", "SESSION_SERVICE")]
         if salon_id != DEMO_SALON:
-            sessions = app[lookup_key("gateway.wiring.sessions", "SESSION_MANAGER", "SESSIONS", "SESSION_SERVICE")]
-            await sessions.start(company_id)
-        resp = await client.post(f"/sim/{company_id}/scan", json={})
-        assert resp.status == 200, await resp.text()
+            await sessions.start(company_id)  # demo mode starts the demo salon's session itself
+
+        async def scanned() -> bool:
+            # The session shows its first QR asynchronously after start: scan once one is on screen.
+            if await sessions.current_qr(company_id) is None:
+                return False
+            resp = await client.post(f"/sim/{company_id}/scan", json={})
+            assert resp.status in (200, 409), await resp.text()
+            return resp.status == 200
+
+        await until(scanned, f"scan of company {company_id}")
         sandbox = app[lookup_key("sync.appkeys", "YCLIENTS_SANDBOX")]
         return cls(clock, pool, sandbox, company_id, salon_id, client=client)
 
@@ -185,6 +199,12 @@ class AppChat(Chat):
         """Another salon of the same app (its company row must exist)."""
         assert self.client is not None
         return await AppChat.start(self.client, self.clock, salon_id)
+
+    async def _stored_elsewhere(self, text: str) -> bool:
+        # A paused chat: the sessions inbox stores and closes the message without calling the bot.
+        return bool(await self.pool.fetchval(
+            "SELECT handled_at IS NOT NULL FROM messages WHERE company_id = $1 AND direction = 'in' AND text = $2 "
+            "ORDER BY id DESC LIMIT 1", self.company_id, text))
 
     async def _post(self, phone: str, text: str) -> None:
         assert self.client is not None
