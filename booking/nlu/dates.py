@@ -123,6 +123,7 @@ class DateMatch:
     hints: dict[str, object] = field(default_factory=dict)
     # (rank, first token, value, last token)
     candidates: list[tuple[int, int, dt.date, int]] = field(default_factory=list)
+    rejected: bool = False  # every day said is refused ("не получается в среду"): `date` is the refused one
 
     @property
     def rank(self) -> int:
@@ -136,12 +137,16 @@ class DateMatch:
         """Pick the day: not a rejected one ("не на пятницу, а на субботу"), the target of a move
         ("с завтра на пятницу", "вместо пятницы в субботу", anything after a "перенести" word) over
         the origin, then the highest rank, then the first."""
-        pool = [c for c in self.candidates if not negated(tokens, c[1], c[3])] or self.candidates
+        pool = [c for c in self.candidates if not negated(tokens, c[1], c[3])]
+        self.rejected = bool(self.candidates) and not pool
+        pool = pool or self.candidates
         if len(pool) > 1:
             targets = [c for c in pool if not (c[1] > 0 and tokens[c[1] - 1] in _ORIGIN_WORDS)]
             pool = targets or pool
         if prefer_after is not None and len(pool) > 1:
-            pool = [c for c in pool if c[1] > prefer_after] or pool
+            after = [c for c in pool if c[1] > prefer_after]
+            # "у меня завтра стрижка, можно её на четверг перенести": the day after "на" is the new one.
+            pool = after or [c for c in pool if "на" in tokens[max(0, c[1] - 2) : c[1]]] or pool
         if pool:
             best = max(pool, key=lambda c: (c[0], -c[1]))
             self.date = best[2]

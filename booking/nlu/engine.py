@@ -98,10 +98,10 @@ class NluEngine:
         """What `text` says; dates relative to `now` in the salon's timezone (naive `now` is salon-local)."""
         compiled = self._for_catalog(catalog)
         local_now = now.astimezone(ZoneInfo(catalog.timezone)) if now.tzinfo is not None else now
-        tokens = tokenize(text or "")
+        morph = self._morph
+        tokens = tokenize(text or "", morph.is_known)
         if not tokens:
             return Understanding(intent="other", confidence=0.0)
-        morph = self._morph
         raw = " ".join(tokens)
         skip: set[int] = set()
         for m in _FAREWELL_TOKENS.finditer(raw):  # token indices of a goodbye phrase

@@ -4,8 +4,10 @@ Each intent has patterns searched in the normalized text and in its lemma string
 replaced by its likeliest lemma, so ``отмените``/``отменяю`` both read ``отменить``). When several
 match, the first in this order wins: human, reschedule, cancel, my_records, then an explicit
 booking verb (``запишите``, ``записаться``) beats the questions hours_address, prices and services;
-then book (a booking word, or any slot: service, master, date, time, part of day), decline, confirm,
-thanks, greeting, other. ``да``/``нет`` followed by a slot (``да, в 5``, ``нет, давайте в пятницу``)
+then book (a booking word, or any slot: service, master, date, time, part of day), decline, a
+put-off answer (``я подумаю``, ``посмотрю и напишу``: other), confirm, thanks, greeting, other. A
+cancel with the client's own later rebooking (``отмените, перезапишусь сама``) is a cancel; ``не
+успеваю к 3, можно на 5`` is a move. ``да``/``нет`` followed by a slot (``да, в 5``, ``нет, давайте в пятницу``)
 is a booking answer, not a bare confirm/decline.
 """
 
@@ -25,12 +27,28 @@ _RESCHEDULE = re.compile(
     r"|перебронировать|(?:поменять|изменить|сменить)\s+(?:время|день|дата|число|запись|мой\s+запись)"
     r"|на\s+друг(?:ой)\s+(?:время|день|число|дата)|другой\s+(?:время|день)|вместо\s+\w+\s+(?:на|в)\b"
 )
+# "не успеваю к 3, можно на 5": the client cannot make an appointment they have and names another time.
+_LATE_FOR_APPOINTMENT = re.compile(
+    r"\bне\s+(?:успеваю|успею|успеть|успеем)\s+к\s+\S+.*\b(?:можно|давайте|лучше|перенес\w*)\s+(?:на|в|к)\b"
+)
+# "перезапишусь позже сама": the client will book again on their own — not a move now.
+_SELF_REBOOK = re.compile(r"\bперезапиш(?:усь|емся)\b|\bзапишусь\s+(?:позже|потом|снова|заново|еще\s+раз)\b")
+# "хорошо, я подумаю", "ок сейчас посмотрю и напишу": the answer is put off — neither yes nor no.
+_DEFER = re.compile(
+    r"\bподума\w*|\bпосмотрю\s+(?:и|по)\b|\bуточню\b|\bотпишусь\b|\bнапишу\s+(?:позже|потом|попозже|вечером)"
+    r"|\bпозже\s+напишу\b|\bсообщу\b|\bдам\s+знать\b|\bпосоветуюсь\b|\bпрорешаю\b|\bрешу\s+(?:и|позже|потом)"
+)
+# "а шугаринг есть?", "депиляцию делаете?": is a procedure (by its ending) offered at all.
+_PROCEDURE_OFFERED = re.compile(
+    r"^(?:а\s+)?(?:у\s+вас\s+)?(?:есть\s+ли\s+)?\w{3,}(?:инг|ция|цию|ние|аж)\s+(?:у\s+вас\s+)?(?:есть|делаете|бывает)\b"
+    r"|^(?:а\s+)?есть\s+(?:ли\s+)?(?:у\s+вас\s+)?\w{3,}(?:инг|ция|ние|аж)\s*(?:\?|$)"
+)
 _MOVE_VERB = re.compile(r"перенес|перенос|перезапис|сдвин|передвин|подвин|поменя|измени")
 _SERVICE_QUESTION = re.compile(r"есть\s+ли\s+у\s+вас|у\s+вас\s+(?:есть|делают|бывает|делается)|\bбывает\s+ли")
 _CANCEL = re.compile(
     r"\bотменить\b|\bотмена\b|\bотменять\b|\bотмениться\b|аннулировать|\bудалить\b.{0,20}\bзапись\b"
-    r"|\bснять\b.{0,12}\bзапись\b|\bубрать\b.{0,12}\bзапись\b|\bвычеркнуть\b|отказаться\s+от|\bне\s+(?:смочь|получиться|успеть|мочь)\s+"
-    r"(?:прийти|прийти|подойти|приехать|быть|дойти)\b|\bне\s+прийти\b|\bне\s+придти\b"
+    r"|\bснять\b.{0,12}\bзапись\b|\bубрать\b.{0,12}\bзапись\b|\bвычеркнуть\b|отказаться\s+от|\bне\s+(?:смочь|получиться|успеть|мочь)\s+(?:\S+\s+){0,2}?"
+    r"(?:прийти|придти|подойти|приехать|быть|дойти)\b|\bне\s+прийти\b|\bне\s+придти\b"
 )
 _MY_RECORDS = re.compile(
     r"на\s+когда\s+я|когда\s+я\s+запис|во\s+сколько\s+я\s+запис|запис\w*\s+ли\s+я|\bмо(?:и|я|ю|ей)\s+запис"
@@ -39,6 +57,7 @@ _MY_RECORDS = re.compile(
     r"|(?:проверить|посмотреть|уточнить)\s+(?:мою\s+|свою\s+)?запис|на\s+какое\s+(?:время|число)\s+я"
     r"|на\s+какой\s+день\s+я|\bя\s+(?:\w+\s+){0,3}записан\w*\s*\?|\bя\s+(?:же\s+)?записан\w*\s+(?:на|к)\b.*\?"
     r"|(?:когда|во\s+сколько)\s+мне\s+(?:приходить|прийти|подходить|подойти|надо|нужно)"
+    r"|запис\w*.{0,40}\bне\s+помню|\bне\s+помню.{0,30}(?:запис|когда|во\s+сколько|какое\s+число|на\s+какое)"
 )
 _PRICES = re.compile(
     r"сколько\s+стоить|стоимость|\bцена\b|\bценник\b|прайс|прейскурант|почем|\bпо\s+чем\b|расценка"
@@ -121,11 +140,13 @@ def classify(
     if _HUMAN.search(raw):
         return IntentResult("human", 0.9)
     expecting = (context or {}).get("expecting")
-    move = _RESCHEDULE.search(lemmas) or _RESCHEDULE.search(raw)
+    move = _RESCHEDULE.search(lemmas) or _RESCHEDULE.search(raw) or _LATE_FOR_APPOINTMENT.search(raw)
+    cancel = _CANCEL.search(lemmas)
+    if move and cancel and _SELF_REBOOK.search(raw):
+        move = None  # "отмените, перезапишусь позже сама"
     # While times are being offered, "а другое время есть?" asks for more times, not a move.
     if move and not (expecting in ("slot", "when") and not _MOVE_VERB.search(raw)):
         return IntentResult("reschedule", 0.9)
-    cancel = _CANCEL.search(lemmas)
     if cancel:
         if cancel.group(0) == "отмена" and expecting in ("confirm", "confirmation") and len(raw.split()) <= 2:
             return IntentResult("decline", 0.8)
@@ -148,6 +169,8 @@ def classify(
     # "а педикюр у вас есть?": asks whether the salon offers it (no day, time or master said).
     if services_only and _SERVICE_QUESTION.search(raw) and not _BOOK_WEAK.search(raw):
         return IntentResult("services", 0.75)
+    if not has_slots and _PROCEDURE_OFFERED.search(raw):
+        return IntentResult("services", 0.7)
     decline = decline_start or bool(_DECLINE_ANY.search(raw))
     if _THANKS.search(raw) and _FAREWELL.search(raw) and not strong_book:
         return IntentResult("thanks", 0.8)  # "спасибо, до встречи в субботу!"
@@ -155,6 +178,8 @@ def classify(
         return IntentResult("book", 0.75 if (strong_book or _BOOK_WEAK.search(raw)) else 0.6)
     if decline:
         return IntentResult("decline", 0.8)
+    if _DEFER.search(raw) and not _CONFIRM_STRONG.search(raw):
+        return IntentResult("other", 0.5)
     if confirm:
         # "ок спасибо" after a booking is thanks; "да, спасибо" to a question is a confirmation.
         weak = not _CONFIRM_STRONG.search(raw) and expecting not in ("confirm", "confirmation")

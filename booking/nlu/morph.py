@@ -57,6 +57,10 @@ class Morph:
         """The likeliest normal form."""
         return self.lemmas(word)[0]
 
+    def is_known(self, word: str) -> bool:
+        """Whether the dictionary knows the word (used to repair transliterated words)."""
+        return bool(self._analyzer.word_is_known(word))
+
     def is_first_name(self, word: str) -> bool:
         """Whether a likely parse of the word is a first name in the nominative."""
         cached = self._names.get(word)

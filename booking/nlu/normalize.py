@@ -12,6 +12,9 @@ words (``добрый вечер``) become ``здравствуйте`` so they 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+from booking.nlu.translit import transliterate
 
 # Emoji (and a few symbols) that mean something in a booking chat.
 EMOJI_WORDS: dict[str, str] = {
@@ -51,9 +54,12 @@ _TOKEN = re.compile(
 )
 
 
-def normalize(text: str) -> str:
-    """Lowercase, fold ё, map meaningful emoji to words, rewrite greeting phrases."""
+def normalize(text: str, is_known: Callable[[str], bool] | None = None) -> str:
+    """Lowercase, fold ё, Latin-script Russian to Cyrillic (when `is_known`, a dictionary check, is
+    given), map meaningful emoji to words, rewrite greeting phrases."""
     out = text.lower().replace("ё", "е")
+    if is_known is not None:
+        out = transliterate(out, is_known)
     if _PLUS_ONLY.match(out):  # a bare "+" is a yes
         return "да"
     for sym, word in EMOJI_WORDS.items():
@@ -74,12 +80,13 @@ def _dash_time(m: re.Match[str]) -> str:
     return f"{m.group(1)}:{m.group(2)}"
 
 
-def tokenize(text: str) -> list[str]:
+def tokenize(text: str, is_known: Callable[[str], bool] | None = None) -> list[str]:
     """Normalize and split into tokens (see the module docstring)."""
-    return _TOKEN.findall(normalize(text))
+    return _TOKEN.findall(normalize(text, is_known))
 
 
 _REFUSALS = ("успе", "смог", "мог", "получ", "подход", "удобн", "устраива", "выйдет", "сможе")
+_COME_WORDS = frozenset({"прийти", "придти", "подойти", "приехать", "прийду", "приду", "быть", "в", "во", "на", "к", "ко"})
 
 
 def negated(tokens: list[str], start: int, end: int) -> bool:
@@ -87,6 +94,14 @@ def negated(tokens: list[str], start: int, end: int) -> bool:
     "пятница не подходит"."""
     if "не" in tokens[max(0, start - 2) : start]:
         return True
+    # "не получается прийти в среду", "не смогу подойти к 5"
+    window = tokens[max(0, start - 4) : start]
+    if "не" in window:
+        between = window[len(window) - window[::-1].index("не") :]
+        if between and between[0].startswith(_REFUSALS) and all(
+            word.startswith(_REFUSALS) or word in _COME_WORDS for word in between
+        ):
+            return True
     after = tokens[end + 1 : end + 4]
     return any(
         word == "не" and j + 1 < len(after) and after[j + 1].startswith(_REFUSALS)

@@ -62,6 +62,7 @@ SERVICE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "шелак": ("гель-лак",),
     "лак": ("гель-лак",),
     "покрыть": ("покрытие",),
+    "покрывать": ("покрытие",),
     "покрытьие": ("покрытие",),
     "снять": ("снятие",),
     "снимать": ("снятие",),
@@ -171,7 +172,18 @@ GENERIC_LEMMAS = frozenset({"волос", "мужской", "женский", "�
 DEFAULT_MARKERS = frozenset({"классический", "женский", "обычный", "базовый", "стандартный"})
 # Function words in titles.
 _TITLE_STOP = frozenset({"с", "и", "для", "без", "на", "по", "в", "из", "от", "до"})
-_WITHOUT = re.compile(r"\bбез\s+(?:покрытия|гель-лака|гельлака|лака|гель\s+лака|шеллака)\b")
+_COATING = r"(?:покрыти\w*|покрыв\w*|покрыть|гель-лак\w*|гельлак\w*|лак\w*|гель\s+лак\w*|шеллак\w*)"
+# "без покрытия", "без нового покрытия", "покрывать заново не надо", "не нужно покрытие": no coating.
+_WITHOUT = re.compile(
+    rf"\bбез\s+(?:\w+\s+)?{_COATING}(?=\s|$)"
+    rf"|\b{_COATING}\s+(?:\w+\s+)?не\s+(?:надо|нужно|нужен|нужна|хочу)\b"
+    rf"|\bне\s+(?:надо|нужно|нужен|нужна|хочу)\s+(?:\w+\s+)?{_COATING}(?=\s|$)"
+)
+# Body-part words of titles ("Массаж лица", "Окрашивание бровей"): a procedure said of another body
+# part ("массаж ног", "окрашивание ресниц") is not that service.
+BODY_LEMMAS = frozenset({"волос", "лицо", "бровь", "ресница"})
+# Whose service it is: with the same procedure word each of them names a service ("мужа и сына подстричь").
+PERSON_LEMMAS = frozenset({"мужской", "женский", "детский"})
 _FUZZY_CUTOFF = 82.0
 
 
@@ -267,6 +279,7 @@ class ServiceMatcher:
             for lemma in self._canonical(token):
                 found.setdefault(lemma, set()).add(i)
         unknown = self._drop_unknown_procedures(tokens, found)
+        unknown += self._drop_other_body_part(tokens, found)
         if without:  # "маникюр без покрытия" is the classic one
             for lemma in ("покрытие", "гель-лак"):
                 found.pop(lemma, None)
@@ -284,7 +297,9 @@ class ServiceMatcher:
                 if not covered:
                     continue
                 if entry.head not in covered and not (covered - GENERIC_LEMMAS):
-                    continue
+                    # "мужа и сына подстричь": the son's haircut shares the procedure word.
+                    if not (covered <= PERSON_LEMMAS and entry.head in found and result.service_ids):
+                        continue
                 score = sum(2 if lemma == entry.head else 1 for lemma in covered)
                 # Words already used still qualify: "коррекция и окрашивание бровей" -> brow tint.
                 context = len(entry.lemmas & found.keys())
@@ -303,6 +318,38 @@ class ServiceMatcher:
                 result.used_tokens |= found[lemma]
             remaining -= covered
         return result
+
+    def names_service(self, token: str) -> bool:
+        """Whether the token is a word of the service vocabulary (a procedure, body part, qualifier)."""
+        return token[:1].isalpha() and bool(self._canonical(token))
+
+    def _drop_other_body_part(self, tokens: list[str], found: dict[str, set[int]]) -> list[str]:
+        """A procedure followed by a body part its services are not for: ``массаж ног`` when the salon
+        has only ``Массаж лица``, ``окрашивание ресниц`` with only hair and brow tinting -> dropped and
+        reported as unknown. A procedure whose titles name no body part (``стрижка волос``) stays."""
+        unknown: list[str] = []
+        for lemma in list(found):
+            with_head = [entry for entry in self._entries if entry.head == lemma]
+            if not with_head or not all(entry.lemmas & BODY_LEMMAS for entry in with_head):
+                continue
+            foreign: list[int] = []
+            for i in sorted(found[lemma]):
+                nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+                if not nxt.startswith(_BODY_PARTS):
+                    break
+                body = set(self._canonical(nxt))
+                if any(entry.lemmas & body for entry in with_head):
+                    break
+                foreign.append(i + 1)
+            else:
+                found.pop(lemma)
+                for j in foreign:
+                    unknown.append(f"{tokens[j - 1]} {tokens[j]}")
+                    for other in list(found):
+                        found[other].discard(j)
+                        if not found[other]:
+                            found.pop(other)
+        return unknown
 
     def _drop_unknown_procedures(self, tokens: list[str], found: dict[str, set[int]]) -> list[str]:
         """Body parts that belong to another procedure word right before them.

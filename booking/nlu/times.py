@@ -110,6 +110,7 @@ _MINUTE_WORDS = {
     "ноль": 0,
 }
 _QUARTER = ("четверть", "четверти")
+_SHIFT_WORDS = frozenset({"раньше", "позже", "пораньше", "попозже"})
 _HALF = ("половина", "половине", "половину", "половины", "пол")
 _BEFORE_MINUTES = {"четверти": 15, "пятнадцати": 15, "десяти": 10, "пяти": 5, "двадцати": 20}
 
@@ -140,6 +141,7 @@ class TimeMatch:
     part_of_day: str | None = None
     used_tokens: set[int] = field(default_factory=set)
     hints: dict[str, object] = field(default_factory=dict)
+    rejected: bool = False  # every time said is refused ("в 18 не успею"): `time` is the refused one
 
 
 def _part_of_day(tokens: list[str], skip: set[int]) -> str | None:
@@ -187,6 +189,8 @@ def _hour_value(tokens: list[str], i: int, morph: Morph) -> tuple[int, int] | No
     number = compound_number(tokens, i, morph)
     if number is None or number[1]:
         return None
+    if number[0] == 1 and number[2] == 1:
+        return None  # one o'clock is "в час"; "в одно посещение", "в один день" are not times
     return (number[0], number[2]) if 0 <= number[0] <= 24 else None
 
 
@@ -230,9 +234,9 @@ def extract_time(
         i = max(found.used | {i}) + 1
     if candidates:
         # "не в 18, а в 19", "в 18 не успею, давайте в 19": a rejected time loses.
-        wanted = [
-            c for c in candidates if not negated(tokens, c.index, max(c.used | {c.index}))
-        ] or candidates
+        wanted = [c for c in candidates if not negated(tokens, c.index, max(c.used | {c.index}))]
+        match.rejected = not wanted
+        wanted = wanted or candidates
         chosen = wanted[0]
         if prefer_after is not None:
             chosen = next((c for c in wanted if c.index > prefer_after), chosen)
@@ -300,7 +304,8 @@ def _time_at(
     has_hour_word = nxt in _HOUR_WORDS
     # "завтра 15 30": an hour and two-digit minutes need no time word.
     pair = tokens[start].isdigit() and hour <= 23 and nxt.isdigit() and len(nxt) == 2 and int(nxt) <= 59
-    if not (triggered or has_hour_word or pair) or _is_unit(nxt) or _is_duration(tokens, i, end):
+    after_next = tokens[end + 1] if end + 1 < n else ""
+    if not (triggered or has_hour_word or pair) or _is_unit(nxt, after_next) or _is_duration(tokens, i, end):
         return None
     if token == "до":
         if hour >= 1 or has_hour_word:
@@ -347,22 +352,27 @@ def _minutes(tokens: list[str], i: int, morph: Morph, skip: set[int]) -> tuple[i
     return 0, i
 
 
-def _is_unit(token: str) -> bool:
+def _is_unit(token: str, after: str = "") -> bool:
+    """Whether the word after a number makes it an amount ("5 дней", "3 к"), not an hour. A one-letter
+    abbreviation followed by a word is a preposition ("на 11 к Ане")."""
     if token in _QUALIFIERS:
         return False
     if token in _NOT_TIME_EXACT:
-        return True
+        return not (len(token) == 1 and after.isalpha() and not after.startswith("руб"))
     return bool(token) and token.startswith(_NOT_TIME_UNITS) and token not in _HOUR_WORDS
 
 
 def _is_duration(tokens: list[str], i: int, end: int) -> bool:
-    """ "через 2 часа", "на 2 часа раньше": an amount of time, not a time of day."""
-    if tokens[i] == "через" or (i > 0 and tokens[i - 1] == "через"):
+    """ "через 2 часа", "на 2 часа раньше", "на час позже", "минут на 20": an amount of time, not a time
+    of day."""
+    if tokens[i] == "через" or (i > 0 and tokens[i - 1] in ("через", "минут", "минуты", "минуток")):
+        return True
+    if end < len(tokens) and tokens[end] in _SHIFT_WORDS:
         return True
     return (
         end + 1 < len(tokens)
         and tokens[end] in _HOUR_WORDS
-        and tokens[end + 1] in ("раньше", "позже", "пораньше")
+        and tokens[end + 1] in _SHIFT_WORDS
     )
 
 

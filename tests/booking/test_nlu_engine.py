@@ -263,7 +263,13 @@ def test_unknown_procedure_on_a_known_body_part(engine: NluEngine, catalog: Salo
     assert lamination.service_ids == [] and lamination.hints["unknown_services"] == ["ламинирование ресниц"]
     assert lamination.intent == "book"
     assert engine.understand("окрашивание бровей", MONDAY_10, catalog).service_ids == [1022]
-    assert engine.understand("массаж ног", MONDAY_10, catalog).service_ids == [1032]  # not a pedicure
+    # Neither a pedicure nor the face massage: the salon has no leg massage.
+    legs = engine.understand("массаж ног", MONDAY_10, catalog)
+    assert legs.service_ids == [] and legs.hints["unknown_services"] == ["массаж ног"]
+    assert engine.understand("массаж лица", MONDAY_10, catalog).service_ids == [1032]
+    tint = engine.understand("окрашивание ресниц", MONDAY_10, catalog)  # hair and brows only
+    assert tint.service_ids == [] and tint.hints["unknown_services"] == ["окрашивание ресниц"]
+    assert engine.understand("стрижка волос", MONDAY_10, catalog).service_ids == [1001]
 
 
 def test_cli_survives_broken_bytes_and_crlf() -> None:
