@@ -103,23 +103,28 @@ class VisitChanges:
                 return [("Спасибо за честную оценку. Нам очень жаль, что визит не оправдал ожиданий — "
                          "администратор свяжется с вами, чтобы всё исправить 🙏")]
             return ["Спасибо за оценку! Будем рады видеть вас снова 🌸"]
+        reminded = list(st.records) or [record]
         if u.intent == "confirm":
-            when = self._record_line(turn, record)
-            try:
-                await self.actions.api.confirm_visit(turn.salon.salon_id, record.record_id)
-            except (BookingUnavailable, BookingRejected) as exc:
-                log.info("confirm_visit_failed", company_id=turn.salon.company_id, error=str(exc))
+            for visit in reminded:
+                try:
+                    await self.actions.api.confirm_visit(turn.salon.salon_id, visit.record_id)
+                except (BookingUnavailable, BookingRejected) as exc:
+                    log.info("confirm_visit_failed", company_id=turn.salon.company_id, error=str(exc))
+            when = "; ".join(self._record_line(turn, visit) for visit in reminded)
             st.reset_flow()
             return [f"Спасибо, что подтвердили! Ждём вас: {when} 🌸"]
-        if u.intent in ("cancel", "decline"):
+        if u.intent in ("cancel", "decline", "reschedule"):
+            intent = "reschedule" if u.intent == "reschedule" else "cancel"
             st.reset_flow()
-            st.flow = "cancel"
-            return await self._record_chosen(turn, st, record)
-        if u.intent == "reschedule":
-            st.reset_flow()
-            st.flow = "reschedule"
+            st.flow = intent
             self._merge(st, u)
-            return await self._record_chosen(turn, st, record)
+            picked = [v for v in reminded if _service_family(u) & set(v.service_ids)]
+            if len(picked) == 1 or len(reminded) == 1:
+                return await self._record_chosen(turn, st, (picked or reminded)[0])
+            st.records, st.awaiting = reminded, "record"
+            verb = "перенести" if intent == "reschedule" else "отменить"
+            lines = [f"{i}) {self._record_line(turn, r)}" for i, r in enumerate(reminded, 1)]
+            return [f"Какую запись {verb}?\n" + "\n".join(lines) + "\nНапишите номер."]
         st.awaiting, st.target = None, None
         return None
 

@@ -82,6 +82,7 @@ class Reminders:
         return sent
 
     async def run_company(self, company_id: int) -> int:
+        """Queue what is due for one salon now; returns how many messages were queued."""
         salon = await self.directory.salon(company_id)
         if salon is None:
             return 0
@@ -89,59 +90,64 @@ class Reminders:
         now = self.clock.now()
         local = now.astimezone(tz)
         cfg = self.config
-        sent = 0
+        due: list[tuple[str, Any]] = []
         if local.hour >= cfg.day_before_hour:
             start = datetime.combine(local.date() + timedelta(days=1), time(0), tz)
-            for r in await self.source.records_between(company_id, start, start + timedelta(days=1)):
-                sent += await self._notify(salon, r, "day_before", local)
-        soon = await self.source.records_between(
-            company_id, now + timedelta(seconds=cfg.min_lead_s), now + timedelta(seconds=cfg.two_hours_s)
-        )
-        for r in soon:
-            sent += await self._notify(salon, r, "two_hours", local)
+            due += [("day_before", r) for r in
+                    await self.source.records_between(company_id, start, start + timedelta(days=1))]
+        due += [("two_hours", r) for r in await self.source.records_between(
+            company_id, now + timedelta(seconds=cfg.min_lead_s), now + timedelta(seconds=cfg.two_hours_s))]
         since = now - timedelta(seconds=cfg.review_window_s + 24 * 3600)
         for r in await self.source.records_between(company_id, since, now):
-            ended = r.starts_at + timedelta(seconds=int(r.length_s or 0))
-            age_s = (now - ended).total_seconds()
+            age_s = (now - (r.starts_at + timedelta(seconds=int(r.length_s or 0)))).total_seconds()
             if cfg.review_after_s <= age_s <= cfg.review_window_s:
-                sent += await self._notify(salon, r, "review", local)
-        return sent
+                due.append(("review", r))
+        # Claim each (record, kind) once; one message per client and kind (two visits tomorrow: one text).
+        groups: dict[tuple[str, str], list[Any]] = {}
+        for kind, r in due:
+            phone = "".join(ch for ch in str(r.client_phone or "") if ch.isdigit())
+            if not phone or r.deleted or r.attendance == -1 or r.starts_at is None:
+                continue
+            if await self.store.claim_notification(company_id, int(r.record_id), kind, "+" + phone, r.starts_at):
+                groups.setdefault((phone, kind), []).append(r)
+        for (phone, kind), records in groups.items():
+            await self._send(salon, phone, kind, sorted(records, key=lambda r: r.starts_at), local)
+        return len(groups)
 
-    async def _notify(self, salon: SalonInfo, r: Any, kind: str, local_now: datetime) -> int:
-        phone = "".join(ch for ch in str(r.client_phone or "") if ch.isdigit())
-        if not phone or r.deleted or r.attendance == -1 or r.starts_at is None:
-            return 0
-        claimed = await self.store.claim_notification(salon.company_id, r.record_id, kind, "+" + phone, r.starts_at)
-        if not claimed:
-            return 0
-        record = RecordRef(int(r.record_id), r.starts_at.isoformat(), r.staff_id, [int(x) for x in r.service_ids])
-        text = self._text(salon, r, kind, local_now)
+    async def _send(self, salon: SalonInfo, phone: str, kind: str, records: list[Any], local_now: datetime) -> None:
+        refs = [RecordRef(int(r.record_id), r.starts_at.isoformat(), r.staff_id, [int(x) for x in r.service_ids])
+                for r in records]
         chat = chat_of(phone)
-        await self._remember(salon.company_id, chat, record, "rating" if kind == "review" else "visit")
+        await self._remember(salon.company_id, chat, refs, "rating" if kind == "review" else "visit")
+        ids = ",".join(str(r.record_id) for r in records)
         await self.outbox.enqueue(
-            salon.company_id, chat, text, idempotency_key=f"notify:{salon.company_id}:{r.record_id}:{kind}",
-            kind="reminder" if kind != "review" else "review",
+            salon.company_id, chat, self._text(salon, records, kind, local_now),
+            idempotency_key=f"notify:{salon.company_id}:{kind}:{ids}",
+            kind="review" if kind == "review" else "reminder",
         )
-        log.info("notification_queued", company_id=salon.company_id, record_id=r.record_id, kind=kind)
-        return 1
+        log.info("notification_queued", company_id=salon.company_id, records=ids, kind=kind)
 
-    def _text(self, salon: SalonInfo, r: Any, kind: str, local_now: datetime) -> str:
+    def _text(self, salon: SalonInfo, records: list[Any], kind: str, local_now: datetime) -> str:
         cat = salon.catalog
         tz = ZoneInfo(cat.timezone or "Europe/Moscow")
-        starts = r.starts_at.astimezone(tz)
-        what = texts.services_title(cat, list(r.service_ids))
-        who = texts.staff_name(cat, r.staff_id)
-        name = (str(r.client_name or "").split() or [""])[0]
+        name = (str(records[0].client_name or "").split() or [""])[0]
         hello = f"Здравствуйте, {name}!" if name else "Здравствуйте!"
         if kind == "review":
             return (f"{hello} Спасибо, что были у нас в салоне {texts.salon_name(cat)} 🌸 Оцените, пожалуйста, "
                     "визит от 1 до 5 — ответьте одной цифрой.")
-        when = f"{texts.short_day(starts.date(), local_now.date())} в {starts.strftime('%H:%M')}"
-        return (f"{hello} Напоминаем о визите в салон {texts.salon_name(cat)}: {when} — {what}, мастер {who}."
+        lines = []
+        for r in records:
+            starts = r.starts_at.astimezone(tz)
+            when = f"{texts.short_day(starts.date(), local_now.date())} в {starts.strftime('%H:%M')}"
+            lines.append(f"{when} — {texts.services_title(cat, list(r.service_ids))}, "
+                         f"мастер {texts.staff_name(cat, r.staff_id)}")
+        visits = lines[0] if len(lines) == 1 else "\n" + "\n".join(f"• {line}" for line in lines) + "\n"
+        noun = "визите" if len(lines) == 1 else "визитах"
+        return (f"{hello} Напоминаем о {noun} в салон {texts.salon_name(cat)}: {visits}"
                 + (f" Адрес: {cat.address}." if cat.address else "")
                 + " Всё в силе? Ответьте «да», или напишите, если нужно перенести или отменить.")
 
-    async def _remember(self, company_id: int, chat: str, record: RecordRef, awaiting: str) -> None:
+    async def _remember(self, company_id: int, chat: str, records: list[RecordRef], awaiting: str) -> None:
         """Let the chat's next "да"/digit answer this notification (unless a request is in progress)."""
         for _ in range(3):
             conv = await self.store.load_conversation(company_id, chat)
@@ -149,7 +155,8 @@ class Reminders:
             if st.flow is not None:
                 return
             st.awaiting = awaiting
-            st.target = record
+            st.target = records[0]
+            st.records = records if len(records) > 1 else []
             state = st.to_json()
             if "_replies" in conv.state:  # keep the last turn's replay record intact
                 state["_replies"] = conv.state["_replies"]

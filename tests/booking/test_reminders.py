@@ -119,3 +119,19 @@ async def test_review_request_and_low_rating_flagged(bot: Bot, pool, clock: Fake
     assert "администратор свяжется" in r[0]
     row = await pool.fetchrow("SELECT rating, flagged FROM reviews WHERE record_id = 507")
     assert row["rating"] == 2 and row["flagged"] is True
+
+
+async def test_two_visits_one_message_and_cancel_asks_which(bot: Bot, pool, clock: FakeClock) -> None:
+    a = Rec(508, datetime(2026, 11, 24, 12, 0, tzinfo=MSK), service_ids=(1001,), staff_id=2001)
+    b = Rec(509, datetime(2026, 11, 24, 14, 0, tzinfo=MSK))
+    rem, outbox = make(bot, pool, clock, [a, b])
+    clock.set(datetime(2026, 11, 23, 19, 0, tzinfo=MSK))
+    assert await rem.run_once() == 1 and len(outbox.sent) == 1
+    assert "12:00" in outbox.sent[0][2] and "14:00" in outbox.sent[0][2]
+    chat = chat_of("79161234567")
+    st = DialogueState.from_json((await BookingStore(pool).load_conversation(bot.salon.company_id, chat)).state)
+    r = await bot.dialogue.step(Turn(bot.salon, chat, "+79161234567", clock.now(), "отмените"), st,
+                                Understanding("cancel"))
+    assert "Какую запись" in r[0] and st.awaiting == "record" and len(st.records) == 2
+    r = await bot.dialogue.step(Turn(bot.salon, chat, "+79161234567", clock.now(), "2"), st, Understanding("other"))
+    assert "Отменить" in r[0] and st.target is not None and st.target.record_id == 509

@@ -25,6 +25,7 @@ from booking.nlu import understand
 from booking.pipeline import BookingHandler
 from booking.slots import SlotFinder
 from booking.store import BookingStore
+from gateway.appkeys import POOL
 from gateway.clock import FakeClock
 from gateway.tasks import TaskSupervisor
 from tests.booking.conftest import SandboxStack, open_sandbox_stack
@@ -338,3 +339,28 @@ async def test_two_salons_are_separate_tenants(sim: Chat) -> None:
     assert len(other.records_of(phone[1:])) == 1 and sim.records_of(phone[1:]) == []
     r = await sim.say(phone, "мои записи")
     assert "нет предстоящих" in r
+
+
+async def test_reminder_the_evening_before_and_yes_confirms(sim: Chat) -> None:
+    if not isinstance(sim, AppChat):
+        pytest.skip("reminders read the synced store: an app-level scenario")
+    from gateway.wiring.booking import BOOKING_REMINDERS
+    from sync.appkeys import SYNC_SERVICE
+
+    report = await sim.app[SYNC_SERVICE].run_once(sim.company_id, "all")
+    assert report.ok
+    await sim.app[POOL].execute("UPDATE companies SET integration_status = 'active' WHERE id = $1", sim.company_id)
+    reminders = sim.app[BOOKING_REMINDERS]
+    assert await reminders.run_once() == 0  # Monday 10:00: nothing due yet
+    sim.clock.set(at(23, "18:30"))  # the salon's evening: tomorrow's visits are reminded
+    assert await reminders.run_once() == 1  # one message for Елена's two visits tomorrow
+    assert await reminders.run_once() == 0  # claimed: never twice
+    await sim.clock.advance(1.1)
+    await sim._deliver()
+    got = await sim._sent_to(ELENA)
+    [reminder] = [t for t in got if "Напоминаем" in t]
+    assert "завтра в 12:00" in reminder and "завтра в 14:00" in reminder
+    sim.seen[ELENA] = len(got)
+    r = await sim.say(ELENA, "да, буду!")
+    assert "подтвердили" in r
+    assert [rec.attendance for rec in sim.records_of(ELENA[1:])] == [2, 2]
