@@ -129,3 +129,20 @@ async def wait_subscribed(redis: aioredis.Redis, minimum: int = 1) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("ws hub never subscribed")
+
+
+async def drive(clock: FakeClock, task: Any, step_s: float = 30.0) -> None:
+    """Run `task` to completion, advancing the fake clock whenever it is parked in a sleep.
+
+    Between checks it yields for I/O (Postgres/Redis answers) — bounded, never a timed wait on logic.
+    """
+    import asyncio
+
+    for _ in range(2000):
+        if task.done():
+            return
+        if clock.pending_sleepers:
+            await clock.advance(step_s)
+        else:
+            await asyncio.sleep(0.005)
+    raise AssertionError("task did not finish")

@@ -1,0 +1,95 @@
+"""Activation after the WhatsApp connect: partner callback with retries, idempotency, follow-ups."""
+
+from __future__ import annotations
+
+from marketplace.partner import PartnerAuthError, PartnerRejectedError, PartnerTransientError
+from tests.marketplace.support import ADMIN, Mp, drive
+
+
+async def status_of(mp: Mp, company_id: int) -> dict:
+    return await (await mp.client.get(f"/marketplace/status/{company_id}", headers=ADMIN)).json()
+
+
+async def test_not_activated_before_whatsapp_connects(mp: Mp) -> None:
+    reg = await mp.register(901)
+    assert await mp.activator.activate(reg["company_id"]) is False
+    assert mp.partner.activations == []
+    assert (await status_of(mp, reg["company_id"]))["integration_status"] == "pending"
+
+
+async def test_activation_after_connect_sends_callback_sync_and_welcome(mp: Mp, pool) -> None:
+    reg = await mp.register(902)
+    cid = reg["company_id"]
+    await mp.sessions.scan(cid, "+79007776655")
+    await mp.activator.wait_idle()
+    assert len(mp.partner.activations) == 1
+    call = mp.partner.activations[0]
+    assert call["salon_id"] == 902 and call["application_id"] == 18000
+    assert call["api_key"].startswith("sk_")
+    base = str(mp.client.make_url("")).rstrip("/")
+    assert call["webhook_urls"] == [f"{base}/marketplace/webhook/{cid}"]
+    # The key sent to YClients works as this salon's api key.
+    resp = await mp.client.get(f"/marketplace/status/{cid}", headers={"X-API-Key": call["api_key"]})
+    body = await resp.json()
+    assert resp.status == 200 and body["integration_status"] == "active"
+    assert body["whatsapp_connected"] is True and body["whatsapp_phone"] == "+79007776655"
+    assert body["activated_at"] and body["connected_at"]
+    row = await pool.fetchrow("SELECT whatsapp_connected, whatsapp_phone, integration_status FROM companies "
+                              "WHERE id = $1", cid)
+    assert dict(row) == {"whatsapp_connected": True, "whatsapp_phone": "+79007776655", "integration_status": "active"}
+    assert mp.outbox.sent == [(cid, "79007776655@s.whatsapp.net", mp.service.config.welcome_text,
+                               f"marketplace-welcome:{cid}")]
+    # Idempotent: a repeated activation is a success without a second callback.
+    assert await mp.activator.activate(cid) is True
+    assert len(mp.partner.activations) == 1 and len(mp.outbox.sent) == 1
+
+
+async def test_html_and_5xx_answers_are_retried_with_backoff(mp: Mp) -> None:
+    reg = await mp.register(903)
+    cid = reg["company_id"]
+    mp.partner.fail_with = [PartnerTransientError("POST -> 200: non-JSON answer '<!DOCTYPE html>'"),
+                            PartnerTransientError("POST -> 502: Bad Gateway")]
+    await mp.sessions.scan(cid)
+    task = mp.activator.schedule(cid)
+    await drive(mp.clock, task)  # backoff sleeps run on the injected clock
+    await mp.activator.wait_idle()
+    assert len(mp.partner.activations) == 3
+    assert (await status_of(mp, cid))["integration_status"] == "active"
+
+
+async def test_rejected_activation_is_visible_in_status(mp: Mp) -> None:
+    reg = await mp.register(904)
+    cid = reg["company_id"]
+    mp.partner.fail_with = [PartnerAuthError("POST /marketplace/partner/callback -> 401: Необходима авторизация")]
+    await mp.sessions.scan(cid)
+    await mp.activator.wait_idle()
+    body = await status_of(mp, cid)
+    assert body["integration_status"] == "activation_failed"
+    assert "401" in body["integration_error"]
+    assert body["whatsapp_connected"] is True
+    # Fixed on YClients' side: a retry activates.
+    assert await mp.activator.activate(cid) is True
+    assert (await status_of(mp, cid))["integration_status"] == "active"
+
+
+async def test_already_installed_counts_as_success_when_ours(mp: Mp) -> None:
+    reg = await mp.register(905)
+    cid = reg["company_id"]
+    mp.partner.installed.add(905)
+    mp.partner.fail_with = [PartnerRejectedError("POST -> 422: already installed")]
+    await mp.sessions.scan(cid)
+    await mp.activator.wait_idle()
+    assert (await status_of(mp, cid))["integration_status"] == "active"
+
+
+async def test_transient_errors_exhausted_fail_cleanly(mp: Mp) -> None:
+    reg = await mp.register(906)
+    cid = reg["company_id"]
+    mp.partner.fail_with = [PartnerTransientError("timeout")] * 10
+    await mp.sessions.scan(cid)
+    task = mp.activator.schedule(cid)
+    await drive(mp.clock, task)
+    await mp.activator.wait_idle()
+    body = await status_of(mp, cid)
+    assert body["integration_status"] == "activation_failed" and body["integration_error"] == "timeout"
+    assert len(mp.partner.activations) == mp.service.config.activation_attempts
