@@ -120,3 +120,31 @@ async def test_timeout_falls_back(bot: Bot, llm: tuple[FakeLlm, str]) -> None:
     async with aiohttp.ClientSession() as session:
         driver = LlmDriver(BookingConfig(llm_base_url=url, llm_model="m", llm_timeout_s=0.05), session, bot.dialogue)
         assert await driver(turn(bot, "привет"), DialogueState(), Understanding("greeting")) is None
+
+
+async def test_model_drives_the_app_dialogue_and_rules_take_over(
+    make_client, clock, llm: tuple[FakeLlm, str]  # type: ignore[no-untyped-def]
+) -> None:
+    from tests.booking.simchat import AppChat, lookup_key
+
+    if lookup_key("gateway.wiring.sessions", "INBOX") is None:
+        pytest.skip("the sessions engine is not wired yet")
+    fake, url = llm
+    client = await make_client(demo=True, yclients_rate_per_s=1000.0, llm_base_url=url, llm_model="m",
+                               llm_timeout_s=5.0)
+    chat = await AppChat.start(client, clock)
+    phone = "+79990000030"
+    fake.calls(("find_slots", {"service_ids": [1012], "date": "2026-11-24", "time": None}))
+    r = await chat.say(phone, "хочу маникюрчик на завтра")
+    assert "1)" in r
+    fake.calls(("choose_offer", {"number": 2}))
+    assert "зовут" in await chat.say(phone, "давай второй")
+    fake.calls(("give_name", {"name": "Аня"}))
+    assert "Подтверждаете" in await chat.say(phone, "Аня")
+    fake.calls(("confirm", {}))
+    assert "Готово" in await chat.say(phone, "да")
+    [rec] = chat.records_of(phone[1:])
+    assert rec.service_ids == [1012] and rec.start.date().isoformat() == "2026-11-24"
+    fake.script.append(500)  # the model fails: the rule engine answers
+    assert "Садовая" in await chat.say(phone, "какой у вас адрес?")
+    assert len(fake.requests) == 5
