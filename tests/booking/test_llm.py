@@ -123,7 +123,7 @@ async def test_timeout_falls_back(bot: Bot, llm: tuple[FakeLlm, str]) -> None:
 
 
 async def test_model_drives_the_app_dialogue_and_rules_take_over(
-    make_client, clock, llm: tuple[FakeLlm, str]  # type: ignore[no-untyped-def]
+    make_client: Any, clock: Any, llm: tuple[FakeLlm, str]
 ) -> None:
     from tests.booking.simchat import AppChat, lookup_key
 
