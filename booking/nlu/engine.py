@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from booking.model import SalonCatalog, Understanding
+from booking.nlu.categories import CategoryMatcher
 from booking.nlu.dates import DateMatch, extract_date
 from booking.nlu.intents import classify
 from booking.nlu.morph import Morph
@@ -37,6 +38,7 @@ class _Compiled:
     catalog: SalonCatalog
     services: ServiceMatcher
     staff: StaffMatcher
+    categories: CategoryMatcher
 
 
 def _hints(
@@ -67,6 +69,43 @@ def _hints(
     return hints
 
 
+_REFUSAL_WORDS = frozenset({"надо", "нужно", "нужен", "нужна", "нужны"})
+
+
+def _service_refusals(tokens: list[str], services: ServiceMatcher) -> set[int]:
+    """Token indices of "не надо"/"не нужно" said of a service ("покрывать заново не надо", "не нужно
+    покрытие"): part of what is asked for, not a refusal of the bot's question."""
+    refused: set[int] = set()
+    for i in range(len(tokens) - 1):
+        if tokens[i] != "не" or tokens[i + 1] not in _REFUSAL_WORDS:
+            continue
+        near = tokens[max(0, i - 2) : i] + tokens[i + 2 : i + 4]
+        if any(services.names_service(word) for word in near):
+            refused |= {i, i + 1}
+    return refused
+
+
+def _fit_services_to_staff(services: ServiceMatch, staff: StaffMatch, catalog: SalonCatalog) -> None:
+    """Among equally good services, take one the named master (or the named role) does: "стрижка к
+    Игорю" (a barber) is the men's haircut, not the typical women's one."""
+    if not services.ambiguous:
+        return
+    ids = [staff.staff_id] if staff.staff_id is not None else staff.by_role
+    masters = [m for m in catalog.staff if m.id in ids]
+    if not masters:
+        return
+    done = set().union(*(m.service_ids for m in masters))
+    for position, chosen in enumerate(list(services.service_ids)):
+        rivals = services.ambiguous.get(chosen)
+        if not rivals or chosen in done:
+            continue
+        better = next((r for r in rivals if r in done and r not in services.service_ids), None)
+        if better is not None:
+            services.service_ids[position] = better
+            services.ambiguous[better] = [chosen] + [r for r in rivals if r != better]
+            del services.ambiguous[chosen]
+
+
 class NluEngine:
     """Understands client messages for any number of salons (thread-unsafe; one per event loop)."""
 
@@ -86,7 +125,13 @@ class NluEngine:
         if entry is not None and (entry.catalog is catalog or entry.catalog == catalog):
             self._compiled.move_to_end(key)
             return entry
-        entry = _Compiled(catalog, ServiceMatcher(catalog, self._morph), StaffMatcher(catalog, self._morph))
+        services = ServiceMatcher(catalog, self._morph)
+        entry = _Compiled(
+            catalog,
+            services,
+            StaffMatcher(catalog, self._morph),
+            CategoryMatcher(catalog, self._morph, services),
+        )
         self._compiled[key] = entry
         while len(self._compiled) > _CATALOGS_MAX:
             self._compiled.popitem(last=False)
@@ -119,6 +164,7 @@ class NluEngine:
         staff_match = compiled.staff.match(tokens, taken)
         service_match = compiled.services.match(tokens, taken | staff_match.used_tokens)
 
+        _fit_services_to_staff(service_match, staff_match, catalog)
         hints = _hints(date_match, time_match, staff_match, service_match, local_now.date())
         has_slots = bool(
             service_match.service_ids
@@ -133,8 +179,15 @@ class NluEngine:
             or time_match.time is not None
             or time_match.part_of_day is not None
         )
-        lemmas = " ".join(morph.lemma(t) if t.isalpha() else t for t in tokens)
-        services_only = bool(service_match.service_ids) and not (
+        # "покрывать заново не надо": a service refused inside a request is no "не надо" to the bot.
+        refused = _service_refusals(tokens, compiled.services)
+        if refused:
+            kept = [t for i, t in enumerate(tokens) if i not in refused]
+            raw = " ".join(kept)
+            lemmas = " ".join(morph.lemma(t) if t.isalpha() else t for t in kept)
+        else:
+            lemmas = " ".join(morph.lemma(t) if t.isalpha() else t for t in tokens)
+        services_only = bool(service_match.service_ids or service_match.unknown) and not (
             staff_match.staff_id is not None or date_match.date or time_match.time or time_match.part_of_day
         )
         intent = classify(raw, lemmas, has_slots=has_slots, services_only=services_only, context=context)
@@ -145,12 +198,23 @@ class NluEngine:
             and not (service_match.service_ids or date_match.date or time_match.time)
         ):
             intent = classify(raw, lemmas, has_slots=False, context=context)
+        service_ids = list(service_match.service_ids)
+        if intent.intent in ("prices", "services") and not service_match.unknown:
+            group = compiled.categories.group(tokens, taken | staff_match.used_tokens)
+            if group:  # "какие услуги по ногтям", "цены на брови": the whole group
+                service_ids = group
+        day, hour = date_match.date, time_match.time
+        if intent.intent == "reschedule":
+            # A refused day or time of a move is the old one ("не получается в среду, давайте на
+            # другой день"): the new one is not said.
+            day = None if date_match.rejected else day
+            hour = None if time_match.rejected else hour
         return Understanding(
             intent=intent.intent,
-            service_ids=list(service_match.service_ids),
+            service_ids=service_ids,
             staff_id=staff_match.staff_id,
-            date=date_match.date,
-            time=time_match.time,
+            date=day,
+            time=hour,
             part_of_day=time_match.part_of_day,
             client_name=client_name,
             confidence=intent.confidence,
