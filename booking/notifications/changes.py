@@ -32,15 +32,22 @@ HORIZON = timedelta(days=400)
 def snapshot_of(r: Any) -> Snapshot:
     cancelled = bool(r.deleted or r.attendance == -1)
     services = tuple(sorted({int(s) for s in r.service_ids}))
-    return Snapshot(int(r.record_id), fingerprint(r.starts_at, r.staff_id, services, cancelled), r.starts_at,
-                    r.staff_id, services, cancelled)
+    return Snapshot(
+        int(r.record_id),
+        fingerprint(r.starts_at, r.staff_id, services, cancelled),
+        r.starts_at,
+        r.staff_id,
+        services,
+        cancelled,
+    )
 
 
 class ChangeNotices:
     """One salon's change scan."""
 
-    def __init__(self, store: NotificationStore, source: RecordSource, notifier: Notifier,
-                 cfg: NotificationsConfig) -> None:
+    def __init__(
+        self, store: NotificationStore, source: RecordSource, notifier: Notifier, cfg: NotificationsConfig
+    ) -> None:
         self.store = store
         self.source = source
         self.notifier = notifier
@@ -69,8 +76,9 @@ class ChangeNotices:
             await self.store.set_baseline(cid, now)
         return sent
 
-    async def _compare(self, ctx: SalonContext, r: Any, prev: Snapshot | None, now: datetime,
-                       baseline: bool) -> int:
+    async def _compare(
+        self, ctx: SalonContext, r: Any, prev: Snapshot | None, now: datetime, baseline: bool
+    ) -> int:
         snap = snapshot_of(r)
         if prev is not None and prev.fingerprint == snap.fingerprint:
             return 0
@@ -86,11 +94,15 @@ class ChangeNotices:
                 visit = ctx.visit(r)
                 name = r.client_name
                 text = {"created": texts.created, "moved": texts.moved, "cancelled": texts.cancelled}[kind](
-                    visit, name, today)
-                if await self.notifier.send(ctx.company_id, r, f"change:{snap.fingerprint}", text, now,
-                                            outbox_kind="notice"):
+                    visit, name, today
+                )
+                if await self.notifier.send(
+                    ctx.company_id, r, f"change:{snap.fingerprint}", text, now, outbox_kind="notice"
+                ):
                     sent = 1
-                    log.info("change_notified", company_id=ctx.company_id, record_id=snap.record_id, change=kind)
+                    log.info(
+                        "change_notified", company_id=ctx.company_id, record_id=snap.record_id, change=kind
+                    )
         await self.store.save_snapshot(ctx.company_id, snap, now)
         return sent
 

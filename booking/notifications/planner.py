@@ -65,7 +65,9 @@ def review_due_at(starts_at: datetime, length_s: int, tz: ZoneInfo, cfg: Notific
     return cfg.quiet.end_after((ended + timedelta(hours=cfg.review_delay_hours)).astimezone(tz))
 
 
-def review_due(starts_at: datetime, length_s: int, now: datetime, tz: ZoneInfo, cfg: NotificationsConfig) -> bool:
+def review_due(
+    starts_at: datetime, length_s: int, now: datetime, tz: ZoneInfo, cfg: NotificationsConfig
+) -> bool:
     """Is the review request due now (and not too late)?"""
     if cfg.quiet.contains(now.astimezone(tz)):
         return False
@@ -73,7 +75,9 @@ def review_due(starts_at: datetime, length_s: int, now: datetime, tz: ZoneInfo, 
     return due <= now <= due + timedelta(hours=cfg.review_give_up_hours)
 
 
-def fingerprint(starts_at: datetime | None, staff_id: int | None, service_ids: object, cancelled: bool) -> str:
+def fingerprint(
+    starts_at: datetime | None, staff_id: int | None, service_ids: object, cancelled: bool
+) -> str:
     """What a change notice is about: time, master, the SET of services, cancelled. Order-free."""
     services = ",".join(str(s) for s in sorted({int(x) for x in service_ids}))  # type: ignore[attr-defined]
     when = starts_at.astimezone(ZoneInfo("UTC")).isoformat() if starts_at else ""

@@ -12,12 +12,20 @@ from booking.notifications.sender import Notifier, RecordSource, SalonContext, d
 
 def is_live(record: object) -> bool:
     """Not deleted, not cancelled (attendance -1), has a start and a client phone."""
-    return (not getattr(record, "deleted", False) and getattr(record, "attendance", 0) != -1
-            and getattr(record, "starts_at", None) is not None and bool(digits(getattr(record, "client_phone", ""))))
+    return (
+        not getattr(record, "deleted", False)
+        and getattr(record, "attendance", 0) != -1
+        and getattr(record, "starts_at", None) is not None
+        and bool(digits(getattr(record, "client_phone", "")))
+    )
 
 
 async def run_reminders(
-    ctx: SalonContext, source: RecordSource, notifier: Notifier, now: datetime, cfg: NotificationsConfig,
+    ctx: SalonContext,
+    source: RecordSource,
+    notifier: Notifier,
+    now: datetime,
+    cfg: NotificationsConfig,
 ) -> int:
     """Queue the reminders due now for one salon; returns how many were queued."""
     sent = 0
@@ -27,6 +35,6 @@ async def run_reminders(
             continue
         for kind, due in ((DAY_BEFORE, day_before_due), (TWO_HOURS, soon_due)):
             if due(r.starts_at, now, ctx.tz, cfg):
-                text = texts.reminder(ctx.visit(r), r.client_name, today)
+                text = texts.reminder(ctx.visit(r), r.client_name, today, ask=r.attendance != 2)
                 sent += await notifier.send(ctx.company_id, r, kind, text, now, outbox_kind="reminder")
     return sent

@@ -42,7 +42,9 @@ class AttendanceClient(Protocol):
 
     async def record(self, salon_id: int, record_id: int) -> Any: ...
 
-    async def set_attendance(self, visit_id: int, record_id: int, attendance: int, comment: str = "") -> None: ...
+    async def set_attendance(
+        self, visit_id: int, record_id: int, attendance: int, comment: str = ""
+    ) -> None: ...
 
 
 def is_confirmation(text: str) -> bool:
@@ -66,9 +68,17 @@ def client_phone_of(message: InboundMessage) -> str:
 class NotificationReplies:
     """Wraps the booking MessageHandler with the answers to reminders and review requests."""
 
-    def __init__(self, inner: MessageHandler, *, store: NotificationStore, source: RecordSource,
-                 client: AttendanceClient, outbox: OutboxSender, clock: Clock,
-                 config: NotificationsConfig | None = None) -> None:
+    def __init__(
+        self,
+        inner: MessageHandler,
+        *,
+        store: NotificationStore,
+        source: RecordSource,
+        client: AttendanceClient,
+        outbox: OutboxSender,
+        clock: Clock,
+        config: NotificationsConfig | None = None,
+    ) -> None:
         self.inner = inner
         self.store = store
         self.source = source
@@ -90,15 +100,23 @@ class NotificationReplies:
         cid = message.company_id
         since = now - timedelta(hours=self.config.reply_window_hours)
         review = await self.store.latest_open(cid, "+" + phone, (REVIEW,), since)
-        if review is not None:
+        reminders = (
+            await self.store.open_reminders(cid, "+" + phone, now) if is_confirmation(message.text) else []
+        )
+        if review is None and not reminders:
+            return False
+        # A "да" or a digit in the middle of a booking the client started after our message is the dialogue's.
+        activity = await self.store.dialogue_activity(cid, message.chat)
+        if review is not None and not activity.busy_since(review.sent_at or review.created_at):
             if review.answer is None and (rating := parse_rating(message.text)) is not None:
                 return await self._rated(message, review, rating, phone)
             if review.answer == "comment_asked" and not _BOOKING_WORDS.search(message.text.lower()):
                 return await self._commented(message, review, phone)
-        if is_confirmation(message.text):
-            for reminder in await self.store.open_reminders(cid, "+" + phone, now):
-                if await self._confirmed(message, reminder):
-                    return True
+        for reminder in reminders:
+            if not activity.busy_since(reminder.sent_at or reminder.created_at) and await self._confirmed(
+                message, reminder
+            ):
+                return True
         return False
 
     # --- reminders -----------------------------------------------------------------------------
@@ -132,11 +150,13 @@ class NotificationReplies:
         cid = message.company_id
         now = self.clock.now()
         low = rating <= LOW_RATING_MAX
-        if not await self.store.transition(review.id, None, "comment_asked" if low else "rated", close=not low,
-                                           now=now):
+        if not await self.store.transition(
+            review.id, None, "comment_asked" if low else "rated", close=not low, now=now
+        ):
             return True
-        await self.store.add_review(cid, review.record_id, "+" + phone, rating, flagged=low,
-                                    comment=message.text[:500], now=now)
+        await self.store.add_review(
+            cid, review.record_id, "+" + phone, rating, flagged=low, comment=message.text[:500], now=now
+        )
         log.info("review_stored", company_id=cid, record_id=review.record_id, rating=rating)
         if not low:
             await self._reply(message, texts.thanks_for_rating())
@@ -145,28 +165,40 @@ class NotificationReplies:
         record = await self.source.record(cid, review.record_id)
         visit = ctx.visit(record) if ctx is not None and record is not None and record.starts_at else None
         name = str(getattr(record, "client_name", "") or message.push_name or "")
-        await self._to_salon(cid, f"notify:{cid}:{review.record_id}:low_rating",
-                             texts.low_rating_alert(rating, name, "+" + phone, visit))
+        await self._to_salon(
+            cid,
+            f"notify:{cid}:{review.record_id}:low_rating",
+            texts.low_rating_alert(rating, name, "+" + phone, visit),
+        )
         await self._reply(message, texts.sorry_low_rating())
         return True
 
     async def _commented(self, message: InboundMessage, review: Notification, phone: str) -> bool:
         cid = message.company_id
-        if not await self.store.transition(review.id, "comment_asked", "commented", close=True,
-                                           now=self.clock.now()):
+        if not await self.store.transition(
+            review.id, "comment_asked", "commented", close=True, now=self.clock.now()
+        ):
             return True
         await self.store.add_review_comment(cid, review.record_id, message.text)
         record = await self.source.record(cid, review.record_id)
         name = str(getattr(record, "client_name", "") or message.push_name or "")
-        await self._to_salon(cid, f"notify:{cid}:{review.record_id}:low_rating_comment",
-                             texts.low_rating_comment_alert(name, "+" + phone, message.text))
+        await self._to_salon(
+            cid,
+            f"notify:{cid}:{review.record_id}:low_rating_comment",
+            texts.low_rating_comment_alert(name, "+" + phone, message.text),
+        )
         await self._reply(message, texts.thanks_for_comment())
         return True
 
     # --- sending -------------------------------------------------------------------------------
     async def _reply(self, message: InboundMessage, text: str) -> None:
-        await self.outbox.enqueue(message.company_id, message.chat, text,
-                                  idempotency_key=f"notify-reply:{message.company_id}:{message.id}", kind="reply")
+        await self.outbox.enqueue(
+            message.company_id,
+            message.chat,
+            text,
+            idempotency_key=f"notify-reply:{message.company_id}:{message.id}",
+            kind="reply",
+        )
 
     async def _to_salon(self, company_id: int, key: str, text: str) -> None:
         """A message to the salon's own WhatsApp number (companies.whatsapp_phone)."""
@@ -178,4 +210,4 @@ class NotificationReplies:
         await self.outbox.enqueue(company_id, chat_of(phone), text, idempotency_key=key, kind="alert")
 
 
-__all__ = ["NotificationReplies", "SalonContext", "is_confirmation", "client_phone_of"]
+__all__ = ["NotificationReplies", "SalonContext", "client_phone_of", "is_confirmation"]

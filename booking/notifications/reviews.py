@@ -41,7 +41,7 @@ def parse_rating(text: str) -> int | None:
     if numbers:
         first = numbers[0]
         value = int(first.group(1))
-        rest = raw[first.end():]
+        rest = raw[first.end() :]
         out_of = OUT_OF.match(rest)
         others = len(numbers) - (1 if not out_of else 2 if out_of.group(2) == "5" else 1)
         if 1 <= value <= 5 and others == 0:
@@ -54,7 +54,11 @@ def parse_rating(text: str) -> int | None:
 
 
 async def run_reviews(
-    ctx: SalonContext, source: RecordSource, notifier: Notifier, now: datetime, cfg: NotificationsConfig,
+    ctx: SalonContext,
+    source: RecordSource,
+    notifier: Notifier,
+    now: datetime,
+    cfg: NotificationsConfig,
 ) -> int:
     """Queue the review requests due now for one salon (once per record); how many were queued."""
     lookback = timedelta(hours=cfg.review_delay_hours + cfg.review_give_up_hours + 36)

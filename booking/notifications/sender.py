@@ -60,7 +60,9 @@ class SalonContext:
         return Visit(self.title, starts, ", ".join(titles), str(record.staff_name or ""))
 
 
-async def load_context(store: NotificationStore, source: RecordSource, company_id: int) -> SalonContext | None:
+async def load_context(
+    store: NotificationStore, source: RecordSource, company_id: int
+) -> SalonContext | None:
     """The salon's context, or None for an unknown company."""
     salon = await store.salon(company_id)
     if salon is None:
@@ -68,7 +70,9 @@ async def load_context(store: NotificationStore, source: RecordSource, company_i
     info = await source.company_info(company_id)
     title = (getattr(info, "title", "") or salon.title or "салон").strip()
     services = await source.services(company_id, include_inactive=True)
-    return SalonContext(salon, salon_tz(salon.timezone), title, {int(s.service_id): s.title for s in services})
+    return SalonContext(
+        salon, salon_tz(salon.timezone), title, {int(s.service_id): s.title for s in services}
+    )
 
 
 class Notifier:
@@ -79,21 +83,31 @@ class Notifier:
         self.outbox = outbox
 
     async def send(
-        self, company_id: int, record: Any, kind: str, text: str, now: datetime, *, outbox_kind: str,
+        self,
+        company_id: int,
+        record: Any,
+        kind: str,
+        text: str,
+        now: datetime,
+        *,
+        outbox_kind: str,
     ) -> bool:
         """Claim (company, record, kind) and queue `text` to the record's client; True if queued now."""
         phone = digits(record.client_phone)
         if not phone:
             return False
         chat = chat_of(phone)
-        claim_id = await self.store.claim(company_id, int(record.record_id), kind, "+" + phone, chat,
-                                          record.starts_at, now)
+        claim_id = await self.store.claim(
+            company_id, int(record.record_id), kind, "+" + phone, chat, record.starts_at, now
+        )
         if claim_id is None:
             return False
         starts = int(record.starts_at.timestamp()) if record.starts_at else 0
         key = f"notify:{company_id}:{record.record_id}:{kind}:{starts}"
         try:
-            outbox_id = await self.outbox.enqueue(company_id, chat, text, idempotency_key=key, kind=outbox_kind)
+            outbox_id = await self.outbox.enqueue(
+                company_id, chat, text, idempotency_key=key, kind=outbox_kind
+            )
         except Exception:
             await self.store.release(claim_id)  # the outbox key keeps a retry from sending twice
             raise

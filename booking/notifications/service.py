@@ -36,8 +36,15 @@ class TickReport:
 class NotificationJobs:
     """`run_once(now)` is idempotent: every notification is claimed by a unique row before it is queued."""
 
-    def __init__(self, *, store: NotificationStore, source: RecordSource, outbox: OutboxSender, clock: Clock,
-                 config: NotificationsConfig | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: NotificationStore,
+        source: RecordSource,
+        outbox: OutboxSender,
+        clock: Clock,
+        config: NotificationsConfig | None = None,
+    ) -> None:
         self.store = store
         self.source = source
         self.clock = clock
@@ -54,15 +61,21 @@ class NotificationJobs:
         for ref in await self.source.active_companies():
             try:
                 await self.run_company(int(ref.company_id), now, report)
-            except Exception as exc:  # noqa: BLE001 - one salon's failure must not stop the others
+            except Exception as exc:  # one salon's failure must not stop the others
                 report.failed_companies += 1
                 log.error("notifications_failed", company_id=ref.company_id, error=repr(exc), exc_info=exc)
         if report.total:
-            log.info("notifications_tick", reminders=report.reminders, reviews=report.reviews,
-                     changes=report.changes)
+            log.info(
+                "notifications_tick",
+                reminders=report.reminders,
+                reviews=report.reviews,
+                changes=report.changes,
+            )
         return report
 
-    async def run_company(self, company_id: int, now: datetime, report: TickReport | None = None) -> TickReport:
+    async def run_company(
+        self, company_id: int, now: datetime, report: TickReport | None = None
+    ) -> TickReport:
         """One salon: changes first (a moved visit frees its reminders), then reminders, then reviews."""
         report = report or TickReport()
         ctx = await load_context(self.store, self.source, company_id)

@@ -1,8 +1,9 @@
 """The notifications' Postgres repository (raw SQL): claims in `notifications`, ratings in
 `reviews` (tables of migration 0031, extended by 0035), change snapshots and baselines.
 
-It also READS, never writes, two neighbours' tables: `companies` (timezone, title, the salon's own
-WhatsApp number) and booking's `bookings` (was a record made by the bot?).
+It also READS, never writes, neighbours' tables: `companies` (timezone, title, the salon's own
+WhatsApp number), booking's `bookings` (was a record made by the bot?), `conversations` and
+`booking_inbox` (is the dialogue in the middle of a request in this chat?).
 """
 
 from __future__ import annotations
@@ -29,6 +30,21 @@ class Notification:
     chat: str | None
     answer: str | None
     created_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DialogueActivity:
+    """Is the booking dialogue in the middle of something in this chat?"""
+
+    flow_updated_at: datetime | None  # when a request in progress (booking/move/cancel) last moved
+    pending_messages: bool  # messages waiting for the dialogue's debounced answer
+
+    def busy_since(self, moment: datetime | None) -> bool:
+        """True when the dialogue has a request newer than `moment`, or unanswered messages."""
+        if self.pending_messages:
+            return True
+        return self.flow_updated_at is not None and (moment is None or self.flow_updated_at > moment)
 
 
 @dataclass(frozen=True)
@@ -55,8 +71,19 @@ class Snapshot:
 
 
 def _notification(r: asyncpg.Record) -> Notification:
-    return Notification(r["id"], r["company_id"], r["record_id"], r["kind"], r["client_phone"], r["starts_at"],
-                        r["status"], r["chat"], r["answer"], r["created_at"])
+    return Notification(
+        r["id"],
+        r["company_id"],
+        r["record_id"],
+        r["kind"],
+        r["client_phone"],
+        r["starts_at"],
+        r["status"],
+        r["chat"],
+        r["answer"],
+        r["created_at"],
+        r["sent_at"],
+    )
 
 
 class NotificationStore:
@@ -75,15 +102,36 @@ class NotificationStore:
 
     async def made_by_bot(self, company_id: int, record_id: int) -> bool:
         """True when booking's `bookings` table says the bot booked this record."""
-        return bool(await self._pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM bookings WHERE company_id = $1 AND record_id = $2 AND created_by_bot)",
-            company_id, record_id,
-        ))
+        return bool(
+            await self._pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM bookings WHERE company_id = $1 AND record_id = $2 AND created_by_bot)",
+                company_id,
+                record_id,
+            )
+        )
+
+    async def dialogue_activity(self, company_id: int, chat: str) -> DialogueActivity:
+        """What booking's `conversations` and `booking_inbox` say about the chat (read only)."""
+        row = await self._pool.fetchrow(
+            """SELECT (SELECT updated_at FROM conversations
+                       WHERE company_id = $1 AND chat = $2 AND state->>'flow' IS NOT NULL) AS flow_updated_at,
+                      EXISTS (SELECT 1 FROM booking_inbox
+                              WHERE company_id = $1 AND chat = $2 AND status = 'pending') AS pending""",
+            company_id,
+            chat,
+        )
+        return DialogueActivity(row["flow_updated_at"], bool(row["pending"]))
 
     # --- claims -------------------------------------------------------------------------------
     async def claim(
-        self, company_id: int, record_id: int, kind: str, client_phone: str, chat: str,
-        starts_at: datetime | None, now: datetime,
+        self,
+        company_id: int,
+        record_id: int,
+        kind: str,
+        client_phone: str,
+        chat: str,
+        starts_at: datetime | None,
+        now: datetime,
     ) -> int | None:
         """Insert-if-absent the notification row; its id, or None when it was claimed before."""
         return await self._pool.fetchval(
@@ -91,30 +139,46 @@ class NotificationStore:
                                           created_at)
                VALUES ($1, $2, $3, $4, $5, $6, 'claimed', $7)
                ON CONFLICT (company_id, record_id, kind) DO NOTHING RETURNING id""",
-            company_id, record_id, kind, client_phone, chat, starts_at, now,
+            company_id,
+            record_id,
+            kind,
+            client_phone,
+            chat,
+            starts_at,
+            now,
         )
 
     async def mark_queued(self, notification_id: int, outbox_id: int | None, now: datetime) -> None:
         await self._pool.execute(
             "UPDATE notifications SET status = 'queued', outbox_id = $2, sent_at = $3 WHERE id = $1",
-            notification_id, outbox_id, now,
+            notification_id,
+            outbox_id,
+            now,
         )
 
     async def release(self, notification_id: int) -> None:
         """Drop a claim whose message could not be queued, so the next tick tries again."""
-        await self._pool.execute("DELETE FROM notifications WHERE id = $1 AND status = 'claimed'", notification_id)
+        await self._pool.execute(
+            "DELETE FROM notifications WHERE id = $1 AND status = 'claimed'", notification_id
+        )
 
     async def archive_reminders(self, company_id: int, record_id: int) -> int:
         """The visit moved: rename its reminder claims so the new time gets its own reminders."""
         rows = await self._pool.fetch(
             """UPDATE notifications SET kind = kind || '#' || id::text
                WHERE company_id = $1 AND record_id = $2 AND kind = ANY($3::text[]) RETURNING 1""",
-            company_id, record_id, list(REMINDER_KINDS),
+            company_id,
+            record_id,
+            list(REMINDER_KINDS),
         )
         return len(rows)
 
     async def latest_open(
-        self, company_id: int, client_phone: str, kinds: tuple[str, ...], since: datetime,
+        self,
+        company_id: int,
+        client_phone: str,
+        kinds: tuple[str, ...],
+        since: datetime,
     ) -> Notification | None:
         """The newest unanswered notification of these kinds for this phone, created after `since`."""
         r = await self._pool.fetchrow(
@@ -122,7 +186,10 @@ class NotificationStore:
                WHERE company_id = $1 AND client_phone = $2 AND kind = ANY($3::text[]) AND answered_at IS NULL
                  AND created_at >= $4 AND status IN ('queued', 'claimed')
                ORDER BY created_at DESC, id DESC LIMIT 1""",
-            company_id, client_phone, list(kinds), since,
+            company_id,
+            client_phone,
+            list(kinds),
+            since,
         )
         return _notification(r) if r else None
 
@@ -134,24 +201,33 @@ class NotificationStore:
                  AND (kind = ANY($3::text[]) OR kind LIKE 'change:%')
                  AND starts_at > $4 AND status IN ('queued', 'claimed')
                ORDER BY starts_at, id""",
-            company_id, client_phone, list(REMINDER_KINDS), now,
+            company_id,
+            client_phone,
+            list(REMINDER_KINDS),
+            now,
         )
         return [_notification(r) for r in rows]
 
-    async def mark_answered(self, company_id: int, record_id: int, kinds: tuple[str, ...], answer: str,
-                            now: datetime) -> int:
+    async def mark_answered(
+        self, company_id: int, record_id: int, kinds: tuple[str, ...], answer: str, now: datetime
+    ) -> int:
         """Close every open reminder/notice of the record (kinds, plus change notices); how many closed.
         Two racing answers: only one closes anything."""
         rows = await self._pool.fetch(
             """UPDATE notifications SET answered_at = $5, answer = $4, status = 'answered'
                WHERE company_id = $1 AND record_id = $2 AND (kind = ANY($3::text[]) OR kind LIKE 'change:%')
                  AND answered_at IS NULL RETURNING 1""",
-            company_id, record_id, list(kinds), answer, now,
+            company_id,
+            record_id,
+            list(kinds),
+            answer,
+            now,
         )
         return len(rows)
 
-    async def transition(self, notification_id: int, from_answer: str | None, to_answer: str, *, close: bool,
-                         now: datetime) -> bool:
+    async def transition(
+        self, notification_id: int, from_answer: str | None, to_answer: str, *, close: bool, now: datetime
+    ) -> bool:
         """Move an open notification's answer from `from_answer` to `to_answer` (closing it when
         `close`); False when another message got there first."""
         row = await self._pool.fetchval(
@@ -159,20 +235,39 @@ class NotificationStore:
                    answered_at = CASE WHEN $4 THEN $5::timestamptz ELSE NULL END,
                    status = CASE WHEN $4 THEN 'answered' ELSE status END
                WHERE id = $1 AND answered_at IS NULL AND answer IS NOT DISTINCT FROM $2 RETURNING id""",
-            notification_id, from_answer, to_answer, close, now,
+            notification_id,
+            from_answer,
+            to_answer,
+            close,
+            now,
         )
         return row is not None
 
     # --- reviews ------------------------------------------------------------------------------
-    async def add_review(self, company_id: int, record_id: int, client_phone: str, rating: int, *,
-                         flagged: bool, comment: str | None, now: datetime) -> bool:
+    async def add_review(
+        self,
+        company_id: int,
+        record_id: int,
+        client_phone: str,
+        rating: int,
+        *,
+        flagged: bool,
+        comment: str | None,
+        now: datetime,
+    ) -> bool:
         """Store a rating (once per record); False when this record was rated before."""
         if not 1 <= rating <= 5:
             raise ValueError(f"rating must be 1..5, got {rating}")
         row = await self._pool.fetchval(
             """INSERT INTO reviews (company_id, record_id, client_phone, rating, comment, flagged, created_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (company_id, record_id) DO NOTHING RETURNING id""",
-            company_id, record_id, client_phone, rating, comment, flagged, now,
+            company_id,
+            record_id,
+            client_phone,
+            rating,
+            comment,
+            flagged,
+            now,
         )
         return row is not None
 
@@ -181,25 +276,41 @@ class NotificationStore:
             """UPDATE reviews SET comment = CASE WHEN comment IS NULL OR comment = '' THEN $3
                                                ELSE comment || E'\n' || $3 END
                WHERE company_id = $1 AND record_id = $2""",
-            company_id, record_id, comment[:2000],
+            company_id,
+            record_id,
+            comment[:2000],
         )
 
     # --- change snapshots ---------------------------------------------------------------------
     async def has_baseline(self, company_id: int) -> bool:
-        return bool(await self._pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM notification_baselines WHERE company_id = $1)", company_id
-        ))
+        return bool(
+            await self._pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM notification_baselines WHERE company_id = $1)", company_id
+            )
+        )
 
     async def set_baseline(self, company_id: int, now: datetime) -> None:
         await self._pool.execute(
             "INSERT INTO notification_baselines (company_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            company_id, now,
+            company_id,
+            now,
         )
 
     async def snapshots(self, company_id: int) -> dict[int, Snapshot]:
-        rows = await self._pool.fetch("SELECT * FROM notification_snapshots WHERE company_id = $1", company_id)
-        return {r["record_id"]: Snapshot(r["record_id"], r["fingerprint"], r["starts_at"], r["staff_id"],
-                                         tuple(r["service_ids"]), r["cancelled"]) for r in rows}
+        rows = await self._pool.fetch(
+            "SELECT * FROM notification_snapshots WHERE company_id = $1", company_id
+        )
+        return {
+            r["record_id"]: Snapshot(
+                r["record_id"],
+                r["fingerprint"],
+                r["starts_at"],
+                r["staff_id"],
+                tuple(r["service_ids"]),
+                r["cancelled"],
+            )
+            for r in rows
+        }
 
     async def save_snapshot(self, company_id: int, s: Snapshot, now: datetime) -> None:
         await self._pool.execute(
@@ -210,7 +321,14 @@ class NotificationStore:
                    starts_at = EXCLUDED.starts_at, staff_id = EXCLUDED.staff_id,
                    service_ids = EXCLUDED.service_ids, cancelled = EXCLUDED.cancelled,
                    updated_at = EXCLUDED.updated_at""",
-            company_id, s.record_id, s.fingerprint, s.starts_at, s.staff_id, list(s.service_ids), s.cancelled, now,
+            company_id,
+            s.record_id,
+            s.fingerprint,
+            s.starts_at,
+            s.staff_id,
+            list(s.service_ids),
+            s.cancelled,
+            now,
         )
 
     async def prune_snapshots(self, company_id: int, before: datetime) -> int:
@@ -218,6 +336,7 @@ class NotificationStore:
         rows = await self._pool.fetch(
             "DELETE FROM notification_snapshots WHERE company_id = $1 AND (starts_at IS NULL OR starts_at < $2) "
             "RETURNING 1",
-            company_id, before,
+            company_id,
+            before,
         )
         return len(rows)

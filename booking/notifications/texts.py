@@ -5,8 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября",
-          "ноября", "декабря")
+MONTHS = (
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+)
 WEEKDAYS = ("понедельник", "вторник", "среду", "четверг", "пятницу", "субботу", "воскресенье")
 CONFIRM_ASK = "Ответьте «да», чтобы подтвердить, или напишите, если нужно перенести или отменить."
 
@@ -47,32 +59,47 @@ def _hello(name: str) -> str:
     return f"Здравствуйте, {first[0]}!" if first else "Здравствуйте!"
 
 
-def reminder(v: Visit, client_name: str, today: date) -> str:
+def reminder(v: Visit, client_name: str, today: date, *, ask: bool = True) -> str:
+    """`ask=False` for a visit already confirmed (attendance 2): no need to ask again."""
     what = _what(v)
-    return (f"{_hello(client_name)} Напоминаем о записи в «{v.salon}» {when(v.starts_local, today)}"
-            + (f": {what}." if what else ".") + f" {CONFIRM_ASK}")
+    tail = f" {CONFIRM_ASK}" if ask else " Ждём вас! Если планы изменились — напишите, перенесём или отменим."
+    return (
+        f"{_hello(client_name)} Напоминаем о записи в «{v.salon}» {when(v.starts_local, today)}"
+        + (f": {what}." if what else ".")
+        + tail
+    )
 
 
 def review_request(salon: str, client_name: str) -> str:
-    return (f"{_hello(client_name)} Спасибо, что были у нас в «{salon}» 🌸 Оцените, пожалуйста, визит "
-            "от 1 до 5 — ответьте одной цифрой.")
+    return (
+        f"{_hello(client_name)} Спасибо, что были у нас в «{salon}» 🌸 Оцените, пожалуйста, визит "
+        "от 1 до 5 — ответьте одной цифрой."
+    )
 
 
 def created(v: Visit, client_name: str, today: date) -> str:
     what = _what(v)
-    return (f"{_hello(client_name)} Вы записаны в «{v.salon}» {when(v.starts_local, today)}"
-            + (f": {what}." if what else ".") + f" {CONFIRM_ASK}")
+    return (
+        f"{_hello(client_name)} Вы записаны в «{v.salon}» {when(v.starts_local, today)}"
+        + (f": {what}." if what else ".")
+        + f" {CONFIRM_ASK}"
+    )
 
 
 def moved(v: Visit, client_name: str, today: date) -> str:
     what = _what(v)
-    return (f"{_hello(client_name)} Ваша запись в «{v.salon}» изменена: теперь {when(v.starts_local, today)}"
-            + (f", {what}." if what else ".") + f" {CONFIRM_ASK}")
+    return (
+        f"{_hello(client_name)} Ваша запись в «{v.salon}» изменена: теперь {when(v.starts_local, today)}"
+        + (f", {what}." if what else ".")
+        + f" {CONFIRM_ASK}"
+    )
 
 
 def cancelled(v: Visit, client_name: str, today: date) -> str:
-    return (f"{_hello(client_name)} Ваша запись в «{v.salon}» {when(v.starts_local, today)} отменена. "
-            "Если это ошибка или хотите выбрать другое время — напишите нам, подберём 🌸")
+    return (
+        f"{_hello(client_name)} Ваша запись в «{v.salon}» {when(v.starts_local, today)} отменена. "
+        "Если это ошибка или хотите выбрать другое время — напишите нам, подберём 🌸"
+    )
 
 
 def confirmed(v: Visit, today: date) -> str:
@@ -84,8 +111,10 @@ def thanks_for_rating() -> str:
 
 
 def sorry_low_rating() -> str:
-    return ("Спасибо за честную оценку. Нам очень жаль, что визит не оправдал ожиданий. "
-            "Расскажите, пожалуйста, что пошло не так? Администратор обязательно разберётся 🙏")
+    return (
+        "Спасибо за честную оценку. Нам очень жаль, что визит не оправдал ожиданий. "
+        "Расскажите, пожалуйста, что пошло не так? Администратор обязательно разберётся 🙏"
+    )
 
 
 def thanks_for_comment() -> str:

@@ -42,8 +42,12 @@ def config_from(settings: Settings) -> NotificationsConfig:
         interval_s=settings.notifications_interval_s,
     )
     if quiet.contains(datetime(2000, 1, 1, config.day_before_hour)):
-        log.warning("reminder_hour_in_quiet_hours", hour=config.day_before_hour, quiet=settings.quiet_hours,
-                    effect="no evening-before reminders")
+        log.warning(
+            "reminder_hour_in_quiet_hours",
+            hour=config.day_before_hour,
+            quiet=settings.quiet_hours,
+            effect="no evening-before reminders",
+        )
     return config
 
 
@@ -77,8 +81,9 @@ async def _notifications_ctx(app: web.Application) -> AsyncIterator[None]:
     app[NOTIFICATION_JOBS] = jobs
     inner = getattr(inbox, "handler", None)
     if inner is not None and client is not None:
-        replies = NotificationReplies(inner, store=store, source=source, client=client, outbox=outbox,
-                                      clock=app[CLOCK], config=config)
+        replies = NotificationReplies(
+            inner, store=store, source=source, client=client, outbox=outbox, clock=app[CLOCK], config=config
+        )
         inbox.set_handler(replies)
         app[NOTIFICATION_REPLIES] = replies
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -14,7 +14,6 @@ from tests.booking.test_notifications_support import CLIENT_PHONE, add_salon, jo
 
 MSK = ZoneInfo("Europe/Moscow")  # UTC+3
 YEKT = ZoneInfo("Asia/Yekaterinburg")  # UTC+5
-UTC = timezone.utc
 CHAT = f"{CLIENT_PHONE}@s.whatsapp.net"
 
 
@@ -27,7 +26,9 @@ async def two_salons(pool: asyncpg.Pool) -> tuple[int, int]:
     ekb = await add_salon(pool, salon_id=1002, timezone="Asia/Yekaterinburg", title="Урал")
     store = SyncStore(pool)
     await store.save_records(msk, [record(11, datetime(2026, 11, 24, 12, 0, tzinfo=MSK))])
-    await store.save_records(ekb, [record(21, datetime(2026, 11, 24, 12, 0, tzinfo=YEKT), phone="79220001122")])
+    await store.save_records(
+        ekb, [record(21, datetime(2026, 11, 24, 12, 0, tzinfo=YEKT), phone="79220001122")]
+    )
     return msk, ekb
 
 
@@ -75,13 +76,18 @@ async def test_none_for_cancelled_no_show_or_past_visits(pool: asyncpg.Pool, clo
     cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
     store = SyncStore(pool)
     tomorrow = datetime(2026, 11, 24, 12, 0, tzinfo=MSK)
-    await store.save_records(cid, [
-        record(31, tomorrow, deleted=True),
-        record(32, tomorrow + timedelta(hours=1), attendance=-1, phone="79160000032"),
-        record(33, datetime(2026, 11, 23, 19, 10, tzinfo=MSK), phone="79160000033"),  # in 10 min: too close
-        record(34, datetime(2026, 11, 23, 12, 0, tzinfo=MSK), phone="79160000034"),  # this morning: past
-        record(35, tomorrow + timedelta(hours=2), phone=""),  # no phone to write to
-    ])
+    await store.save_records(
+        cid,
+        [
+            record(31, tomorrow, deleted=True),
+            record(32, tomorrow + timedelta(hours=1), attendance=-1, phone="79160000032"),
+            record(
+                33, datetime(2026, 11, 23, 19, 10, tzinfo=MSK), phone="79160000033"
+            ),  # in 10 min: too close
+            record(34, datetime(2026, 11, 23, 12, 0, tzinfo=MSK), phone="79160000034"),  # this morning: past
+            record(35, tomorrow + timedelta(hours=2), phone=""),  # no phone to write to
+        ],
+    )
     job, out = jobs(pool, clock)
     report = await job.run_once(utc(16, 0))  # 19:00 MSK
     assert report.reminders == 0 and out.kinds() == ["review"]  # the morning visit is reviewed, not reminded
@@ -105,16 +111,27 @@ async def test_disabled_sends_nothing(pool: asyncpg.Pool, clock: FakeClock) -> N
 # --- review requests -----------------------------------------------------------------------------
 async def test_review_request_after_the_visit_not_at_night(pool: asyncpg.Pool, clock: FakeClock) -> None:
     cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
-    await SyncStore(pool).save_records(cid, [
-        record(51, datetime(2026, 11, 23, 12, 0, tzinfo=MSK), length_s=3600),  # ends 13:00 -> due 16:00
-        record(52, datetime(2026, 11, 23, 19, 0, tzinfo=MSK), length_s=3600, phone="79160000052"),  # due 10:00
-        record(53, datetime(2026, 11, 23, 12, 0, tzinfo=MSK), attendance=-1, phone="79160000053"),  # no-show
-        record(54, datetime(2026, 11, 23, 12, 0, tzinfo=MSK), deleted=True, phone="79160000054"),
-    ])
+    await SyncStore(pool).save_records(
+        cid,
+        [
+            record(51, datetime(2026, 11, 23, 12, 0, tzinfo=MSK), length_s=3600),  # ends 13:00 -> due 16:00
+            record(
+                52, datetime(2026, 11, 23, 19, 0, tzinfo=MSK), length_s=3600, phone="79160000052"
+            ),  # due 10:00
+            record(
+                53, datetime(2026, 11, 23, 12, 0, tzinfo=MSK), attendance=-1, phone="79160000053"
+            ),  # no-show
+            record(54, datetime(2026, 11, 23, 12, 0, tzinfo=MSK), deleted=True, phone="79160000054"),
+        ],
+    )
     job, out = jobs(pool, clock)
     assert (await job.run_once(utc(12, 55))).reviews == 0  # 15:55 MSK
     assert (await job.run_once(utc(13, 5))).reviews == 1  # 16:05 MSK
-    assert out.sent[0]["chat"] == CHAT and "Оцените" in out.sent[0]["text"] and "«Лаванда»" in out.sent[0]["text"]
+    assert (
+        out.sent[0]["chat"] == CHAT
+        and "Оцените" in out.sent[0]["text"]
+        and "«Лаванда»" in out.sent[0]["text"]
+    )
     assert (await job.run_once(utc(13, 10))).reviews == 0  # once per record
     assert (await job.run_once(utc(20, 30))).reviews == 0  # 23:30 MSK: record 52 is due, but it is night
     assert (await job.run_once(utc(6, 55, day=24))).reviews == 0  # 09:55 MSK
@@ -136,26 +153,34 @@ async def test_change_notices_for_salon_made_changes_only(pool: asyncpg.Pool, cl
     cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
     store = SyncStore(pool)
     day = datetime(2026, 11, 26, 12, 0, tzinfo=MSK)
-    await store.save_records(cid, [
-        record(71, day, services=(1011, 1012)),
-        record(72, day + timedelta(hours=2), api_id="wa-0123456789abcdef", phone="79160000072"),
-        record(73, day + timedelta(hours=4), phone="79160000073"),
-        record(74, day + timedelta(hours=6), phone="79160000074"),
-    ])
+    await store.save_records(
+        cid,
+        [
+            record(71, day, services=(1011, 1012)),
+            record(72, day + timedelta(hours=2), api_id="wa-0123456789abcdef", phone="79160000072"),
+            record(73, day + timedelta(hours=4), phone="79160000073"),
+            record(74, day + timedelta(hours=6), phone="79160000074"),
+        ],
+    )
     await pool.execute(
         """INSERT INTO bookings (company_id, idempotency_key, status, record_id, client_phone, created_by_bot)
-           VALUES ($1, 'k74', 'booked', 74, '+79160000074', TRUE)""", cid)
+           VALUES ($1, 'k74', 'booked', 74, '+79160000074', TRUE)""",
+        cid,
+    )
     job, out = jobs(pool, clock)
     now = utc(8, 0)  # 11:00 MSK
     assert (await job.run_once(now)).changes == 0  # the first scan only takes the snapshot
 
     # The salon reorders the services of 71 (same set), moves 72 and 74 (the bot's), moves 73.
-    await store.save_records(cid, [
-        record(71, day, services=(1012, 1011)),
-        record(72, day + timedelta(hours=3), api_id="wa-0123456789abcdef", phone="79160000072"),
-        record(73, day + timedelta(days=1, hours=4), phone="79160000073"),
-        record(74, day + timedelta(hours=7), phone="79160000074"),
-    ])
+    await store.save_records(
+        cid,
+        [
+            record(71, day, services=(1012, 1011)),
+            record(72, day + timedelta(hours=3), api_id="wa-0123456789abcdef", phone="79160000072"),
+            record(73, day + timedelta(days=1, hours=4), phone="79160000073"),
+            record(74, day + timedelta(hours=7), phone="79160000074"),
+        ],
+    )
     assert await pool.fetchval("SELECT services FROM sync_records WHERE record_id = 71") != []
     report = await job.run_once(now + timedelta(minutes=5))
     assert report.changes == 1
@@ -167,28 +192,37 @@ async def test_change_notices_for_salon_made_changes_only(pool: asyncpg.Pool, cl
     # Moved again, then cancelled by the salon: one notice each.
     await store.save_records(cid, [record(73, day + timedelta(days=1, hours=5), phone="79160000073")])
     assert (await job.run_once(now + timedelta(minutes=15))).changes == 1
-    await store.save_records(cid, [record(73, day + timedelta(days=1, hours=5), phone="79160000073",
-                                          deleted=True)])
+    await store.save_records(
+        cid, [record(73, day + timedelta(days=1, hours=5), phone="79160000073", deleted=True)]
+    )
     assert (await job.run_once(now + timedelta(minutes=20))).changes == 1
     assert "отменена" in out.sent[-1]["text"]
     assert (await job.run_once(now + timedelta(minutes=25))).changes == 0
 
 
-async def test_created_by_salon_is_announced_bot_bookings_are_not(pool: asyncpg.Pool, clock: FakeClock) -> None:
+async def test_created_by_salon_is_announced_bot_bookings_are_not(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
     cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
     store = SyncStore(pool)
     job, out = jobs(pool, clock)
     now = utc(8, 0)
     await job.run_once(now)  # baseline of an empty book
     day = datetime(2026, 11, 25, 15, 0, tzinfo=MSK)
-    await store.save_records(cid, [
-        record(81, day),  # made by the salon's admin
-        record(82, day, api_id="wa-feedbeef00000000", phone="79160000082"),  # booked by the bot
-        record(83, day, comment="Записано через WhatsApp", phone="79160000083"),
-        record(84, day + timedelta(days=40), phone="79160000084"),  # far ahead: entered sync's window
-    ])
+    await store.save_records(
+        cid,
+        [
+            record(81, day),  # made by the salon's admin
+            record(82, day, api_id="wa-feedbeef00000000", phone="79160000082"),  # booked by the bot
+            record(83, day, comment="Записано через WhatsApp", phone="79160000083"),
+            record(84, day + timedelta(days=40), phone="79160000084"),  # far ahead: entered sync's window
+        ],
+    )
     assert (await job.run_once(now + timedelta(minutes=5))).changes == 1
-    assert out.sent[0]["chat"] == CHAT and "Вы записаны в «Лаванда» в среду, 25 ноября, в 15:00" in out.sent[0]["text"]
+    assert (
+        out.sent[0]["chat"] == CHAT
+        and "Вы записаны в «Лаванда» в среду, 25 ноября, в 15:00" in out.sent[0]["text"]
+    )
 
 
 async def test_a_moved_visit_gets_reminders_for_its_new_time(pool: asyncpg.Pool, clock: FakeClock) -> None:
@@ -207,7 +241,7 @@ async def test_a_moved_visit_gets_reminders_for_its_new_time(pool: asyncpg.Pool,
 async def test_changes_wait_for_the_morning(pool: asyncpg.Pool, clock: FakeClock) -> None:
     cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
     store = SyncStore(pool)
-    job, out = jobs(pool, clock)
+    job, _ = jobs(pool, clock)
     await job.run_once(utc(8, 0))
     await store.save_records(cid, [record(95, datetime(2026, 11, 25, 15, 0, tzinfo=MSK))])
     assert (await job.run_once(utc(20, 0))).changes == 0  # 23:00 MSK

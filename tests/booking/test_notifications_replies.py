@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -26,7 +26,6 @@ from tests.booking.test_notifications_support import (
 )
 
 MSK = ZoneInfo("Europe/Moscow")
-UTC = timezone.utc
 _ids = itertools.count(1)
 
 
@@ -42,8 +41,15 @@ class Inner:
 
 def msg(company_id: int, text: str, phone: str = CLIENT_PHONE) -> InboundMessage:
     n = next(_ids)
-    return InboundMessage(id=n, company_id=company_id, chat=f"{phone}@s.whatsapp.net", sender_phone="+" + phone,
-                          wa_message_id=f"WA{n}", text=text, received_at=datetime.now(UTC))
+    return InboundMessage(
+        id=n,
+        company_id=company_id,
+        chat=f"{phone}@s.whatsapp.net",
+        sender_phone="+" + phone,
+        wa_message_id=f"WA{n}",
+        text=text,
+        received_at=datetime.now(UTC),
+    )
 
 
 class NoYClients:
@@ -61,8 +67,9 @@ async def test_yes_to_a_reminder_confirms_the_visit_in_yclients(
 ) -> None:
     st = sandbox_stack
     cid = st.company_id
-    await pool.execute("UPDATE companies SET integration_status = 'active', timezone = 'Europe/Moscow' WHERE id = $1",
-                       cid)
+    await pool.execute(
+        "UPDATE companies SET integration_status = 'active', timezone = 'Europe/Moscow' WHERE id = $1", cid
+    )
     salon = st.sandbox.salon(962302)
     assert salon is not None
     sync = SyncStore(pool)
@@ -75,8 +82,9 @@ async def test_yes_to_a_reminder_confirms_the_visit_in_yclients(
     assert out.sent[0]["chat"] == f"{phone}@s.whatsapp.net" and "сегодня в 16:00" in out.sent[0]["text"]
 
     inner = Inner()
-    replies = NotificationReplies(inner, store=NotificationStore(pool), source=sync, client=st.client, outbox=out,
-                                  clock=clock)
+    replies = NotificationReplies(
+        inner, store=NotificationStore(pool), source=sync, client=st.client, outbox=out, clock=clock
+    )
     assert salon.records[4003].attendance == 0
     await replies.handle(msg(cid, "Да, буду!", phone))
     assert salon.records[4003].attendance == 2
@@ -96,8 +104,9 @@ async def test_yes_without_an_open_reminder_or_to_a_cancelled_visit_goes_to_the_
     cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
     sync = SyncStore(pool)
     inner, out = Inner(), RecordingOutbox()
-    replies = NotificationReplies(inner, store=NotificationStore(pool), source=sync, client=NoYClients(),
-                                  outbox=out, clock=clock)
+    replies = NotificationReplies(
+        inner, store=NotificationStore(pool), source=sync, client=NoYClients(), outbox=out, clock=clock
+    )
     await replies.handle(msg(cid, "да"))  # nothing was sent to this chat
     await sync.save_records(cid, [record(11, datetime(2026, 11, 24, 12, 0, tzinfo=MSK))])
     job, _ = jobs(pool, clock, outbox=out)
@@ -108,19 +117,63 @@ async def test_yes_without_an_open_reminder_or_to_a_cancelled_visit_goes_to_the_
     assert inner.got == ["да", "да"]
 
 
-async def test_ratings_are_stored_and_low_ones_flagged_to_the_salon(pool: asyncpg.Pool, clock: FakeClock) -> None:
+async def test_yes_inside_a_booking_the_client_started_later_is_the_dialogues(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
+    sync = SyncStore(pool)
+    await sync.save_records(cid, [record(15, datetime(2026, 11, 24, 12, 0, tzinfo=MSK))])
+    job, out = jobs(pool, clock)
+    clock.set(datetime(2026, 11, 23, 19, 30, tzinfo=MSK))
+    assert (await job.run_once()).reminders == 1
+    # Then the client asks to book another visit; the bot offers a slot and asks "(да/нет)".
+    await pool.execute(
+        """INSERT INTO conversations (company_id, chat, state, updated_at)
+           VALUES ($1, $2, '{"flow": "book", "awaiting": "confirm"}'::jsonb, $3)""",
+        cid,
+        f"{CLIENT_PHONE}@s.whatsapp.net",
+        datetime(2026, 11, 23, 19, 40, tzinfo=MSK),
+    )
+    inner = Inner()
+    replies = NotificationReplies(
+        inner, store=NotificationStore(pool), source=sync, client=NoYClients(), outbox=out, clock=clock
+    )
+    await replies.handle(msg(cid, "да"))
+    assert inner.got == ["да"]
+    assert await pool.fetchval("SELECT answer FROM notifications WHERE record_id = 15") is None
+
+
+async def test_confirmed_visits_are_reminded_without_asking_again(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
+    await SyncStore(pool).save_records(
+        cid, [record(16, datetime(2026, 11, 24, 14, 0, tzinfo=MSK), attendance=2)]
+    )
+    job, out = jobs(pool, clock)
+    clock.set(datetime(2026, 11, 24, 12, 5, tzinfo=MSK))
+    assert (await job.run_once()).reminders == 1
+    assert "сегодня в 14:00" in out.sent[0]["text"] and "Ответьте «да»" not in out.sent[0]["text"]
+
+
+async def test_ratings_are_stored_and_low_ones_flagged_to_the_salon(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
     cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
     sync = SyncStore(pool)
     happy, unhappy = CLIENT_PHONE, "79160000002"
     visit = datetime(2026, 11, 23, 12, 0, tzinfo=MSK)
-    await sync.save_records(cid, [record(21, visit), record(22, visit, phone=unhappy, name="Анна",
-                                                             staff_id=2004, staff_name="Мария")])
+    await sync.save_records(
+        cid,
+        [record(21, visit), record(22, visit, phone=unhappy, name="Анна", staff_id=2004, staff_name="Мария")],
+    )
     job, out = jobs(pool, clock)
     clock.set(datetime(2026, 11, 23, 16, 30, tzinfo=MSK))
     assert (await job.run_once()).reviews == 2
     inner = Inner()
-    replies = NotificationReplies(inner, store=NotificationStore(pool), source=sync, client=NoYClients(),
-                                  outbox=out, clock=clock)
+    replies = NotificationReplies(
+        inner, store=NotificationStore(pool), source=sync, client=NoYClients(), outbox=out, clock=clock
+    )
 
     await replies.handle(msg(cid, "5 из 5, спасибо!", happy))
     assert out.to(f"{happy}@s.whatsapp.net")[-1].startswith("Спасибо за оценку")
@@ -145,7 +198,9 @@ async def test_ratings_are_stored_and_low_ones_flagged_to_the_salon(pool: asyncp
     assert await pool.fetchval("SELECT count(*) FROM reviews") == 2
 
 
-async def test_stars_and_words_rate_and_other_text_passes_through(pool: asyncpg.Pool, clock: FakeClock) -> None:
+async def test_stars_and_words_rate_and_other_text_passes_through(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
     cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow", whatsapp_phone=None)
     sync = SyncStore(pool)
     visit = datetime(2026, 11, 23, 12, 0, tzinfo=MSK)
@@ -155,8 +210,9 @@ async def test_stars_and_words_rate_and_other_text_passes_through(pool: asyncpg.
     clock.set(datetime(2026, 11, 23, 16, 30, tzinfo=MSK))
     assert (await job.run_once()).reviews == 3
     inner = Inner()
-    replies = NotificationReplies(inner, store=NotificationStore(pool), source=sync, client=NoYClients(),
-                                  outbox=out, clock=clock)
+    replies = NotificationReplies(
+        inner, store=NotificationStore(pool), source=sync, client=NoYClients(), outbox=out, clock=clock
+    )
     await replies.handle(msg(cid, "⭐⭐⭐⭐", phones[0]))
     await replies.handle(msg(cid, "на пятёрку!", phones[1]))
     await replies.handle(msg(cid, "а можно записаться на завтра в 15:00?", phones[2]))
@@ -172,7 +228,14 @@ async def test_stars_and_words_rate_and_other_text_passes_through(pool: asyncpg.
 async def test_disabled_passes_everything_through(pool: asyncpg.Pool, clock: FakeClock) -> None:
     cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
     inner = Inner()
-    replies = NotificationReplies(inner, store=NotificationStore(pool), source=SyncStore(pool), client=NoYClients(),
-                                  outbox=RecordingOutbox(), clock=clock, config=NotificationsConfig(enabled=False))
+    replies = NotificationReplies(
+        inner,
+        store=NotificationStore(pool),
+        source=SyncStore(pool),
+        client=NoYClients(),
+        outbox=RecordingOutbox(),
+        clock=clock,
+        config=NotificationsConfig(enabled=False),
+    )
     await replies.handle(msg(cid, "5"))
     assert inner.got == ["5"]

@@ -26,14 +26,23 @@ NATALIA = "+79257654321"  # demo record 4003: today 16:00
 
 
 @pytest.fixture
-async def app_client(database_url: str, redis_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[TestClient]:
+async def app_client(
+    database_url: str, redis_url: str, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[TestClient]:
     from gateway.app import create_app
 
     if lookup_key("gateway.wiring.sessions", "INBOX") is None:
         pytest.skip("the sessions engine is not wired")
     port = free_port()
-    settings = make_settings(database_url, redis_url, tmp_path, demo=True, port=port,
-                             public_base_url=f"http://127.0.0.1:{port}", yclients_rate_per_s=1000.0)
+    settings = make_settings(
+        database_url,
+        redis_url,
+        tmp_path,
+        demo=True,
+        port=port,
+        public_base_url=f"http://127.0.0.1:{port}",
+        yclients_rate_per_s=1000.0,
+    )
     app = create_app(settings, clock=clock)
     notifications.install(app)  # what gateway/wiring/__init__.py will do after booking.install
     client = TestClient(TestServer(app, host="127.0.0.1", port=port))
@@ -56,7 +65,9 @@ async def test_reminder_and_yes_through_the_whole_app(app_client: TestClient, cl
     assert notifications.JOB_NAME in app[SCHEDULER].jobs
 
     assert (await app[SYNC_SERVICE].run_once(chat.company_id, "all")).ok
-    await app[POOL].execute("UPDATE companies SET integration_status = 'active' WHERE id = $1", chat.company_id)
+    await app[POOL].execute(
+        "UPDATE companies SET integration_status = 'active' WHERE id = $1", chat.company_id
+    )
     clock.set(datetime(2026, 11, 23, 14, 5, tzinfo=MSK))
     report = await app[notifications.NOTIFICATION_JOBS].run_once()
     assert report.reminders == 1
