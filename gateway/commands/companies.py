@@ -1,10 +1,83 @@
-"""`ai-admin companies` commands."""
+"""`ai-admin companies list [--status S] [--salon-id N] [--json]` and `ai-admin companies show ID [--salon]`.
+
+Read-only views of the `companies` table for operators; every call is written to `audit_log`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 from typing import Any
+
+from gateway.settings import Settings
 
 
 def register(sub: "argparse._SubParsersAction[Any]") -> None:
     """Add the `companies` subcommand."""
+    parser = sub.add_parser("companies", help="list or show salons (companies)")
+    cmds = parser.add_subparsers(dest="companies_command", required=True)
+    lst = cmds.add_parser("list", help="totals and a page of companies")
+    lst.add_argument("--salon-id", type=int, default=None, help="only this YClients salon")
+    lst.add_argument("--page", type=int, default=1)
+    lst.add_argument("--count", type=int, default=50)
+    lst.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    lst.set_defaults(func=_list)
+    show = cmds.add_parser("show", help="one company: status, WhatsApp, audit trail")
+    show.add_argument("id", type=int, help="our company id (or a salon id with --salon)")
+    show.add_argument("--salon", action="store_true", help="ID is a YClients salon id")
+    show.set_defaults(func=_show)
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(list_companies(settings, args.salon_id, max(1, args.page), max(1, min(args.count, 500)),
+                                      as_json=args.json))
+
+
+def _show(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(show_company(settings, args.id, by_salon=args.salon))
+
+
+async def list_companies(settings: Settings, salon_id: int | None, page: int, count: int, *, as_json: bool) -> int:
+    """Print totals and one page."""
+    from gateway.cli_support import open_stores
+    from marketplace.store import MarketplaceStore
+
+    async with open_stores(settings, redis=False) as stores:
+        store = MarketplaceStore(stores.pool)
+        stats = await store.stats()
+        rows = await store.page(salon_id=salon_id, limit=count, offset=(page - 1) * count)
+        await store.audit("admin:cli", "companies_list", None, {"page": page, "salon_id": salon_id})
+    if as_json:
+        print(json.dumps({"success": True, "stats": stats, "page": page, "count": len(rows), "companies": [
+            {"company_id": c.id, "salon_id": c.salon_id, "title": c.title, "integration_status": c.integration_status,
+             "whatsapp_connected": c.whatsapp_connected, "whatsapp_phone": c.whatsapp_phone} for c in rows]},
+            ensure_ascii=False, indent=2))
+        return 0
+    by_status = ", ".join(f"{k}={v}" for k, v in sorted(stats["by_status"].items())) or "-"
+    print(f"total={stats['total']} connected={stats['connected']} ({by_status})")
+    print(f"{'ID':>8} {'SALON':>10} {'STATUS':<18} {'WA':<3} {'PHONE':<16} TITLE")
+    for c in rows:
+        print(f"{c.id:>8} {c.salon_id:>10} {c.integration_status:<18} {'yes' if c.whatsapp_connected else 'no':<3} "
+              f"{c.whatsapp_phone or '-':<16} {c.title or ''}")
+    return 0
+
+
+async def show_company(settings: Settings, ident: int, *, by_salon: bool) -> int:
+    """Print one company as JSON (exit 1 when unknown)."""
+    from gateway.cli_support import open_stores
+    from marketplace.store import MarketplaceStore
+
+    async with open_stores(settings, redis=False) as stores:
+        store = MarketplaceStore(stores.pool)
+        company = await (store.by_salon(ident) if by_salon else store.get(ident))
+        if company is None:
+            print(json.dumps({"success": False, "error": "company not found"}))
+            return 1
+        await store.audit("admin:cli", "company_show", company.id)
+        trail = await store.audit_rows(company.id)
+    out = {"success": True, "company": {k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                                        for k, v in company.__dict__.items()},
+           "audit": [{"at": r["at"].isoformat(), "actor": r["actor"], "action": r["action"]} for r in trail[-20:]]}
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0
