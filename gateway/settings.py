@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     outbox_per_minute: int = 20
     outbox_chat_interval_s: float = 1.0
     neonize_store_dsn: str = ""  # unset: sqlite file under var/wa
+    session_lease_ttl_ms: int = 15_000  # session ownership lease (DESIGN 9); renewed every third of it
 
     # --- YClients ----------------------------------------------------------------------
     yclients_base_url: str = "https://api.yclients.com"

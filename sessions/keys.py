@@ -92,3 +92,16 @@ def sim_ban(company_id: int) -> str:
 def sim_device(company_id: int) -> str:
     """Simulator: the linked device (JSON {jid, phone, linked_at}); no TTL, survives restarts."""
     return f"{sim_prefix(company_id)}:device"
+
+
+def instance_alive(instance_id: str) -> str:
+    """Heartbeat of a sessions engine instance (TTL = a few lease periods)."""
+    return f"sessions:instance:{instance_id}"
+
+
+INSTANCES_PATTERN = "sessions:instance:*"
+
+
+def rpc_reply(request_id: str) -> str:
+    """Where the owning instance answers a forwarded request (a list, BLPOPed once, short TTL)."""
+    return f"sessions:rpc-reply:{request_id}"

@@ -2,7 +2,13 @@
 
 One `Session` object per company on this instance; the desired state (`running`/`stopped`) is
 stored so `restore()` at boot starts exactly the sessions that should run, with bounded
-concurrency and staggered starts. Control messages from the CLI arrive on `keys.CONTROL_CHANNEL`.
+concurrency and staggered starts. Control messages (from the CLI, or forwarded by another
+instance) arrive on `keys.CONTROL_CHANNEL`.
+
+With a `LeaseKeeper` (several instances), a session runs only on the instance holding its lease
+(DESIGN.md section 9): stop/logout/pairing requests reaching another instance are forwarded to the
+owner over the control channel; leases are renewed in the background, a lost lease stops the local
+session, and sessions nobody owns (a dead instance's) are claimed up to a fair share.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import random
+import secrets
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -21,6 +29,7 @@ from sessions.api import CurrentQr, SessionEvent, SessionInfo, SessionListener, 
 from sessions.config import SessionsConfig
 from sessions.events import publish_event
 from sessions.jid import is_e164
+from sessions.lease import LeaseKeeper
 from sessions.metrics import SessionMetrics
 from sessions.runtime import Clock, Spawner
 from sessions.session import MessageSink, Session, SessionContext
@@ -48,6 +57,7 @@ class SessionManager:
         *,
         metrics: SessionMetrics | None = None,
         rng: random.Random | None = None,
+        lease: LeaseKeeper | None = None,
     ) -> None:
         self.store = SessionStore(pool)
         self.redis = redis
@@ -62,7 +72,10 @@ class SessionManager:
             store=self.store, redis=redis, factory=factory, config=config, clock=clock, spawner=spawner,
             publish=self._publish, on_state=self._on_state, rng=rng or random.Random(),
         )
+        self._ctx.on_finished = self._finished
+        self.lease = lease
         self._control_task: asyncio.Task[object] | None = None
+        self._lease_task: asyncio.Task[object] | None = None
         self._closed = False
 
     # --- wiring hooks ------------------------------------------------------------------
@@ -79,6 +92,10 @@ class SessionManager:
         if session is None or session.state is not S.CONNECTED:
             return None
         return session.transport
+
+    def connected_company_ids(self) -> list[int]:
+        """Companies whose session is CONNECTED on this instance (the outbox claims only theirs)."""
+        return [cid for cid, s in self._sessions.items() if s.state is S.CONNECTED and s.transport is not None]
 
     def local_sessions(self) -> list[SessionInfo]:
         """Snapshots of the sessions this instance holds."""
@@ -112,31 +129,44 @@ class SessionManager:
 
     # --- SessionService ----------------------------------------------------------------
     async def start(self, company_id: int) -> SessionInfo:
-        """Desired-running; start unless it is already active."""
+        """Desired-running; start unless it is already active (here, or on the instance owning it)."""
         session = await self._session(company_id)
         async with session.lock:
             await self._set_desired(session, "running")
-            if not (session.running and session.state in ACTIVE_STATES):
-                await self._launch(session)
-        return session.info()
+            if session.running and session.state in ACTIVE_STATES:
+                return session.info()
+            launched = await self._launch(session)
+        return session.info() if launched else await self.info(company_id)
 
     async def request_qr(self, company_id: int) -> SessionInfo:
         """A fresh QR series unless connected or a series is already running."""
         return await self.start(company_id)
 
-    async def stop(self, company_id: int) -> SessionInfo:
+    async def stop(self, company_id: int, *, forwarded: bool = False) -> SessionInfo:
+        """Desired-stopped; disconnect keeping credentials (forwarded to the owner if elsewhere)."""
         session = await self._session(company_id)
         async with session.lock:
-            await self._set_desired(session, "stopped")
+            if not forwarded:
+                await self._set_desired(session, "stopped")
+            if not await self._own(session):
+                if not forwarded:
+                    await send_control(self.redis, company_id, "stop")
+                return await self.info(company_id)
             await session.halt()
-            if session.state is not S.STOPPED:
-                await session.transition(S.STOPPED, "stopped by request")
+            await session.settle(S.STOPPED, "stopped by request")
+            await self._release(session)
         return session.info()
 
-    async def logout(self, company_id: int) -> SessionInfo:
+    async def logout(self, company_id: int, *, forwarded: bool = False) -> SessionInfo:
+        """Unlink the device and delete its credentials; desired-stopped."""
         session = await self._session(company_id)
         async with session.lock:
-            await self._set_desired(session, "stopped")
+            if not forwarded:
+                await self._set_desired(session, "stopped")
+            if not await self._own(session):
+                if not forwarded:
+                    await send_control(self.redis, company_id, "logout")
+                return await self.info(company_id)
             transport = session.transport
             if transport is not None:
                 with contextlib.suppress(Exception):
@@ -145,12 +175,13 @@ class SessionManager:
             await self.factory.forget(company_id)
             session.jid = None
             session.connected_at = None
-            await session.transition(S.LOGGED_OUT, "logout requested")
+            await session.settle(S.LOGGED_OUT, "logout requested")
+            await self._release(session)
         return session.info()
 
     async def info(self, company_id: int) -> SessionInfo:
         session = self._sessions.get(company_id)
-        if session is not None:
+        if session is not None and (self.lease is None or session.running):
             return session.info()
         row = await self.store.get_session(company_id)
         if row is None:
@@ -172,13 +203,19 @@ class SessionManager:
             return None
         return qr if qr.expires_at > self.clock.time() else None
 
-    async def request_pairing_code(self, company_id: int, phone: str) -> tuple[str, int]:
+    async def request_pairing_code(self, company_id: int, phone: str, *, forwarded: bool = False) -> tuple[str, int]:
         """Start the session if needed, ask the transport for a code, go PAIRING."""
         if not is_e164(phone):
             raise ValueError("phone must be E.164, e.g. +79161234567")
         session = await self._session(company_id)
         if session.state is S.CONNECTED:
             raise PairingNotSupportedError("the session is already connected")
+        if self.lease is not None and not session.running:
+            holder = await self.lease.holder(company_id)
+            if holder is not None and holder[0] != self.lease.instance_id:
+                if forwarded:
+                    raise PairingNotSupportedError("not the owner")
+                return await self._pairing_on_owner(company_id, phone)
         await self.start(company_id)
         await asyncio.wait_for(session.started.wait(), timeout=30)
         async with session.lock:
@@ -192,32 +229,80 @@ class SessionManager:
             )
         return pairing.code, int(pairing.expires_in_s)
 
-    # --- lifecycle ---------------------------------------------------------------------
+    async def _pairing_on_owner(self, company_id: int, phone: str, timeout_s: int = 10) -> tuple[str, int]:
+        """Ask the instance owning the session for a pairing code (Redis request/reply)."""
+        request_id = secrets.token_hex(8)
+        await self.redis.publish(keys.CONTROL_CHANNEL, json.dumps(
+            {"company_id": company_id, "action": "request_pairing_code", "phone": phone, "reply": request_id}))
+        answer = await self.redis.blpop([keys.rpc_reply(request_id)], timeout=timeout_s)
+        if answer is None:
+            raise PairingNotSupportedError("the instance owning this session did not answer")
+        data = json.loads(answer[1])
+        if "error" in data:
+            raise PairingNotSupportedError(str(data["error"]))
+        return str(data["code"]), int(data["expires_in"])
+
+    # --- ownership ---------------------------------------------------------------------
+    async def _own(self, session: Session) -> bool:
+        """True when this instance may act on the session (holds or just took its lease)."""
+        if self.lease is None or (session.running and session.epoch is not None):
+            return True
+        epoch = await self.lease.acquire(session.company_id)
+        if epoch is None:
+            return False
+        if epoch != session.epoch:
+            row = await self.store.get_session(session.company_id)
+            if row is not None:
+                old = session.state
+                session.load(row)
+                self._on_state(old, session.state)
+            session.epoch = epoch
+        return True
+
+    async def _release(self, session: Session) -> None:
+        if self.lease is not None and session.epoch is not None:
+            with contextlib.suppress(Exception):
+                await self.lease.release(session.company_id, session.epoch)
+        session.epoch = None
+
+    async def _finished(self, session: Session) -> None:
+        """A session loop ended by itself (terminal state): give the lease up."""
+        await self._release(session)
+
     async def _set_desired(self, session: Session, desired: str) -> None:
         session.desired = desired
         await self.store.set_desired(session.company_id, desired, self.clock.now())
 
-    async def _launch(self, session: Session) -> None:
+    async def _launch(self, session: Session) -> bool:
+        """Start the session's loop here; False when another instance owns it."""
         if session.running:
             await session.halt()
+        if not await self._own(session):
+            return False
         session.attempts = 0
         session.launch()
+        return True
 
+    # --- lifecycle ---------------------------------------------------------------------
     async def restore(self) -> int:
         """Start every desired-running session that is not in a terminal/expired state; returns how many."""
         rows = [r for r in await self.store.list_sessions() if r.desired == "running"]
         wanted = [r.company_id for r in rows if S(r.state) in ACTIVE_STATES or S(r.state) is S.STOPPED]
         sem = asyncio.Semaphore(max(1, self.config.restore_concurrency))
         stagger_s = self.config.restore_stagger_ms / 1000.0
+        started = 0
 
         async def one(company_id: int) -> None:
+            nonlocal started
             async with sem:
                 if self._closed:
                     return
                 session = await self._session(company_id)
                 async with session.lock:
-                    if not session.running:
-                        await self._launch(session)
+                    launched = session.running or await self._launch(session)
+                if not launched:
+                    return  # another instance owns it
+                started += 1
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(session.started.wait(), timeout=30)
                 if stagger_s > 0:
@@ -225,13 +310,72 @@ class SessionManager:
                     await asyncio.sleep(stagger_s)
 
         await asyncio.gather(*(one(cid) for cid in wanted))
-        log.info("sessions_restored", count=len(wanted), skipped=len(rows) - len(wanted))
-        return len(wanted)
+        log.info("sessions_restored", count=started, skipped=len(rows) - started)
+        return started
 
-    def start_control_listener(self) -> None:
-        """Listen for CLI control messages (start/stop/logout) on Redis."""
+    def start_background(self, *, lease_loop: bool = True) -> None:
+        """Listen for control messages; with leases, renew them and claim orphaned sessions.
+
+        Tests pass `lease_loop=False` and call `lease_tick()` themselves.
+        """
         if self._control_task is None:
             self._control_task = self.spawner.spawn("sessions-control", self._control_loop())
+        if lease_loop and self.lease is not None and self._lease_task is None:
+            self._lease_task = self.spawner.spawn("sessions-leases", self._lease_loop())
+
+    start_control_listener = start_background
+
+    async def _lease_loop(self) -> None:
+        assert self.lease is not None
+        period_s = self.lease.ttl_ms / 3000.0
+        while True:
+            try:
+                await self.lease_tick()
+            except Exception as exc:  # noqa: BLE001 - keep renewing after a Redis hiccup
+                log.error("sessions_lease_tick_failed", error=repr(exc))
+            # Lease TTLs are Redis (real) time, so the renewal period is real time too.
+            await asyncio.sleep(period_s)
+
+    async def lease_tick(self) -> None:
+        """Heartbeat, renew held leases (a lost one stops the local session), claim orphans."""
+        if self.lease is None or self._closed:
+            return
+        await self.lease.heartbeat()
+        for session in list(self._sessions.values()):
+            if not session.running or session.epoch is None:
+                continue
+            if not await self.lease.renew(session.company_id, session.epoch):
+                log.warning("session_lease_lost", company_id=session.company_id, epoch=session.epoch)
+                async with session.lock:
+                    await session.halt()
+                    session.epoch = None
+        await self.claim_orphans()
+
+    async def claim_orphans(self) -> int:
+        """Start desired-running sessions nobody owns (a dead instance's), up to a fair share."""
+        if self.lease is None:
+            return 0
+        rows = [r for r in await self.store.list_sessions()
+                if r.desired == "running" and (S(r.state) in ACTIVE_STATES or S(r.state) is S.STOPPED)]
+        if not rows:
+            return 0
+        fair = math.ceil(len(rows) / await self.lease.live_instances())
+        mine = sum(1 for s in self._sessions.values() if s.running)
+        claimed = 0
+        for row in rows:
+            if mine >= fair or self._closed:
+                break
+            local = self._sessions.get(row.company_id)
+            if (local is not None and local.running) or await self.lease.holder(row.company_id) is not None:
+                continue
+            session = await self._session(row.company_id)
+            async with session.lock:
+                if session.running or not await self._launch(session):
+                    continue
+            log.info("session_claimed", company_id=row.company_id)
+            mine += 1
+            claimed += 1
+        return claimed
 
     async def _control_loop(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -246,25 +390,46 @@ class SessionManager:
                 except (ValueError, KeyError, TypeError):
                     log.warning("sessions_control_malformed")
                     continue
-                if action not in CONTROL_ACTIONS:
-                    log.warning("sessions_control_unknown", action=action)
-                    continue
-                log.info("sessions_control", company_id=company_id, action=action)
                 try:
-                    await getattr(self, action)(company_id)
+                    await self._on_control(company_id, action, data)
                 except Exception as exc:  # noqa: BLE001 - keep listening
                     log.error("sessions_control_failed", company_id=company_id, action=action, error=repr(exc))
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
 
+    async def _on_control(self, company_id: int, action: str, data: dict[str, object]) -> None:
+        if action == "start" or action == "request_qr":
+            await self.start(company_id)
+        elif action == "stop":
+            await self.stop(company_id, forwarded=True)
+        elif action == "logout":
+            await self.logout(company_id, forwarded=True)
+        elif action == "request_pairing_code":
+            session = self._sessions.get(company_id)
+            if session is None or not session.running:
+                return  # only the owner answers
+            reply = keys.rpc_reply(str(data["reply"]))
+            try:
+                code, expires_in = await self.request_pairing_code(company_id, str(data["phone"]), forwarded=True)
+                answer: dict[str, object] = {"code": code, "expires_in": expires_in}
+            except Exception as exc:  # noqa: BLE001 - the asking instance reports it
+                answer = {"error": str(exc)}
+            await self.redis.rpush(reply, json.dumps(answer))
+            await self.redis.expire(reply, 30)
+        else:
+            log.warning("sessions_control_unknown", action=action)
+            return
+        log.info("sessions_control", company_id=company_id, action=action)
+
     async def close(self) -> None:
         """Stop every transport on this instance, keeping desired states (a restart restores them)."""
         self._closed = True
-        if self._control_task is not None:
-            self._control_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._control_task
+        for task in (self._control_task, self._lease_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         for session in list(self._sessions.values()):
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._shutdown_one(session))
@@ -272,8 +437,9 @@ class SessionManager:
     async def _shutdown_one(self, session: Session) -> None:
         was_active = session.running or session.state in ACTIVE_STATES
         await session.halt()
-        if was_active:
+        if was_active and (self.lease is None or session.epoch is not None):
             await session.transition(S.STOPPED, "instance shutting down")
+        await self._release(session)
 
 
 async def send_control(redis: aioredis.Redis, company_id: int, action: str) -> int:

@@ -67,8 +67,11 @@ class Outbox:
         *,
         metrics: SessionMetrics | None = None,
         rng: random.Random | None = None,
+        local_companies: Callable[[], list[int]] | None = None,
     ) -> None:
         self.store = SessionStore(pool)
+        # With several instances: claim only rows of sessions connected here (others wait for their owner).
+        self.local_companies = local_companies
         self.redis = redis
         self.config = config
         self.clock = clock
@@ -102,8 +105,11 @@ class Outbox:
     async def run_once(self) -> int:
         """Deliver every due row once; returns how many were sent."""
         now = self.clock.now()
+        companies = self.local_companies() if self.local_companies is not None else None
+        if companies is not None and not companies:
+            return 0
         rows = await self.store.claim_outbox(
-            now, now - timedelta(seconds=self.config.claim_timeout_s), self.config.batch_size
+            now, now - timedelta(seconds=self.config.claim_timeout_s), self.config.batch_size, companies
         )
         sent = 0
         for row in rows:
@@ -209,7 +215,10 @@ class Outbox:
 
     async def _next_due_s(self) -> float | None:
         with contextlib.suppress(Exception):
-            due = await self.store.next_outbox_due()
+            companies = self.local_companies() if self.local_companies is not None else None
+            if companies is not None and not companies:
+                return None
+            due = await self.store.next_outbox_due(companies)
             if due is not None:
                 return (due - self.clock.now()).total_seconds()
         return None

@@ -61,6 +61,8 @@ class SessionContext:
     on_state: Callable[[SessionState | None, SessionState], None] = lambda old, new: None
     message_sink: MessageSink | None = None
     rng: random.Random = field(default_factory=random.Random)
+    # Called when a session's loop ends by itself (terminal state): the manager releases the lease.
+    on_finished: Callable[[Session], Awaitable[None]] | None = None
 
 
 class Session:
@@ -80,21 +82,35 @@ class Session:
         self.connected_at: datetime | None = None
         self.updated_at: datetime | None = None
         if row is not None:
-            stored = S(row.state)
-            # A live state stored by a previous process is stale: nothing runs here yet.
-            self.state = S.STOPPED if stored in ACTIVE_STATES else stored
-            self.reason = "process restarted" if stored in ACTIVE_STATES else row.reason
-            self.desired = row.desired
-            self.jid, self.phone = row.jid, row.phone
-            self.attempts, self.last_error = row.attempts, row.last_error
-            self.banned_until, self.connected_at, self.updated_at = row.banned_until, row.connected_at, row.updated_at
+            self.load(row)
         self.transport: Transport | None = None
         self.task: asyncio.Task[Any] | None = None
+        self.epoch: int | None = None  # lease fencing epoch while this instance owns the session
+        self.fenced = False  # a newer owner wrote: this instance must let go
         self.started = asyncio.Event()  # set once a start attempt finished (either way)
         self.lock = asyncio.Lock()
         self._stopping = False
         self._consuming = False
         self.log = log.bind(company_id=company_id)
+
+    def load(self, row: SessionRow) -> None:
+        """Take the stored fields (a live state stored by another process is stale: nothing runs here)."""
+        stored = S(row.state)
+        self.state = S.STOPPED if stored in ACTIVE_STATES else stored
+        self.reason = "not running on this instance" if stored in ACTIVE_STATES else row.reason
+        self.desired = row.desired
+        self.jid, self.phone = row.jid, row.phone
+        self.attempts, self.last_error = row.attempts, row.last_error
+        self.banned_until, self.connected_at, self.updated_at = row.banned_until, row.connected_at, row.updated_at
+
+    async def settle(self, new: SessionState, reason: str) -> None:
+        """Go to `new` by request; when already there, rewrite and republish it (stale rows get fixed)."""
+        if self.state is new:
+            self.reason = reason
+            if await self.persist():
+                await self.ctx.publish(SessionEvent(self.company_id, "state", {"state": new.value, "reason": reason}))
+        else:
+            await self.transition(new, reason)
 
     # --- snapshot / persistence --------------------------------------------------------
     def info(self) -> SessionInfo:
@@ -108,14 +124,20 @@ class Session:
     def running(self) -> bool:
         return self.task is not None and not self.task.done()
 
-    async def persist(self) -> None:
+    async def persist(self) -> bool:
+        """Write the state; False when fenced off by a newer lease owner (the loop then lets go)."""
         now = self.ctx.clock.now()
         self.updated_at = now
-        await self.ctx.store.save_state(
+        written = await self.ctx.store.save_state(
             self.company_id, state=self.state.value, reason=self.reason, jid=self.jid, phone=self.phone,
             attempts=self.attempts, last_error=self.last_error, banned_until=self.banned_until,
-            connected_at=self.connected_at, now=now,
+            connected_at=self.connected_at, now=now, epoch=self.epoch,
         )
+        if not written:
+            self.fenced = True
+            self._stopping = True
+            self.log.warning("session_fenced", epoch=self.epoch)
+        return written
 
     async def transition(self, new: SessionState, reason: str | None) -> bool:
         """Move to `new` if the table allows it: persist, log, publish. False (and logged) if refused."""
@@ -124,7 +146,8 @@ class Session:
             self.log.warning("session_transition_refused", old=old.value, new=new.value, reason=reason)
             return False
         self.state, self.reason = new, reason
-        await self.persist()
+        if not await self.persist():
+            return False
         self.ctx.on_state(old, new)
         self.log.info("session_transition", old=old.value, new=new.value, reason=reason, attempts=self.attempts)
         await self.ctx.publish(SessionEvent(self.company_id, "state", {"state": new.value, "reason": reason}))
@@ -134,6 +157,7 @@ class Session:
     def launch(self) -> None:
         """Start the driving loop (the caller holds `lock` and checked it is not running)."""
         self._stopping = False
+        self.fenced = False
         self.started.clear()
         self.task = self.ctx.spawner.spawn(f"session-{self.company_id}", self._run())
 
@@ -181,6 +205,8 @@ class Session:
                     return
         finally:
             self.started.set()
+            if not self._stopping and self.ctx.on_finished is not None:
+                await self.ctx.on_finished(self)
 
     async def _drop_transport(self) -> None:
         transport, self.transport = self.transport, None
@@ -210,6 +236,8 @@ class Session:
                 outcome = await self._on_event(event)
                 if outcome is not None:
                     return outcome
+                if self.fenced:
+                    return "done"
             if self._stopping:
                 return "done"
             self.last_error = "transport ended unexpectedly"

@@ -126,16 +126,24 @@ class SessionStore:
         banned_until: datetime | None,
         connected_at: datetime | None,
         now: datetime,
-    ) -> None:
-        """Persist a transition (the desired state is left as it is)."""
-        await self.pool.execute(
+        epoch: int | None = None,
+    ) -> bool:
+        """Persist a transition (the desired state is left as it is).
+
+        With a lease `epoch`, the write is fenced: refused (False) when a newer owner already wrote.
+        """
+        written = await self.pool.fetchval(
             """INSERT INTO wa_sessions (company_id, state, reason, jid, phone, attempts, last_error, banned_until,
-                                        connected_at, created_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                                        connected_at, created_at, updated_at, lease_epoch)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, COALESCE($11::bigint, 0))
                ON CONFLICT (company_id) DO UPDATE SET state = $2, reason = $3, jid = $4, phone = $5,
-                   attempts = $6, last_error = $7, banned_until = $8, connected_at = $9, updated_at = $10""",
-            company_id, state, reason, jid, phone, attempts, last_error, banned_until, connected_at, now,
+                   attempts = $6, last_error = $7, banned_until = $8, connected_at = $9, updated_at = $10,
+                   lease_epoch = COALESCE($11::bigint, wa_sessions.lease_epoch)
+               WHERE $11::bigint IS NULL OR wa_sessions.lease_epoch <= $11::bigint
+               RETURNING 1""",
+            company_id, state, reason, jid, phone, attempts, last_error, banned_until, connected_at, now, epoch,
         )
+        return written is not None
 
     async def set_desired(self, company_id: int, desired: str, now: datetime) -> None:
         await self.pool.execute(
@@ -228,17 +236,23 @@ class SessionStore:
             company_id, idempotency_key, kind, chat, text, wa_message_id, now,
         )
 
-    async def claim_outbox(self, now: datetime, stale_before: datetime, limit: int) -> list[OutboxRow]:
-        """Claim due rows: pending ones whose time has come and 'sending' ones abandoned by a crash."""
+    async def claim_outbox(
+        self, now: datetime, stale_before: datetime, limit: int, company_ids: list[int] | None = None
+    ) -> list[OutboxRow]:
+        """Claim due rows: pending ones whose time has come and 'sending' ones abandoned by a crash.
+
+        `company_ids` restricts the claim to those companies (the sessions this instance holds).
+        """
         rows = await self.pool.fetch(
             f"""UPDATE outbox SET status = 'sending', claimed_at = $1
                 WHERE id IN (
                     SELECT id FROM outbox
-                    WHERE (status = 'pending' AND next_attempt_at <= $1)
-                       OR (status = 'sending' AND claimed_at < $2)
+                    WHERE ((status = 'pending' AND next_attempt_at <= $1)
+                           OR (status = 'sending' AND claimed_at < $2))
+                      AND ($4::int[] IS NULL OR company_id = ANY($4::int[]))
                     ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
                 RETURNING {_OUTBOX_COLS}""",
-            now, stale_before, limit,
+            now, stale_before, limit, company_ids,
         )
         return sorted((_outbox(r) for r in rows), key=lambda o: (o.next_attempt_at, o.id))
 
@@ -276,5 +290,9 @@ class SessionStore:
             )
         )
 
-    async def next_outbox_due(self) -> datetime | None:
-        return await self.pool.fetchval("SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'")
+    async def next_outbox_due(self, company_ids: list[int] | None = None) -> datetime | None:
+        return await self.pool.fetchval(
+            "SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending' "
+            "AND ($1::int[] IS NULL OR company_id = ANY($1::int[]))",
+            company_ids,
+        )

@@ -18,6 +18,7 @@ from gateway.settings import Settings
 from sessions.api import SessionEvent
 from sessions.config import InboxConfig, OutboxConfig, SessionsConfig, SimConfig
 from sessions.inbox import Inbox
+from sessions.lease import LeaseKeeper
 from sessions.manager import SessionManager
 from sessions.metrics import SessionMetrics
 from sessions.outbox import Outbox
@@ -85,10 +86,13 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     pool, redis, clock, tasks = app[POOL], app[REDIS], app[CLOCK], app[TASKS]
     metrics = SessionMetrics(app[REGISTRY])
     factory = _transport_factory(app, settings)
-    manager = SessionManager(pool, redis, factory, sessions_config(settings), clock, tasks, metrics=metrics)
+    lease = LeaseKeeper(redis, settings.instance_id, ttl_ms=settings.session_lease_ttl_ms)
+    manager = SessionManager(pool, redis, factory, sessions_config(settings), clock, tasks, metrics=metrics,
+                             lease=lease)
     inbox = Inbox(pool, redis, inbox_config(settings), clock, tasks, metrics=metrics)
     manager.set_message_sink(inbox.accept)
-    outbox = Outbox(pool, redis, outbox_config(settings), clock, manager.transport_for, metrics=metrics)
+    outbox = Outbox(pool, redis, outbox_config(settings), clock, manager.transport_for, metrics=metrics,
+                    local_companies=manager.connected_company_ids)
 
     async def wake_outbox(event: SessionEvent) -> None:
         if event.type == "connected":
@@ -109,7 +113,7 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
                               manager.store.list_companies)
     app[READINESS].hooks.append(("restore_sessions", manager.restore))
     app[READINESS].hooks.append(("recover_inbox", inbox.recover))
-    manager.start_control_listener()
+    manager.start_background()
     delivery = tasks.spawn("outbox-delivery", outbox.run())
     try:
         yield

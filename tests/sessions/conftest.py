@@ -15,6 +15,7 @@ from gateway.tasks import TaskSupervisor
 from sessions.api import SessionEvent, SessionState
 from sessions.config import InboxConfig, OutboxConfig, SessionsConfig, SimConfig
 from sessions.inbox import Inbox
+from sessions.lease import LeaseKeeper
 from sessions.manager import SessionManager
 from sessions.outbox import Outbox
 from sessions.sim import SimTransportFactory
@@ -75,8 +76,10 @@ class Engine:
         self.tasks = TaskSupervisor("test")
         self.sim_config = SimConfig(**cfg.get("sim", {}))
         self.factory = SimTransportFactory(redis, self.sim_config, clock=clock, spawner=self.tasks)
+        instance = cfg.get("instance")
+        self.lease = LeaseKeeper(redis, instance) if instance else None
         self.manager = SessionManager(pool, redis, self.factory, SessionsConfig(**cfg.get("sessions", {})), clock,
-                                      self.tasks)
+                                      self.tasks, lease=self.lease)
         self.inbox = Inbox(pool, redis, InboxConfig(**cfg.get("inbox", {})), clock, self.tasks)
         self.manager.set_message_sink(self.inbox.accept)
         self.outbox = Outbox(pool, redis, OutboxConfig(**cfg.get("outbox", {})), clock, self.manager.transport_for)

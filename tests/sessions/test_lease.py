@@ -1,0 +1,78 @@
+"""Leases (DESIGN 9): one owner per session, forwarding to the owner, fencing, orphans move."""
+
+from __future__ import annotations
+
+from sessions import keys
+from sessions.api import SessionState as S
+from sessions.lease import LeaseKeeper
+from tests.sessions.conftest import Engine, EngineFactory, eventually
+
+
+async def test_lease_is_exclusive_and_epochs_grow(redis) -> None:  # type: ignore[no-untyped-def]
+    a, b = LeaseKeeper(redis, "a"), LeaseKeeper(redis, "b")
+    assert await a.acquire(7) == 1
+    assert await b.acquire(7) is None
+    assert await a.acquire(7) == 1  # re-entrant for the holder
+    assert await a.renew(7, 1) and not await b.renew(7, 1)
+    await b.release(7, 1)  # not b's: no effect
+    assert await a.holder(7) == ("a", 1)
+    await a.release(7, 1)
+    assert await b.acquire(7) == 2
+    assert not await a.renew(7, 1)  # a lost it
+
+
+async def two(make_engine: EngineFactory) -> tuple[Engine, Engine]:
+    a = await make_engine(instance="inst-a")
+    b = await make_engine(instance="inst-b")
+    for e in (a, b):
+        e.manager.start_background(lease_loop=False)
+    await eventually(lambda: _subscribed(a))
+    return a, b
+
+
+async def _subscribed(engine: Engine) -> bool:
+    return int((await engine.manager.redis.pubsub_numsub(keys.CONTROL_CHANNEL))[0][1]) >= 2
+
+
+async def test_only_the_owner_runs_and_requests_are_forwarded(make_engine: EngineFactory, company: int) -> None:
+    a, b = await two(make_engine)
+    await a.manager.start(company)
+    await a.recorder.wait_state(company, S.SCAN_QR)
+    info = await b.manager.start(company)  # owned by a: b does not start a second transport
+    assert info.state is S.SCAN_QR and b.recorder.states(company) == []
+
+    code, _ = await b.manager.request_pairing_code(company, "+79161230000")  # answered by the owner
+    await a.recorder.wait_state(company, S.PAIRING)
+    assert a.recorder.of_type(company, "pairing_code")[-1].data["code"] == code
+
+    await b.manager.stop(company)  # forwarded to a
+    await a.recorder.wait_state(company, S.STOPPED)
+    assert (await b.manager.info(company)).desired == "stopped"
+    assert await a.lease.holder(company) is None  # type: ignore[union-attr]
+
+
+async def test_dead_owner_sessions_move_and_the_old_owner_is_fenced(
+    make_engine: EngineFactory, company: int, redis
+) -> None:  # type: ignore[no-untyped-def]
+    a, b = await two(make_engine)
+    await a.manager.start(company)
+    await a.recorder.wait_state(company, S.SCAN_QR)
+    await a.phone.scan(company)
+    await a.recorder.wait_event(company, "connected")
+    await a.manager.lease_tick()
+    await b.manager.lease_tick()
+    assert b.recorder.states(company) == []  # owned: nothing to claim
+
+    await redis.delete(keys.lease(company))  # a stalls past its lease TTL
+    assert await b.manager.claim_orphans() == 1
+    await b.recorder.wait_event(company, "connected")  # resumed without a scan
+    assert await b.lease.holder(company) == ("inst-b", 2)  # type: ignore[union-attr]
+
+    # The old owner's writes are refused by the epoch, and its renewal fails: it lets go.
+    session = a.manager._sessions[company]
+    assert not await session.transition(S.DISCONNECTED, "stale owner")
+    row = await a.manager.store.get_session(company)
+    assert row is not None and row.state == "CONNECTED" and row.lease_epoch == 2
+    await a.manager.lease_tick()
+    assert a.manager.transport_for(company) is None
+    assert b.manager.transport_for(company) is not None
