@@ -106,8 +106,10 @@ async def _authenticate(request: web.Request, policy: str) -> Principal:
             return Principal("admin", None, "admin_key")
         raise Rejected(401 if not request.headers.get("X-API-Key") else 403, "unauthorized",
                        "admin key missing or wrong", "A valid admin X-API-Key is required")
-    if admin:
+    if admin and policy in ("company", "key"):
         return Principal("admin", None, "admin_key")
+    if admin:
+        return await _admin_on_salon_route(request, policy, svc)
     if policy == "key" or (policy == "company" and request.headers.get("X-API-Key")):
         key = request.headers.get("X-API-Key", "")
         company_id = await svc.company_for_api_key(key) if key else None
@@ -129,6 +131,21 @@ async def _authenticate(request: web.Request, policy: str) -> Principal:
         principal = Principal("salon", company_id, "token")
     _check_scope(request, policy, principal)
     return principal
+
+
+async def _admin_on_salon_route(request: web.Request, policy: str, svc: MarketplaceService) -> Principal:
+    """The operator on a token route: the company comes from the token, or from ?company_id=."""
+    token = request.match_info.get("token", "") if policy == "tokenpath" else (
+        bearer(request) or request.query.get("token", ""))
+    if token:
+        try:
+            return Principal("admin", await svc.company_for_token(token), "admin_key")
+        except TokenError as exc:
+            raise Rejected(401, "invalid_token", str(exc), "The link is invalid or has expired") from None
+    asked = request.query.get("company_id", "")
+    if asked.isdigit() and 0 < int(asked) < 2**31 and await svc.store.get(int(asked)) is not None:
+        return Principal("admin", int(asked), "admin_key")
+    raise Rejected(404, "not_found", "admin without a company", "Pass ?company_id= of an existing company")
 
 
 def _admin(request: web.Request, svc: MarketplaceService) -> bool:
