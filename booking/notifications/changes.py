@@ -20,8 +20,8 @@ import structlog
 
 from booking.notifications import texts
 from booking.notifications.config import NotificationsConfig
-from booking.notifications.planner import fingerprint
-from booking.notifications.sender import Notifier, RecordSource, SalonContext, digits
+from booking.notifications.planner import DAY_BEFORE, TWO_HOURS, day_before_due, fingerprint, soon_due
+from booking.notifications.sender import Notifier, RecordSource, SalonContext, chat_of, digits
 from booking.notifications.store import NotificationStore, Snapshot
 
 log = structlog.get_logger(__name__)
@@ -103,8 +103,21 @@ class ChangeNotices:
                     log.info(
                         "change_notified", company_id=ctx.company_id, record_id=snap.record_id, change=kind
                     )
+                    if kind != "cancelled":
+                        await self._cover_due_reminders(ctx, r, now)
         await self.store.save_snapshot(ctx.company_id, snap, now)
         return sent
+
+    async def _cover_due_reminders(self, ctx: SalonContext, r: Any, now: datetime) -> None:
+        """The notice just told the client the time: a reminder due right now would repeat it."""
+        phone = digits(r.client_phone)
+        for kind, due in ((DAY_BEFORE, day_before_due), (TWO_HOURS, soon_due)):
+            if due(r.starts_at, now, ctx.tz, self.cfg):
+                claim_id = await self.store.claim(
+                    ctx.company_id, int(r.record_id), kind, "+" + phone, chat_of(phone), r.starts_at, now
+                )
+                if claim_id is not None:
+                    await self.store.mark_covered(claim_id, now)
 
     def _kind(self, prev: Snapshot | None, snap: Snapshot, now: datetime) -> str | None:
         if prev is None:

@@ -156,6 +156,12 @@ class NotificationStore:
             now,
         )
 
+    async def mark_covered(self, notification_id: int, now: datetime) -> None:
+        """A reminder made unnecessary by a change notice that just told the same visit."""
+        await self._pool.execute(
+            "UPDATE notifications SET status = 'covered', sent_at = $2 WHERE id = $1", notification_id, now
+        )
+
     async def release(self, notification_id: int) -> None:
         """Drop a claim whose message could not be queued, so the next tick tries again."""
         await self._pool.execute(

@@ -246,3 +246,17 @@ async def test_changes_wait_for_the_morning(pool: asyncpg.Pool, clock: FakeClock
     await store.save_records(cid, [record(95, datetime(2026, 11, 25, 15, 0, tzinfo=MSK))])
     assert (await job.run_once(utc(20, 0))).changes == 0  # 23:00 MSK
     assert (await job.run_once(utc(7, 5, day=24))).changes == 1  # 10:05 MSK
+
+
+async def test_a_salon_booking_for_tomorrow_made_in_the_evening_is_told_once(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
+    store = SyncStore(pool)
+    job, out = jobs(pool, clock)
+    await job.run_once(utc(8, 0))
+    await store.save_records(cid, [record(97, datetime(2026, 11, 24, 12, 0, tzinfo=MSK))])
+    report = await job.run_once(utc(16, 30))  # 19:30 MSK: the evening reminder would be due too
+    assert (report.changes, report.reminders) == (1, 0)
+    assert [m["kind"] for m in out.sent] == ["notice"] and "Вы записаны" in out.sent[0]["text"]
+    assert (await job.run_once(utc(16, 35))).total == 0
