@@ -71,6 +71,7 @@ class Inbox:
         self.handler: MessageHandler = handler or NoopHandler()
         self.metrics = metrics
         self._pending: set[asyncio.Task[Any]] = set()
+        self._inflight: set[int] = set()  # claimed here and not finished: never recovered by this process
 
     def set_handler(self, handler: MessageHandler) -> None:
         """Install the message handler (booking does this at wiring time)."""
@@ -120,6 +121,15 @@ class Inbox:
 
     async def handle_stored(self, message_id: int) -> bool:
         """Claim a stored message and run the handler on it; False when someone else has it or it is done."""
+        if message_id in self._inflight:
+            return False
+        self._inflight.add(message_id)
+        try:
+            return await self._handle_claimed(message_id)
+        finally:
+            self._inflight.discard(message_id)
+
+    async def _handle_claimed(self, message_id: int) -> bool:
         now = self.clock.now()
         row = await self.store.claim_message(message_id, now, now - timedelta(seconds=self.config.claim_timeout_s))
         if row is None:
@@ -144,11 +154,22 @@ class Inbox:
         """Hand over messages persisted but never handled (a crash between insert and handler)."""
         now = self.clock.now()
         ids = await self.store.unhandled_message_ids(now - timedelta(seconds=self.config.claim_timeout_s))
+        ids = [i for i in ids if i not in self._inflight]
         for message_id in ids:
             self._dispatch(message_id)
         if ids:
             log.info("inbox_recovered", count=len(ids))
         return len(ids)
+
+    async def run_recovery(self, interval_s: float | None = None) -> None:
+        """Periodically hand over abandoned messages (claims of a process that died mid-handler)."""
+        period_s = interval_s if interval_s is not None else max(1.0, self.config.claim_timeout_s / 2)
+        while True:
+            await self.clock.sleep(period_s)
+            try:
+                await self.recover()
+            except Exception as exc:  # noqa: BLE001 - retried next period
+                log.error("inbox_recovery_failed", error=repr(exc))
 
     async def drain(self) -> None:
         """Wait for the handling already scheduled (tests, shutdown)."""

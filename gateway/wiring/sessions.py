@@ -114,13 +114,14 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     app[READINESS].hooks.append(("restore_sessions", manager.restore))
     app[READINESS].hooks.append(("recover_inbox", inbox.recover))
     manager.start_background()
-    delivery = tasks.spawn("outbox-delivery", outbox.run())
+    loops = [tasks.spawn("outbox-delivery", outbox.run()), tasks.spawn("inbox-recovery", inbox.run_recovery())]
     try:
         yield
     finally:
-        delivery.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await delivery
+        for loop in loops:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await loop
         await manager.close()  # unhandled inbound messages are recovered by the next start
         close = getattr(factory, "close", None)
         if close is not None:

@@ -150,3 +150,21 @@ async def test_handler_error_is_recorded_not_retried(engine: Engine, company: in
     assert Boom.calls == 1
     note = await pool.fetchval("SELECT handle_note FROM messages WHERE id = $1", mid)
     assert "booking exploded" in note
+
+
+async def test_claim_abandoned_mid_handler_is_recovered_later(
+    engine: Engine, company: int, pool, redis, clock: FakeClock
+) -> None:
+    stored = await engine.inbox.store.insert_message(
+        company, direction="in", wa_message_id="MID1", chat="79161234567@s.whatsapp.net", text="Запишите меня",
+        sender_phone=None, push_name=None, sent_at=None, received_at=clock.now(),
+    )
+    # A process claimed it, then died inside the handler.
+    assert await engine.inbox.store.claim_message(stored or 0, clock.now(), clock.now()) is not None
+    handler = RecordingHandler()
+    survivor = Inbox(pool, redis, engine.inbox.config, clock, engine.tasks, handler)
+    assert await survivor.recover() == 0  # the claim is fresh: maybe still being handled
+    await clock.advance(301)
+    assert await survivor.recover() == 1
+    await survivor.drain()
+    assert [m.id for m in handler.seen] == [stored]
