@@ -57,11 +57,17 @@ class CategoryMatcher:
                     continue
                 stem = _stem(word)
                 members = by_category[category_id]
-                named = [sid for sid in members if any(_stem(w) == stem for w in re.findall(r"[а-я]+", titles[sid]))]
+                named = [
+                    sid
+                    for sid in members
+                    if any(_stem(w) == stem for w in re.findall(r"[а-я]+", titles[sid]))
+                ]
                 self._stems.setdefault(stem, set()).update(named or members)
         # body-part lemma -> the services it names
         self._body: dict[str, set[int]] = {}
-        lemmas_of = {sid: {morph.lemma(w) for w in re.findall(r"[а-я]+", title)} for sid, title in titles.items()}
+        lemmas_of = {
+            sid: {morph.lemma(w) for w in re.findall(r"[а-я]+", title)} for sid, title in titles.items()
+        }
         category_of = {sid: cid for cid, members in by_category.items() for sid in members}
         for lemma in BODY_LEMMAS:
             named = {sid for sid, lemmas in lemmas_of.items() if lemma in lemmas}

@@ -11,7 +11,8 @@ Rules (documented because they are choices):
 - ``на выходных`` / ``в выходные`` / ``в эти выходные``: the coming Saturday (today on a Saturday;
   on a Sunday ``в эти выходные`` is today, plain ``на выходных`` the next Saturday);
   ``на следующих выходных``: Saturday of the next calendar week. Hint ``weekend``.
-- ``1 декабря``, ``первого декабря``, ``28.11``, ``28/11``, ``28.11.2026``; ``5 числа``/``5-го``: that day of
+- ``1 декабря``, ``первого декабря``, ``28.11``, ``28/11``, ``28.11.2026``, ``на 1 12`` (see _spaced);
+  ``5 числа``/``5-го``: that day of
   this month. A date without a year that has already passed means next year (next month for a bare
   day of month).
 - ``DD.MM`` versus a time ``HH.MM``: a date when the second part is a month (1-12) and either the
@@ -214,7 +215,7 @@ _DAY_WORDS = (
 
 def _fix_typo(token: str, morph: Morph) -> str:
     """ "зватра" -> "завтра", "пятницк" -> "пятницу": day words the dictionary does not know."""
-    if len(token) < 5 or not token.isalpha() or morph.analyzer.word_is_known(token):
+    if len(token) < 5 or not token.isalpha() or morph.is_known(token):
         return token
     found = process.extractOne(token, _DAY_WORDS, scorer=fuzz.ratio, score_cutoff=80.0)
     return found[0] if found is not None and found[0][0] == token[0] else token
@@ -300,6 +301,7 @@ def extract_date(
                 continue
             _absolute(tokens, i, today, morph, match)
     _dotted(tokens, today, skip, match)
+    _spaced(tokens, today, skip, match)
     match.choose(tokens, prefer_after)
     return match
 
@@ -380,3 +382,28 @@ def _dotted(tokens: list[str], today: date, skip: set[int], match: DateMatch) ->
         value = _future(today, b, a, int(year) if year else None)
         if value is not None:
             match.offer(value, _EXPLICIT, {i})
+
+
+def _spaced(tokens: list[str], today: date, skip: set[int], match: DateMatch) -> None:
+    """ "на 1 12", "5 12 маникюр": day and month as two numbers (the dot lost). Not after a time word
+    other than "на" ("в 5 12" stays a time), not when the second number reads as minutes (a
+    multiple of 5: "в 10 10"), and only when no other explicit date was said."""
+    if match.rank >= _EXPLICIT:
+        return
+    for i in range(len(tokens) - 1):
+        first, second = tokens[i], tokens[i + 1]
+        if i in skip or i + 1 in skip or i in match.used_tokens or i + 1 in match.used_tokens:
+            continue
+        if not (first.isdigit() and second.isdigit() and len(first) <= 2 and len(second) <= 2):
+            continue
+        day, month = int(first), int(second)
+        if not (1 <= day <= 31 and 1 <= month <= 12) or (len(second) == 2 and month % 5 == 0):
+            continue
+        before = tokens[i - 1] if i > 0 else ""
+        after = tokens[i + 2] if i + 2 < len(tokens) else ""
+        if (before in _TIME_WORDS_BEFORE and before != "на") or after in ("час", "часа", "часов", "минут"):
+            continue
+        value = _future(today, month, day)
+        if value is not None:
+            match.offer(value, _EXPLICIT, {i, i + 1})
+            return

@@ -112,10 +112,14 @@ class NluEngine:
     def __init__(self, morph: Morph | None = None) -> None:
         self._morph = morph or Morph()
         self._compiled: OrderedDict[object, _Compiled] = OrderedDict()
+        self._last: _Compiled | None = None
 
     def _for_catalog(self, catalog: SalonCatalog) -> _Compiled:
         """The compiled matchers of a catalog, keyed by its content: a catalog rebuilt from the same
         synced data reuses them, a changed one (new service, new master) is compiled afresh."""
+        last = self._last
+        if last is not None and last.catalog is catalog:  # the same object again: skip hashing it
+            return last
         key: object = catalog
         try:
             hash(catalog)
@@ -124,6 +128,7 @@ class NluEngine:
         entry = self._compiled.get(key)
         if entry is not None and (entry.catalog is catalog or entry.catalog == catalog):
             self._compiled.move_to_end(key)
+            self._last = entry
             return entry
         services = ServiceMatcher(catalog, self._morph)
         entry = _Compiled(
@@ -133,6 +138,7 @@ class NluEngine:
             CategoryMatcher(catalog, self._morph, services),
         )
         self._compiled[key] = entry
+        self._last = entry
         while len(self._compiled) > _CATALOGS_MAX:
             self._compiled.popitem(last=False)
         return entry

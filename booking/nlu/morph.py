@@ -27,6 +27,8 @@ class Morph:
         self._analyzer = analyzer or load_analyzer()
         self._lemmas: dict[str, tuple[str, ...]] = {}
         self._names: dict[str, bool] = {}
+        self._past: dict[str, str] = {}
+        self._known: dict[str, bool] = {}
 
     @property
     def analyzer(self) -> pymorphy3.MorphAnalyzer:
@@ -57,9 +59,30 @@ class Morph:
         """The likeliest normal form."""
         return self.lemmas(word)[0]
 
+    def past_gender(self, word: str) -> str | None:
+        """ "masc"/"femn" when the likeliest parse is a singular past-tense verb ("хотел", "записалась")."""
+        cached = self._past.get(word)
+        if cached is not None:
+            return cached or None
+        result = ""
+        if word.isalpha() and word.endswith(("л", "лся", "ла", "лась")):
+            tag = self._analyzer.parse(word)[0].tag
+            if "VERB" in tag and "past" in tag:
+                result = "masc" if "masc" in tag else "femn" if "femn" in tag else ""
+        if len(self._past) >= _CACHE_MAX:
+            self._past.clear()
+        self._past[word] = result
+        return result or None
+
     def is_known(self, word: str) -> bool:
-        """Whether the dictionary knows the word (used to repair transliterated words)."""
-        return bool(self._analyzer.word_is_known(word))
+        """Whether the dictionary knows the word (cached: typo and transliteration checks ask often)."""
+        cached = self._known.get(word)
+        if cached is None:
+            cached = bool(self._analyzer.word_is_known(word))
+            if len(self._known) >= _CACHE_MAX:
+                self._known.clear()
+            self._known[word] = cached
+        return cached
 
     def is_first_name(self, word: str) -> bool:
         """Whether a likely parse of the word is a first name in the nominative."""
@@ -90,7 +113,7 @@ class Morph:
         """Whether an answer word may be a (possibly foreign) name: a noun or a word not in the dictionary."""
         if not word.isalpha() or len(word) < 2:
             return False
-        if not self._analyzer.word_is_known(word):
+        if not self.is_known(word):
             return True
         return self._analyzer.parse(word)[0].tag.POS == "NOUN"
 

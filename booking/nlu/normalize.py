@@ -86,7 +86,9 @@ def tokenize(text: str, is_known: Callable[[str], bool] | None = None) -> list[s
 
 
 _REFUSALS = ("успе", "смог", "мог", "получ", "подход", "удобн", "устраива", "выйдет", "сможе")
-_COME_WORDS = frozenset({"прийти", "придти", "подойти", "приехать", "прийду", "приду", "быть", "в", "во", "на", "к", "ко"})
+_COME_WORDS = frozenset(
+    {"прийти", "придти", "подойти", "приехать", "прийду", "приду", "быть", "в", "во", "на", "к", "ко"}
+)
 
 
 def negated(tokens: list[str], start: int, end: int) -> bool:
@@ -98,8 +100,10 @@ def negated(tokens: list[str], start: int, end: int) -> bool:
     window = tokens[max(0, start - 4) : start]
     if "не" in window:
         between = window[len(window) - window[::-1].index("не") :]
-        if between and between[0].startswith(_REFUSALS) and all(
-            word.startswith(_REFUSALS) or word in _COME_WORDS for word in between
+        if (
+            between
+            and between[0].startswith(_REFUSALS)
+            and all(word.startswith(_REFUSALS) or word in _COME_WORDS for word in between)
         ):
             return True
     after = tokens[end + 1 : end + 4]

@@ -246,7 +246,7 @@ class ServiceMatcher:
                 return (lemma,)
             if lemma in SERVICE_SYNONYMS:
                 return SERVICE_SYNONYMS[lemma]
-        if len(token) >= 5 and token.isalpha() and not self._morph.analyzer.word_is_known(token):
+        if len(token) >= 5 and token.isalpha() and not self._morph.is_known(token):
             hit = self._fuzzy(token, lemmas)
             if hit is not None:
                 return SERVICE_SYNONYMS.get(hit, (hit,))
@@ -288,6 +288,8 @@ class ServiceMatcher:
             found.pop("маникюр")  # "ногти на ногах" -> pedicure only
         result = ServiceMatch(unknown=unknown)
         remaining = set(found)
+        # "хотел подстричься": a man speaks, so among equal services the men's one is typical.
+        male = not (PERSON_LEMMAS & found.keys()) and self._male_speaker(tokens)
         while remaining:
             scored: list[tuple[int, int, bool, int, _Entry]] = []
             for entry in self._entries:
@@ -296,14 +298,19 @@ class ServiceMatcher:
                 covered = entry.lemmas & remaining
                 if not covered:
                     continue
-                if entry.head not in covered and not (covered - GENERIC_LEMMAS):
-                    # "мужа и сына подстричь": the son's haircut shares the procedure word.
-                    if not (covered <= PERSON_LEMMAS and entry.head in found and result.service_ids):
-                        continue
+                # A qualifier alone selects nothing, except a second person of one procedure word
+                # ("мужа и сына подстричь": the son's haircut shares "подстричь").
+                if (
+                    entry.head not in covered
+                    and not (covered - GENERIC_LEMMAS)
+                    and not (covered <= PERSON_LEMMAS and entry.head in found and result.service_ids)
+                ):
+                    continue
                 score = sum(2 if lemma == entry.head else 1 for lemma in covered)
                 # Words already used still qualify: "коррекция и окрашивание бровей" -> brow tint.
                 context = len(entry.lemmas & found.keys())
-                scored.append((score, context, entry.typical, -entry.index, entry))
+                typical = "мужской" in entry.lemmas if male else entry.typical
+                scored.append((score, context, typical, -entry.index, entry))
             if not scored:
                 break
             scored.sort(key=lambda item: item[:4], reverse=True)
@@ -318,6 +325,16 @@ class ServiceMatcher:
                 result.used_tokens |= found[lemma]
             remaining -= covered
         return result
+
+    def _male_speaker(self, tokens: list[str]) -> bool:
+        """Whether a masculine past-tense verb is said ("хотел", "записывался") and no feminine one."""
+        male = False
+        for token in tokens:
+            gender = self._morph.past_gender(token) if len(token) >= 4 else None
+            if gender == "femn":
+                return False
+            male = male or gender == "masc"
+        return male
 
     def names_service(self, token: str) -> bool:
         """Whether the token is a word of the service vocabulary (a procedure, body part, qualifier)."""
@@ -404,7 +421,7 @@ def _procedure_like(word: str) -> bool:
 
 def _nails_on_feet(tokens: list[str], found: dict[str, set[int]]) -> bool:
     """ "ногти на ногах": the pedicure comes from a leg word and the manicure from a bare nail word."""
-    legs = all(
+    legs = any(
         tokens[i].startswith(("ног", "нож")) and not tokens[i].startswith("ногт") for i in found["педикюр"]
     )
     nails = all(tokens[i].startswith(("ногот", "ногт")) for i in found["маникюр"])

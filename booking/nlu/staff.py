@@ -182,7 +182,7 @@ class StaffMatcher:
                 ids, target = self._surname[token], surname_sets
             elif token in self._first:
                 ids = self._first[token]
-            elif len(token) >= 5 and not self._morph.analyzer.word_is_known(token):
+            elif len(token) >= 5 and not self._morph.is_known(token):
                 hit = self._fuzzy(token)
                 ids = self._first[hit] if hit is not None else None
             if ids is None:

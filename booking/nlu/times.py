@@ -369,11 +369,7 @@ def _is_duration(tokens: list[str], i: int, end: int) -> bool:
         return True
     if end < len(tokens) and tokens[end] in _SHIFT_WORDS:
         return True
-    return (
-        end + 1 < len(tokens)
-        and tokens[end] in _HOUR_WORDS
-        and tokens[end + 1] in _SHIFT_WORDS
-    )
+    return end + 1 < len(tokens) and tokens[end] in _HOUR_WORDS and tokens[end + 1] in _SHIFT_WORDS
 
 
 def _relation(tokens: list[str], i: int) -> dict[str, object]:
