@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any, Protocol
 
 import structlog
 
 from booking.notifications import texts
+from booking.notifications.attendance import CONFIRMED, PENDING, AttendanceClient, set_confirmed
 from booking.notifications.config import NotificationsConfig
 from booking.notifications.planner import REVIEW
 from booking.notifications.reviews import parse_rating
@@ -27,7 +27,6 @@ from sessions.runtime import Clock
 
 log = structlog.get_logger(__name__)
 
-CONFIRM_COMMENT = "Клиент подтвердил визит (WhatsApp)"
 _CONFIRM = re.compile(
     r"^(да+|ага|угу|ок|окей|ok|okay|хорошо|конечно|обязательно|подтверждаю|подтверждаем|подтвердить|"
     r"буду|будем|приду|придём|придем|в силе|вс[её] в силе|\+|👍|✅|👌)(\s|$)"
@@ -35,16 +34,6 @@ _CONFIRM = re.compile(
 _NOT_CONFIRM = re.compile(r"\b(не|нет|перен\w*|отмен\w*|измен\w*|друг\w*|позже|раньше|опозда\w*)\b")
 _BOOKING_WORDS = re.compile(r"\b(запис\w*|перен\w*|отмен\w*|свобод\w*|окошк\w*|цен\w*|стоит)\b")
 LOW_RATING_MAX = 3
-
-
-class AttendanceClient(Protocol):
-    """What confirming needs of YClients (sync.client.YClientsClient satisfies it)."""
-
-    async def record(self, salon_id: int, record_id: int) -> Any: ...
-
-    async def set_attendance(
-        self, visit_id: int, record_id: int, attendance: int, comment: str = ""
-    ) -> None: ...
 
 
 def is_confirmation(text: str) -> bool:
@@ -126,21 +115,17 @@ class NotificationReplies:
         if record is None or record.deleted or record.attendance == -1 or record.starts_at is None:
             return False  # cancelled since: not something to confirm
         now = self.clock.now()
-        if not await self.store.mark_answered(cid, reminder.record_id, REMINDER_KINDS, "confirmed", now):
+        if not await self.store.mark_answered(cid, reminder.record_id, REMINDER_KINDS, CONFIRMED, now):
             return True  # a racing "да" already confirmed it
         ctx = await load_context(self.store, self.source, cid)
         if ctx is None:
             return False
         try:
-            visit_id = record.visit_id
-            if visit_id is None:
-                visit_id = (await self.client.record(ctx.salon.salon_id, reminder.record_id)).visit_id
-            if visit_id is None:
-                raise LookupError("record has no visit id")
-            await self.client.set_attendance(int(visit_id), reminder.record_id, 2, CONFIRM_COMMENT)
+            await set_confirmed(self.client, ctx.salon.salon_id, record)
             log.info("visit_confirmed", company_id=cid, record_id=reminder.record_id)
-        except Exception as exc:  # noqa: BLE001 - the client still gets an answer; the salon sees the log
+        except Exception as exc:  # noqa: BLE001 - the client still gets an answer; the job retries until the visit
             log.error("visit_confirm_failed", company_id=cid, record_id=reminder.record_id, error=repr(exc))
+            await self.store.change_answer(cid, reminder.record_id, REMINDER_KINDS, CONFIRMED, PENDING)
         today = now.astimezone(ctx.tz).date()
         await self._reply(message, texts.confirmed(ctx.visit(record), today))
         return True

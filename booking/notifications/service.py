@@ -7,6 +7,7 @@ from datetime import datetime
 
 import structlog
 
+from booking.notifications.attendance import AttendanceClient, retry_pending
 from booking.notifications.changes import ChangeNotices
 from booking.notifications.config import NotificationsConfig
 from booking.notifications.reminders import run_reminders
@@ -26,6 +27,7 @@ class TickReport:
     reminders: int = 0
     reviews: int = 0
     changes: int = 0
+    confirmations: int = 0  # visit confirmations retried into YClients
     failed_companies: int = 0
 
     @property
@@ -44,10 +46,12 @@ class NotificationJobs:
         outbox: OutboxSender,
         clock: Clock,
         config: NotificationsConfig | None = None,
+        client: AttendanceClient | None = None,
     ) -> None:
         self.store = store
         self.source = source
         self.clock = clock
+        self.client = client  # confirmations YClients missed are retried through it
         self.config = config or NotificationsConfig()
         self.notifier = Notifier(store, outbox)
         self.changes = ChangeNotices(store, source, self.notifier, self.config)
@@ -84,4 +88,8 @@ class NotificationJobs:
         report.changes += await self.changes.run(ctx, now)
         report.reminders += await run_reminders(ctx, self.source, self.notifier, now, self.config)
         report.reviews += await run_reviews(ctx, self.source, self.notifier, now, self.config)
+        if self.client is not None:
+            report.confirmations += await retry_pending(
+                self.store, self.source, self.client, company_id, ctx.salon.salon_id, now
+            )
         return report

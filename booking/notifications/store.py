@@ -231,6 +231,32 @@ class NotificationStore:
         )
         return len(rows)
 
+    async def change_answer(
+        self, company_id: int, record_id: int, kinds: tuple[str, ...], from_answer: str, to_answer: str
+    ) -> None:
+        """Rewrite the answer of a record's answered reminders/notices (e.g. confirm_pending -> confirmed)."""
+        await self._pool.execute(
+            """UPDATE notifications SET answer = $5
+               WHERE company_id = $1 AND record_id = $2 AND (kind = ANY($3::text[]) OR kind LIKE 'change:%')
+                 AND answer = $4""",
+            company_id,
+            record_id,
+            list(kinds),
+            from_answer,
+            to_answer,
+        )
+
+    async def records_with_answer(self, company_id: int, answer: str, now: datetime) -> list[int]:
+        """Records of visits not started yet whose notifications carry this answer."""
+        rows = await self._pool.fetch(
+            """SELECT DISTINCT record_id FROM notifications
+               WHERE company_id = $1 AND answer = $2 AND starts_at > $3 ORDER BY record_id""",
+            company_id,
+            answer,
+            now,
+        )
+        return [r["record_id"] for r in rows]
+
     async def transition(
         self, notification_id: int, from_answer: str | None, to_answer: str, *, close: bool, now: datetime
     ) -> bool:

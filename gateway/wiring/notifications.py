@@ -77,7 +77,9 @@ async def _notifications_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     store = NotificationStore(app[POOL])
-    jobs = NotificationJobs(store=store, source=source, outbox=outbox, clock=app[CLOCK], config=config)
+    jobs = NotificationJobs(
+        store=store, source=source, outbox=outbox, clock=app[CLOCK], config=config, client=client
+    )
     app[NOTIFICATION_JOBS] = jobs
     inner = getattr(inbox, "handler", None)
     if inner is not None and client is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ import asyncpg
 
 from gateway.clock import FakeClock
 from sync.store import SyncStore
-from tests.booking.test_notifications_support import CLIENT_PHONE, add_salon, jobs, record
+from tests.booking.test_notifications_support import CLIENT_PHONE, RecordingOutbox, add_salon, jobs, record
 
 MSK = ZoneInfo("Europe/Moscow")  # UTC+3
 YEKT = ZoneInfo("Asia/Yekaterinburg")  # UTC+5
@@ -260,3 +261,37 @@ async def test_a_salon_booking_for_tomorrow_made_in_the_evening_is_told_once(
     assert (report.changes, report.reminders) == (1, 0)
     assert [m["kind"] for m in out.sent] == ["notice"] and "Вы записаны" in out.sent[0]["text"]
     assert (await job.run_once(utc(16, 35))).total == 0
+
+
+@dataclass
+class FlakyOutbox(RecordingOutbox):
+    """Fails the first `failures` enqueues (e.g. Postgres of the outbox unreachable)."""
+
+    failures: int = 1
+
+    async def enqueue(
+        self, company_id: int, chat: str, text: str, *, idempotency_key: str, kind: str = "reply"
+    ) -> int | None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("outbox down")
+        return await super().enqueue(company_id, chat, text, idempotency_key=idempotency_key, kind=kind)
+
+
+async def test_a_failed_enqueue_is_retried_next_tick_and_other_salons_still_go(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    first = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
+    second = await add_salon(pool, salon_id=1003, timezone="Europe/Moscow", title="Роза")
+    tomorrow = datetime(2026, 11, 24, 12, 0, tzinfo=MSK)
+    store = SyncStore(pool)
+    await store.save_records(first, [record(12, tomorrow), record(13, tomorrow, phone="79160000013")])
+    await store.save_records(second, [record(14, tomorrow, phone="79160000014")])
+    out = FlakyOutbox(failures=1)
+    job, _ = jobs(pool, clock, outbox=out)
+    report = await job.run_once(utc(16, 30))  # the first salon's first enqueue fails
+    assert report.failed_companies == 1 and [m["company_id"] for m in out.sent] == [second]
+    assert await pool.fetchval("SELECT count(*) FROM notifications WHERE company_id = $1", first) == 0
+    report = await job.run_once(utc(16, 35))  # released claims: retried, each once
+    assert report.reminders == 2 and sorted(m["key"].split(":")[2] for m in out.sent) == ["12", "13", "14"]
+    assert (await job.run_once(utc(16, 40))).total == 0

@@ -98,6 +98,39 @@ async def test_yes_to_a_reminder_confirms_the_visit_in_yclients(
     assert inner.got == ["да", "перенесите на завтра"]
 
 
+async def test_a_confirmation_yclients_missed_is_retried_by_the_job(
+    pool: asyncpg.Pool, clock: FakeClock, sandbox_stack: SandboxStack
+) -> None:
+    st = sandbox_stack
+    cid = st.company_id
+    await pool.execute("UPDATE companies SET integration_status = 'active' WHERE id = $1", cid)
+    salon = st.sandbox.salon(962302)
+    assert salon is not None
+    sync = SyncStore(pool)
+    await sync.save_records(cid, await st.client.records(962302))
+    clock.set(datetime(2026, 11, 23, 14, 5, tzinfo=MSK))
+    job, out = jobs(pool, clock)
+    job.client = st.client
+    assert (await job.run_once()).reminders == 1
+    phone = "79257654321"
+    fault = st.sandbox.add_fault(r"/visits/", "status", status=503)
+    replies = NotificationReplies(
+        Inner(), store=NotificationStore(pool), source=sync, client=st.client, outbox=out, clock=clock
+    )
+    await replies.handle(msg(cid, "да", phone))
+    assert fault.hits >= 1 and salon.records[4003].attendance == 0
+    assert (
+        "Спасибо, что подтвердили" in out.to(f"{phone}@s.whatsapp.net")[-1]
+    )  # the client is answered anyway
+    assert await pool.fetchval("SELECT answer FROM notifications WHERE record_id = 4003") == "confirm_pending"
+    assert (await job.run_once()).confirmations == 0  # YClients still down: kept for the next tick
+    st.sandbox.clear_faults()
+    assert (await job.run_once()).confirmations == 1
+    assert salon.records[4003].attendance == 2
+    assert await pool.fetchval("SELECT answer FROM notifications WHERE record_id = 4003") == "confirmed"
+    assert (await job.run_once()).confirmations == 0
+
+
 async def test_yes_without_an_open_reminder_or_to_a_cancelled_visit_goes_to_the_dialogue(
     pool: asyncpg.Pool, clock: FakeClock
 ) -> None:
