@@ -5,6 +5,7 @@ devices are linked and whose sessions are desired-running, then a fresh SessionM
 
 - restore: time from `restore()` until every session is CONNECTED (the boot path);
 - memory: resident set growth per session (psutil), measured after the restore;
+- (with leases, the production path: one Redis lease per session, fencing epochs on writes)
 - inbound -> handler latency at a steady rate (client messages injected through the simulator's
   phone side, through Redis, the transport, the inbox insert and claim, to the handler), p50/p99.
 
@@ -41,6 +42,7 @@ from sessions import keys
 from sessions.api import InboundMessage, SessionEvent
 from sessions.config import InboxConfig, SessionsConfig, SimConfig
 from sessions.inbox import Inbox
+from sessions.lease import LeaseKeeper
 from sessions.manager import SessionManager
 from sessions.sim import SimTransportFactory
 from sessions.sim_phone import SimPhone
@@ -87,7 +89,7 @@ class TimingHandler:
             self.done.set()
 
 
-async def run_one(n: int, pg_dsn: str, redis_url: str, rate: float, seconds: float) -> dict[str, float]:
+async def run_one(n: int, pg_dsn: str, redis_url: str, rate: float, seconds: float, lease: bool) -> dict[str, float]:
     name = f"aiad_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(pg_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -118,7 +120,8 @@ async def run_one(n: int, pg_dsn: str, redis_url: str, rate: float, seconds: flo
         rss_before = proc.memory_info().rss
         tasks = TaskSupervisor("bench")
         factory = SimTransportFactory(redis, SimConfig(), clock=clock, spawner=tasks)
-        manager = SessionManager(pool, redis, factory, SessionsConfig(), clock, tasks)
+        keeper = LeaseKeeper(redis, "bench") if lease else None
+        manager = SessionManager(pool, redis, factory, SessionsConfig(), clock, tasks, lease=keeper)
         sent_at: dict[str, float] = {}
         handler = TimingHandler(sent_at)
         inbox = Inbox(pool, redis, InboxConfig(), clock, tasks, handler)
@@ -187,6 +190,7 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--rate", type=float, default=200.0, help="inbound messages per second")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--no-lease", action="store_true", help="single-instance mode (no Redis leases)")
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL",
                                                                  "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -197,7 +201,7 @@ async def main() -> None:
         print(f"{'sessions':>8} {'restore s':>10} {'KB/session':>11} {'RSS MB':>8} {'msgs':>6} "
               f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
         for n in args.sessions:
-            r = await run_one(n, args.database_url, redis_url, args.rate, args.seconds)
+            r = await run_one(n, args.database_url, redis_url, args.rate, args.seconds, not args.no_lease)
             print(f"{r['sessions']:>8} {r['restore_s']:>10.2f} {r['rss_per_session_kb']:>11.1f} "
                   f"{r['rss_total_mb']:>8.1f} {r['messages']:>6} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
                   f"{r['max_ms']:>8.2f}", flush=True)
