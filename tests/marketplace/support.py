@@ -112,23 +112,34 @@ async def isolate_company_ids(database_url: str) -> None:
 
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(f"ALTER SEQUENCE companies_id_seq RESTART WITH {random.randint(10**6, 2 * 10**9)}")
+        await conn.execute(f"ALTER SEQUENCE companies_id_seq RESTART WITH {random.randint(10**6, 9 * 10**8)}")
     finally:
         await conn.close()
 
 
-async def wait_subscribed(redis: aioredis.Redis, minimum: int = 1) -> None:
-    """Until the WebSocket hub(s) listen on the session events channel (bounded, no sleeping on time)."""
+async def wait_subscribed(*apps: Any) -> None:
+    """Until the WebSocket hub of each app listens on the session events channel."""
     import asyncio
 
-    from sessions import keys
+    from web.ws import WS_HUB
 
-    for _ in range(500):
-        counts = await redis.pubsub_numsub(keys.EVENTS_CHANNEL)
-        if counts and int(counts[0][1]) >= minimum:
-            return
+    for app in apps:
+        await asyncio.wait_for(app[WS_HUB].subscribed.wait(), timeout=10)
+
+
+async def eventually(check: Any, *, timeout_s: float = 15.0) -> Any:
+    """Poll an async `check()` until it returns something truthy (yields for I/O; bounded)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        value = await check()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"condition never held: {check}")
         await asyncio.sleep(0.01)
-    raise AssertionError("ws hub never subscribed")
 
 
 async def drive(clock: FakeClock, task: Any, step_s: float = 30.0) -> None:

@@ -20,7 +20,7 @@ async def recv(ws: aiohttp.ClientWebSocketResponse) -> dict:
 async def test_ws_state_and_qr_at_once_rotation_and_connected(mp: Mp, redis) -> None:
     reg = await mp.register(801)
     cid = reg["company_id"]
-    await wait_subscribed(redis)
+    await wait_subscribed(mp.client.server.app)
     ws = await mp.client.ws_connect("/marketplace/ws", params={"token": token_of(reg)})
     first, second = await recv(ws), await recv(ws)
     assert first == {"type": "state", "state": "SCAN_QR", "reason": None}
@@ -44,7 +44,7 @@ async def test_ws_state_and_qr_at_once_rotation_and_connected(mp: Mp, redis) -> 
 
 async def test_ws_client_messages(mp: Mp, redis) -> None:
     reg = await mp.register(802)
-    await wait_subscribed(redis)
+    await wait_subscribed(mp.client.server.app)
     ws = await mp.client.ws_connect("/marketplace/ws", params={"token": token_of(reg)})
     await recv(ws), await recv(ws)
     await ws.send_json({"type": "request_pairing_code", "phone": "+79001234567"})
@@ -112,7 +112,7 @@ async def test_events_reach_sockets_on_another_instance(mp_factory, redis) -> No
     one = await mp_factory()
     two = await mp_factory()
     reg = await one.register(841)
-    await wait_subscribed(redis, 2)
+    await wait_subscribed(one.client.server.app, two.client.server.app)
     ws = await two.client.ws_connect("/marketplace/ws", params={"token": token_of(reg)})
     assert (await recv(ws))["type"] == "state"
     # The QR and the connect happen on instance one's engine; the socket is on instance two.
