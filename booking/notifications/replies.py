@@ -99,35 +99,41 @@ class NotificationReplies:
         if review is not None and not activity.busy_since(review.sent_at or review.created_at):
             if review.answer is None and (rating := parse_rating(message.text)) is not None:
                 return await self._rated(message, review, rating, phone)
-            if review.answer == "comment_asked" and not _BOOKING_WORDS.search(message.text.lower()):
-                return await self._commented(message, review, phone)
-        for reminder in reminders:
-            if not activity.busy_since(reminder.sent_at or reminder.created_at) and await self._confirmed(
-                message, reminder
-            ):
-                return True
-        return False
+            if review.answer == "comment_asked":
+                if not _BOOKING_WORDS.search(message.text.lower()):
+                    return await self._commented(message, review, phone)
+                # The client moved on to booking: stop waiting for a comment.
+                await self.store.transition(review.id, "comment_asked", "rated", close=True, now=now)
+        open_ = [r for r in reminders if not activity.busy_since(r.sent_at or r.created_at)]
+        return bool(open_) and await self._confirmed(message, open_)
 
     # --- reminders -----------------------------------------------------------------------------
-    async def _confirmed(self, message: InboundMessage, reminder: Notification) -> bool:
+    async def _confirmed(self, message: InboundMessage, reminders: list[Notification]) -> bool:
+        """Confirm every visit with an open reminder (two visits reminded, one "да" answers both)."""
         cid = message.company_id
-        record = await self.source.record(cid, reminder.record_id)
-        if record is None or record.deleted or record.attendance == -1 or record.starts_at is None:
-            return False  # cancelled since: not something to confirm
         now = self.clock.now()
-        if not await self.store.mark_answered(cid, reminder.record_id, REMINDER_KINDS, CONFIRMED, now):
-            return True  # a racing "да" already confirmed it
         ctx = await load_context(self.store, self.source, cid)
         if ctx is None:
             return False
-        try:
-            await set_confirmed(self.client, ctx.salon.salon_id, record)
-            log.info("visit_confirmed", company_id=cid, record_id=reminder.record_id)
-        except Exception as exc:  # noqa: BLE001 - the client still gets an answer; the job retries until the visit
-            log.error("visit_confirm_failed", company_id=cid, record_id=reminder.record_id, error=repr(exc))
-            await self.store.change_answer(cid, reminder.record_id, REMINDER_KINDS, CONFIRMED, PENDING)
-        today = now.astimezone(ctx.tz).date()
-        await self._reply(message, texts.confirmed(ctx.visit(record), today))
+        visits = []
+        raced = False
+        for record_id in dict.fromkeys(r.record_id for r in reminders):
+            record = await self.source.record(cid, record_id)
+            if record is None or record.deleted or record.attendance == -1 or record.starts_at is None:
+                continue  # cancelled since: not something to confirm
+            if not await self.store.mark_answered(cid, record_id, REMINDER_KINDS, CONFIRMED, now):
+                raced = True  # a racing "да" already confirmed it
+                continue
+            visits.append(ctx.visit(record))
+            try:
+                await set_confirmed(self.client, ctx.salon.salon_id, record)
+                log.info("visit_confirmed", company_id=cid, record_id=record_id)
+            except Exception as exc:  # noqa: BLE001 - the client is answered anyway; the job retries
+                log.error("visit_confirm_failed", company_id=cid, record_id=record_id, error=repr(exc))
+                await self.store.change_answer(cid, record_id, REMINDER_KINDS, CONFIRMED, PENDING)
+        if not visits:
+            return raced
+        await self._reply(message, texts.confirmed(visits, now.astimezone(ctx.tz).date()))
         return True
 
     # --- reviews -------------------------------------------------------------------------------

@@ -102,8 +102,9 @@ def cancelled(v: Visit, client_name: str, today: date) -> str:
     )
 
 
-def confirmed(v: Visit, today: date) -> str:
-    return f"Спасибо, что подтвердили! Ждём вас {when(v.starts_local, today)} 🌸"
+def confirmed(visits: list[Visit], today: date) -> str:
+    times = " и ".join(when(v.starts_local, today) for v in visits)
+    return f"Спасибо, что подтвердили! Ждём вас {times} 🌸"
 
 
 def thanks_for_rating() -> str:

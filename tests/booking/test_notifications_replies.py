@@ -131,6 +131,32 @@ async def test_a_confirmation_yclients_missed_is_retried_by_the_job(
     assert (await job.run_once()).confirmations == 0
 
 
+async def test_one_yes_confirms_both_visits_reminded(
+    pool: asyncpg.Pool, clock: FakeClock, sandbox_stack: SandboxStack
+) -> None:
+    st = sandbox_stack
+    cid = st.company_id
+    await pool.execute("UPDATE companies SET integration_status = 'active' WHERE id = $1", cid)
+    salon = st.sandbox.salon(962302)
+    assert salon is not None
+    sync = SyncStore(pool)
+    await sync.save_records(cid, await st.client.records(962302))
+    clock.set(datetime(2026, 11, 23, 19, 30, tzinfo=MSK))  # Елена: 12:00 and 14:00 tomorrow
+    job, out = jobs(pool, clock)
+    assert (await job.run_once()).reminders == 2
+    inner = Inner()
+    replies = NotificationReplies(
+        inner, store=NotificationStore(pool), source=sync, client=st.client, outbox=out, clock=clock
+    )
+    await replies.handle(msg(cid, "Да", CLIENT_PHONE))
+    assert (salon.records[4001].attendance, salon.records[4004].attendance) == (2, 2)
+    assert (
+        "завтра, 24 ноября, в 12:00 и завтра, 24 ноября, в 14:00"
+        in out.to(f"{CLIENT_PHONE}@s.whatsapp.net")[-1]
+    )
+    assert inner.got == []
+
+
 async def test_yes_without_an_open_reminder_or_to_a_cancelled_visit_goes_to_the_dialogue(
     pool: asyncpg.Pool, clock: FakeClock
 ) -> None:
@@ -225,10 +251,19 @@ async def test_ratings_are_stored_and_low_ones_flagged_to_the_salon(
     assert (rows[22]["rating"], rows[22]["flagged"]) == (2, True)
     assert "опоздала" in rows[22]["comment"]
 
+    # A client asked what went wrong who goes on to book instead is the dialogue's again.
+    await sync.save_records(cid, [record(23, visit, phone="79160000003")])
+    assert (await job.run_once()).reviews == 1
+    await replies.handle(msg(cid, "1", "79160000003"))
+    await replies.handle(msg(cid, "хочу записаться к другому мастеру", "79160000003"))
+    await replies.handle(msg(cid, "спасибо", "79160000003"))
+    assert inner.got == ["хочу записаться к другому мастеру", "спасибо"]
+    inner.got.clear()
+
     # The request is answered: another digit is the dialogue's (e.g. picking a list item).
     await replies.handle(msg(cid, "4", happy))
     assert inner.got == ["4"]
-    assert await pool.fetchval("SELECT count(*) FROM reviews") == 2
+    assert await pool.fetchval("SELECT count(*) FROM reviews") == 3
 
 
 async def test_stars_and_words_rate_and_other_text_passes_through(
