@@ -15,7 +15,7 @@ import structlog
 
 from booking import texts
 from booking.model import Understanding
-from booking.ports import BookingRejected, BookingUnavailable, SlotTaken
+from booking.ports import BookingError, BookingRejected, BookingUnavailable, SlotTaken
 from booking.state import DialogueState, Offer, RecordRef
 from booking.turn import Turn
 
@@ -135,7 +135,7 @@ class VisitChanges:
         self._merge(st, u)
         try:
             records = await self.actions.client_records(turn.salon, turn.phone, turn.now)
-        except BookingUnavailable:
+        except BookingError:
             st.reset_flow()
             return [("Извините, не получилось открыть ваши записи — система записи не отвечает. "
                      "Попробуйте через пару минут 🙏")]

@@ -16,7 +16,7 @@ from booking import texts
 from booking.actions import AlreadyInProgress, BookingActions
 from booking.changes import ORDINALS, UNAVAILABLE, VisitChanges
 from booking.model import Understanding
-from booking.ports import BookingRejected, BookingUnavailable, Handoff, SlotTaken
+from booking.ports import BookingError, BookingRejected, BookingUnavailable, Handoff, SlotTaken
 from booking.slots import SlotFinder, SlotQuery
 from booking.state import DialogueState, Offer, RecordRef
 from booking.turn import Turn
@@ -129,7 +129,7 @@ class Dialogue(VisitChanges):
     async def _my_records(self, turn: Turn) -> str:
         try:
             records = await self.actions.client_records(turn.salon, turn.phone, turn.now)
-        except BookingUnavailable:
+        except BookingError:  # down, or the salon's records are closed to the partner token
             return "Извините, не получилось открыть ваши записи — система записи не отвечает. Попробуйте чуть позже 🙏"
         if not records:
             return "У вас нет предстоящих записей. Хотите записаться?"
@@ -213,7 +213,7 @@ class Dialogue(VisitChanges):
             return ["Эта дата уже прошла 🙂 На какой день вас записать?"]
         try:
             found = await self.finder.search(turn.salon.salon_id, cat, query)
-        except BookingUnavailable:
+        except BookingError:
             st.awaiting = "when"
             return [("Извините, не получилось получить свободное время — система записи сейчас не отвечает. "
                      "Напишите мне ещё раз через пару минут, я проверю снова 🙏")]
@@ -296,7 +296,7 @@ class Dialogue(VisitChanges):
         if st.flow == "book" and not st.client_name:
             try:
                 st.client_name = await self.actions.api.client_name(turn.salon.salon_id, turn.phone)
-            except BookingUnavailable:
+            except BookingError:  # client search is an admin call: without it, just ask
                 st.client_name = None
             if not st.client_name:
                 st.awaiting = "name"

@@ -39,6 +39,7 @@ TurnDriver = Callable[[Turn, DialogueState, Understanding], Any]
 
 LOCKED_RETRIES = 5  # times a chat locked by another instance is retried before leaving it to the sweep
 LOCKED_RETRY_S = 1.0
+SORRY = "Извините, у меня что-то пошло не так 🙏 Администратор салона ответит вам здесь в ближайшее время."
 _REPLIES = "_replies"  # the last turn's replies, kept in the state until they are in the outbox
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
@@ -220,6 +221,10 @@ class BookingHandler:
         while self._busy:
             await self._idle.wait()
 
+    def is_waiting(self, company_id: int, chat: str) -> bool:
+        """True while the chat's debounce timer is armed (its answer is still to come)."""
+        return (company_id, chat) in self._timers
+
     @property
     def waiting_chats(self) -> int:
         return len(self._timers)
@@ -268,7 +273,11 @@ class BookingHandler:
             # reached the outbox: send them (the outbox dedupes by key), never re-run the actions.
             replies = [str(t) for t in stored.get("texts") or []]
         else:
-            ran = await self._run_turn(conv, pending, salon, bound)
+            try:
+                ran = await self._run_turn(conv, pending, salon, bound)
+            except Exception as exc:  # noqa: BLE001 - a bug must not leave the client unanswered forever
+                bound.error("turn_failed", error=repr(exc), exc_info=exc)
+                ran = [SORRY]
             if ran is None:
                 return
             replies = ran

@@ -122,7 +122,9 @@ class Chat:
             async def arrived(before: int = before, text: str = text) -> bool:
                 if not reaches_bot:
                     return await self._stored_elsewhere(text)
-                return await self._inbox_count() > before
+                # Stored AND the chat's debounce timer armed (else advancing the clock could miss it).
+                return (await self._inbox_count() > before
+                        and self.handler.is_waiting(self.company_id, f"{phone[1:]}@s.whatsapp.net"))
 
             await until(arrived, f"inbound {text!r}")
             await self.clock.advance(0.3)
@@ -140,6 +142,10 @@ class Chat:
         async def fresh() -> list[str]:
             await self._deliver()
             got = await self._sent_to(phone)
+            if len(got) <= start:
+                # A reply may wait on the outbox's send spacing: let a little time pass.
+                await self.clock.advance(0.2)
+                await self.handler.wait_idle()
             return got[start:]
 
         new = await until(fresh, f"reply to {phone}")

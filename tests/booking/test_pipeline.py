@@ -13,7 +13,7 @@ from booking.actions import BookingActions
 from booking.config import BookingConfig
 from booking.dialogue import Dialogue
 from booking.model import SalonCatalog, Understanding
-from booking.pipeline import BookingHandler, merge_understandings
+from booking.pipeline import SORRY, BookingHandler, merge_understandings
 from booking.ports import SalonInfo
 from booking.slots import SlotFinder
 from booking.store import BookingStore
@@ -258,6 +258,25 @@ async def test_conversation_version_conflict_reruns_the_turn(pool, redis, clock:
         assert conv.state["client_name"] == "Катя" and conv.version == 2  # the other write was kept
         stale = await store.load_conversation(cid, chat)
         assert await store.save_conversation(stale, {}) and not await store.save_conversation(stale, {})
+    finally:
+        await handler.close()
+        await tasks.close(grace_s=0)
+
+
+async def test_a_failing_turn_gets_an_apology_once(pool, redis, clock: FakeClock) -> None:
+    cid = await add_company(pool)
+    outbox = FakeOutbox()
+    handler, tasks = await make_handler(pool, redis, clock, [cid], outbox)
+
+    async def broken(turn, st, u):  # type: ignore[no-untyped-def]
+        raise RuntimeError("bug")
+
+    handler.dialogue.step = broken  # type: ignore[method-assign]
+    try:
+        await handler.handle(msg(1, cid, "какой адрес"))
+        await tick(clock, handler, 2.1)
+        assert [t for _, _, t, _ in outbox.sent] == [SORRY]
+        assert await handler.recover_once() == 0  # answered: not retried forever
     finally:
         await handler.close()
         await tasks.close(grace_s=0)
