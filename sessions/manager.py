@@ -76,6 +76,7 @@ class SessionManager:
         self.lease = lease
         self._control_task: asyncio.Task[object] | None = None
         self._lease_task: asyncio.Task[object] | None = None
+        self._restored = False  # orphans are claimed only after this instance's own restore
         self._closed = False
 
     # --- wiring hooks ------------------------------------------------------------------
@@ -286,22 +287,33 @@ class SessionManager:
     # --- lifecycle ---------------------------------------------------------------------
     async def restore(self) -> int:
         """Start every desired-running session that is not in a terminal/expired state; returns how many."""
-        rows = [r for r in await self.store.list_sessions() if r.desired == "running"]
-        wanted = [r.company_id for r in rows if S(r.state) in ACTIVE_STATES or S(r.state) is S.STOPPED]
+        try:
+            rows = [r for r in await self.store.list_sessions() if r.desired == "running"]
+            wanted = [r.company_id for r in rows if S(r.state) in ACTIVE_STATES or S(r.state) is S.STOPPED]
+            started = await self._start_many(wanted)
+            log.info("sessions_restored", count=started, skipped=len(rows) - started)
+            return started
+        finally:
+            self._restored = True
+
+    async def _start_many(self, company_ids: list[int], limit: int | None = None) -> int:
+        """Launch sessions with bounded concurrency and staggered starts; returns how many started here."""
         sem = asyncio.Semaphore(max(1, self.config.restore_concurrency))
         stagger_s = self.config.restore_stagger_ms / 1000.0
         started = 0
+        reserved = 0  # slots taken by launches in progress (for `limit`)
 
         async def one(company_id: int) -> None:
-            nonlocal started
+            nonlocal started, reserved
             async with sem:
-                if self._closed:
+                if self._closed or (limit is not None and reserved >= limit):
                     return
+                reserved += 1
                 session = await self._session(company_id)
                 async with session.lock:
-                    launched = session.running or await self._launch(session)
-                if not launched:
-                    return  # another instance owns it
+                    if session.running or not await self._launch(session):
+                        reserved -= 1
+                        return  # already running, or another instance owns it
                 started += 1
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(session.started.wait(), timeout=30)
@@ -309,8 +321,7 @@ class SessionManager:
                     # Pacing real resources (CPU, WhatsApp servers): real time, not the app clock.
                     await asyncio.sleep(stagger_s)
 
-        await asyncio.gather(*(one(cid) for cid in wanted))
-        log.info("sessions_restored", count=started, skipped=len(rows) - started)
+        await asyncio.gather(*(one(cid) for cid in company_ids))
         return started
 
     def start_background(self, *, lease_loop: bool = True) -> None:
@@ -353,28 +364,25 @@ class SessionManager:
 
     async def claim_orphans(self) -> int:
         """Start desired-running sessions nobody owns (a dead instance's), up to a fair share."""
-        if self.lease is None:
+        if self.lease is None or not self._restored or self._closed:
             return 0
         rows = [r for r in await self.store.list_sessions()
                 if r.desired == "running" and (S(r.state) in ACTIVE_STATES or S(r.state) is S.STOPPED)]
         if not rows:
             return 0
         fair = math.ceil(len(rows) / await self.lease.live_instances())
-        mine = sum(1 for s in self._sessions.values() if s.running)
-        claimed = 0
+        room = fair - sum(1 for s in self._sessions.values() if s.running)
+        if room <= 0:
+            return 0
+        orphans = []
         for row in rows:
-            if mine >= fair or self._closed:
-                break
             local = self._sessions.get(row.company_id)
             if (local is not None and local.running) or await self.lease.holder(row.company_id) is not None:
                 continue
-            session = await self._session(row.company_id)
-            async with session.lock:
-                if session.running or not await self._launch(session):
-                    continue
-            log.info("session_claimed", company_id=row.company_id)
-            mine += 1
-            claimed += 1
+            orphans.append(row.company_id)
+        claimed = await self._start_many(orphans, limit=room) if orphans else 0
+        if claimed:
+            log.info("sessions_claimed", count=claimed)
         return claimed
 
     async def _control_loop(self) -> None:

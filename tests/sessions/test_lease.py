@@ -26,6 +26,7 @@ async def two(make_engine: EngineFactory) -> tuple[Engine, Engine]:
     b = await make_engine(instance="inst-b")
     for e in (a, b):
         e.manager.start_background(lease_loop=False)
+        await e.manager.restore()
     await eventually(lambda: _subscribed(a))
     return a, b
 
@@ -76,3 +77,19 @@ async def test_dead_owner_sessions_move_and_the_old_owner_is_fenced(
     await a.manager.lease_tick()
     assert a.manager.transport_for(company) is None
     assert b.manager.transport_for(company) is not None
+
+
+async def test_orphans_are_shared_fairly(make_engine: EngineFactory, pool, clock) -> None:  # type: ignore[no-untyped-def]
+    from tests.sessions.conftest import make_company
+
+    companies = [await make_company(pool, 600 + i) for i in range(4)]
+    a, b = await two(make_engine)
+    for cid in companies:
+        await a.manager.store.set_desired(cid, "running", clock.now())  # e.g. left by a dead instance
+    await a.lease.heartbeat()  # type: ignore[union-attr]
+    await b.lease.heartbeat()  # type: ignore[union-attr]
+    assert await a.manager.claim_orphans() == 2  # ceil(4 sessions / 2 live instances)
+    assert await a.manager.claim_orphans() == 0  # its share is full
+    assert await b.manager.claim_orphans() == 2
+    holders = {cid: (await a.lease.holder(cid))[0] for cid in companies}  # type: ignore[union-attr,index]
+    assert sorted(holders.values()) == ["inst-a", "inst-a", "inst-b", "inst-b"]
