@@ -80,6 +80,7 @@ class MarketplaceService:
         if company is None:
             existing = await self.store.by_salon(salon_id)
             raise ConflictError(existing.id if existing else 0)
+        company = await self._fill_from_yclients(company)
         api_key, prefix, digest = new_api_key()
         await self.store.add_api_key(company.id, prefix, digest)
         token = await self.issue_connect_token(company)
@@ -87,6 +88,18 @@ class MarketplaceService:
         log.info("company_registered", company_id=company.id, salon_id=salon_id)
         await self.ensure_session(company)
         return Registration(company, api_key, token, self.connect_url(token))
+
+    async def _fill_from_yclients(self, company: Company) -> Company:
+        """Best effort: title, address and timezone from YClients' company info."""
+        try:
+            info = await self.partner.company_info(company.salon_id)
+        except PartnerError as exc:
+            log.info("company_info_unavailable", company_id=company.id, error=str(exc))
+            return company
+        if not info:
+            return company
+        updated, _ = await self.store.upsert_installed(company.salon_id, info)
+        return updated
 
     async def issue_connect_token(self, company: Company) -> str:
         """A fresh 24 h connect token, registered under the seed's Redis keys."""

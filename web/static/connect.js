@@ -41,13 +41,22 @@
     expiresAt = Date.now() + expiresIn * 1000;
     tick();
   }
+  function fetchPhone() {
+    fetch("/marketplace/status/" + encodeURIComponent(companyId) + "?token=" + encodeURIComponent(token),
+          { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (data) { if (data.whatsapp_phone && !phoneEl.textContent) { phoneEl.textContent = data.whatsapp_phone; } })
+      .catch(function () { /* the phone is a nicety */ });
+  }
+  // `phone` null: we only know the state is CONNECTED (the `connected` message with the phone follows).
   function connected(phone) {
     done = true;
     if (phone) { phoneEl.textContent = phone; }
     connectView.hidden = true;
     successView.hidden = false;
-    if (socket) { try { socket.close(1000); } catch (e) { /* closing anyway */ } }
     if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
+    if (phone && socket) { try { socket.close(1000); } catch (e) { /* closing anyway */ } }
+    if (!phone && !socket) { fetchPhone(); }
   }
   function tick() {
     var left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
