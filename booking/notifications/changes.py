@@ -62,22 +62,30 @@ class ChangeNotices:
         snaps = await self.store.snapshots(cid)
         sent = 0
         seen: set[int] = set()
+        changed: list[Snapshot] = []  # saved in one batch (a first scan snapshots the whole book)
         for r in await self.source.records_between(cid, now, now + HORIZON):
             seen.add(int(r.record_id))
-            sent += await self._compare(ctx, r, snaps.get(int(r.record_id)), now, baseline)
+            sent += await self._compare(ctx, r, snaps.get(int(r.record_id)), now, baseline, changed)
         for record_id, prev in snaps.items():
             if record_id in seen or prev.cancelled or (prev.starts_at is not None and prev.starts_at <= now):
                 continue
             r = await self.source.record(cid, record_id)  # deleted, or moved out of the window
             if r is not None:
-                sent += await self._compare(ctx, r, prev, now, baseline)
+                sent += await self._compare(ctx, r, prev, now, baseline, changed)
+        await self.store.save_snapshots(cid, changed, now)
         await self.store.prune_snapshots(cid, now - timedelta(days=1))
         if not baseline:
             await self.store.set_baseline(cid, now)
         return sent
 
     async def _compare(
-        self, ctx: SalonContext, r: Any, prev: Snapshot | None, now: datetime, baseline: bool
+        self,
+        ctx: SalonContext,
+        r: Any,
+        prev: Snapshot | None,
+        now: datetime,
+        baseline: bool,
+        changed: list[Snapshot],
     ) -> int:
         snap = snapshot_of(r)
         if prev is not None and prev.fingerprint == snap.fingerprint:
@@ -105,7 +113,7 @@ class ChangeNotices:
                     )
                     if kind != "cancelled":
                         await self._cover_due_reminders(ctx, r, now)
-        await self.store.save_snapshot(ctx.company_id, snap, now)
+        changed.append(snap)
         return sent
 
     async def _cover_due_reminders(self, ctx: SalonContext, r: Any, now: datetime) -> None:

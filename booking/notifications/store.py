@@ -344,8 +344,11 @@ class NotificationStore:
             for r in rows
         }
 
-    async def save_snapshot(self, company_id: int, s: Snapshot, now: datetime) -> None:
-        await self._pool.execute(
+    async def save_snapshots(self, company_id: int, snaps: list[Snapshot], now: datetime) -> None:
+        """Upsert the records' latest seen state, in one round trip."""
+        if not snaps:
+            return
+        await self._pool.executemany(
             """INSERT INTO notification_snapshots AS t (company_id, record_id, fingerprint, starts_at, staff_id,
                                                         service_ids, cancelled, updated_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -353,14 +356,19 @@ class NotificationStore:
                    starts_at = EXCLUDED.starts_at, staff_id = EXCLUDED.staff_id,
                    service_ids = EXCLUDED.service_ids, cancelled = EXCLUDED.cancelled,
                    updated_at = EXCLUDED.updated_at""",
-            company_id,
-            s.record_id,
-            s.fingerprint,
-            s.starts_at,
-            s.staff_id,
-            list(s.service_ids),
-            s.cancelled,
-            now,
+            [
+                (
+                    company_id,
+                    s.record_id,
+                    s.fingerprint,
+                    s.starts_at,
+                    s.staff_id,
+                    list(s.service_ids),
+                    s.cancelled,
+                    now,
+                )
+                for s in snaps
+            ],
         )
 
     async def prune_snapshots(self, company_id: int, before: datetime) -> int:
