@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_PARTNER_TOKEN = "dev-partner-token"
 DEV_USER_TOKEN = "dev-user-token"
-DEV_JWT_SECRET = "dev-jwt-secret-change-me"
+DEV_JWT_SECRET = "dev-jwt-secret-change-me-0123456789abcdef"
 DEV_APPLICATION_ID = 18000
 DEMO_ADMIN_API_KEY = "demo-admin-key"
 
