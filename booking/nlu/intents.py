@@ -26,6 +26,7 @@ _RESCHEDULE = re.compile(
     r"перенести|переносить|\bперенос\b|перезаписать|перезаписаться|передвинуть|сдвинуть|подвинуть|сместить"
     r"|перебронировать|(?:поменять|изменить|сменить)\s+(?:время|день|дата|число|запись|мой\s+запись)"
     r"|на\s+друг(?:ой)\s+(?:время|день|число|дата)|другой\s+(?:время|день)|вместо\s+\w+\s+(?:на|в)\b"
+    r"|(?:поменять|сменить|изменить)\s+мастер|\bмастер\w*\s+(?:поменять|сменить|изменить)"
 )
 # "не успеваю к 3, можно на 5": the client cannot make an appointment they have and names another time.
 _LATE_FOR_APPOINTMENT = re.compile(
@@ -42,6 +43,11 @@ _DEFER = re.compile(
 _PROCEDURE_OFFERED = re.compile(
     r"^(?:а\s+)?(?:у\s+вас\s+)?(?:есть\s+ли\s+)?\w{3,}(?:инг|ция|цию|ние|аж)\s+(?:у\s+вас\s+)?(?:есть|делаете|бывает)\b"
     r"|^(?:а\s+)?есть\s+(?:ли\s+)?(?:у\s+вас\s+)?\w{3,}(?:инг|ция|ние|аж)\s*(?:\?|$)"
+)
+# "сколько длится наращивание": how long a service takes (answered by the services list) — unless a
+# day or time is said ("стрижка в субботу, сколько по времени займет" books).
+_DURATION = re.compile(
+    r"сколько\s+(?:длится|идет|займет|занимает|по\s+времени|времени)|длительность|как\s+долго\s+(?:длится|делается|идет)"
 )
 _MOVE_VERB = re.compile(r"перенес|перенос|перезапис|сдвин|передвин|подвин|поменя|измени")
 _SERVICE_QUESTION = re.compile(r"есть\s+ли\s+у\s+вас|у\s+вас\s+(?:есть|делают|бывает|делается)|\bбывает\s+ли")
@@ -82,6 +88,7 @@ _HOURS_ADDRESS = re.compile(
     r"|когда\s+(?:\w+\s+){0,2}(?:открыва|закрыва)|когда\s+(?:вы\s+)?работа|вы\s+работаете|работаете\s+(?:ли\s+)?(?:в|во|сегодня|завтра|по|без)"
     r"|\bработаете\s*\?|открыты|расположен|локаци|геолокац|ориентир|какой\s+этаж|\bвход\b|как\s+работаете"
     r"|ваш\s+телефон|номер\s+телефона\s+салона|телефон\s+салона|вы\s+открыты|открыто\s+ли"
+    r"|как(?:ой|ой\s+у\s+вас)\s+(?:номер\s+)?телефон|у\s+вас\s+(?:номер\s+)?телефон\w*\s*\?"
 )
 _BOOK_STRONG = re.compile(
     r"запиш|записат|записыв|забронир|\bбронь\b|\bзапись\s+на\b|\bзапис\w*\s+к\b|\bбы\s+записал|записал\w*\s+бы"
@@ -92,8 +99,9 @@ _BOOK_WEAK = re.compile(
     r"|хотел\w*\s+бы\s+(?:ко?|на)\s|нужно\s+(?:ко?|на)\s|есть\s+(?:ли\s+)?(?:время|местечко|свободн)"
     r"|друг\w*\s+(?:время|день|дни|вариант\w*|окн\w*)|\bпопозже\b|\bпораньше\b|\bеще\s+(?:время|вариант)"
 )
+_FILLERS = re.compile(r"^(?:(?:ну|а|так|ой|эм|хм|мм)\s+)+")
 _DECLINE_START = re.compile(
-    r"^(?:нет|неа|не-а|нее|нету|не\s+надо|не\s+нужно|отбой|не\s+хочу|не\s+подходит|не\s+получится|не\s+будем"
+    r"^(?:нет|неа|не-а|нее|нету|не\s+спасибо|не$|не\s+надо|не\s+нужно|отбой|не\s+хочу|не\s+подходит|не\s+получится|не\s+будем"
     r"|не\s+стоит|пока\s+нет|не\s+актуально|неактуально|уже\s+не\s+надо|no|nope)\b"
 )
 _DECLINE_ANY = re.compile(
@@ -155,8 +163,9 @@ def classify(
     if _MY_RECORDS.search(raw):
         return IntentResult("my_records", 0.85)
     strong_book = bool(_BOOK_STRONG.search(raw))
-    decline_start = bool(_DECLINE_START.search(raw))
-    confirm = bool(_CONFIRM_START.search(raw) or _CONFIRM_ANY.search(raw))
+    head = _FILLERS.sub("", raw)  # "ну ок", "а да", "так нет": the answer after a filler word
+    decline_start = bool(_DECLINE_START.search(head))
+    confirm = bool(_CONFIRM_START.search(head) or _CONFIRM_ANY.search(raw))
     negated_booking = bool(re.search(r"\bне\s+(?:надо\s+)?запис", raw))
     # "да, записывайте" (no slot) is a confirmation, not a new booking request.
     if strong_book and not decline_start and not negated_booking and (has_slots or not confirm):
@@ -170,6 +179,8 @@ def classify(
     # "а педикюр у вас есть?": asks whether the salon offers it (no day, time or master said).
     if services_only and _SERVICE_QUESTION.search(raw) and not _BOOK_WEAK.search(raw):
         return IntentResult("services", 0.75)
+    if (services_only or not has_slots) and _DURATION.search(raw):
+        return IntentResult("services", 0.7)
     if not has_slots and _PROCEDURE_OFFERED.search(raw):
         return IntentResult("services", 0.7)
     decline = decline_start or bool(_DECLINE_ANY.search(raw))
@@ -183,7 +194,7 @@ def classify(
         return IntentResult("other", 0.5)
     if confirm:
         # "ок спасибо" after a booking is thanks; "да, спасибо" to a question is a confirmation.
-        weak = not _CONFIRM_STRONG.search(raw) and expecting not in ("confirm", "confirmation")
+        weak = not _CONFIRM_STRONG.search(head) and expecting not in ("confirm", "confirmation")
         if weak and _THANKS.search(raw):
             return IntentResult("thanks", 0.7)
         return IntentResult("confirm", 0.8)

@@ -130,3 +130,16 @@ def test_intents_of_put_off_answers_and_own_rebooking(engine: NluEngine, catalog
 def test_rules_keep_a_message_fast(engine: NluEngine, catalog: SalonCatalog) -> None:
     result = engine.understand("mozhno na manikur k kate v subbotu v 3", MONDAY_10, catalog)
     assert result.date == date(2026, 11, 28) and result.time == time(15, 0) and result.staff_id == 2004
+
+
+def test_fillers_phones_durations_and_master_changes(engine: NluEngine, catalog: SalonCatalog) -> None:
+    assert line(engine, catalog, "ну ок")["intent"] == "confirm"
+    assert line(engine, catalog, "а нет")["intent"] == "decline"
+    assert line(engine, catalog, "не, спасибо")["intent"] == "decline"
+    assert line(engine, catalog, "а какой у вас телефон")["intent"] == "hours_address"
+    got = line(engine, catalog, "сколько длится наращивание")
+    assert (got["intent"], got["service_ids"]) == ("services", [1023])
+    # With a day it is a booking that asks how long it takes.
+    assert line(engine, catalog, "стрижка в пятницу, сколько по времени займет")["intent"] == "book"
+    assert line(engine, catalog, "можно мастера поменять на другого?")["intent"] == "reschedule"
+    assert line(engine, catalog, "в районе 5 можно?")["time"] == "17:00"
