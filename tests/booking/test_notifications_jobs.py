@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import pytest
 
 from gateway.clock import FakeClock
 from sync.store import SyncStore
@@ -295,3 +296,14 @@ async def test_a_failed_enqueue_is_retried_next_tick_and_other_salons_still_go(
     report = await job.run_once(utc(16, 35))  # released claims: retried, each once
     assert report.reminders == 2 and sorted(m["key"].split(":")[2] for m in out.sent) == ["12", "13", "14"]
     assert (await job.run_once(utc(16, 40))).total == 0
+
+
+async def test_an_out_of_range_rating_is_refused_and_stores_nothing(pool: asyncpg.Pool) -> None:
+    from booking.notifications.store import NotificationStore
+
+    cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
+    with pytest.raises(ValueError, match="rating must be 1..5"):
+        await NotificationStore(pool).add_review(
+            cid, 1, "+79160000001", 6, flagged=False, comment=None, now=utc(9)
+        )
+    assert await pool.fetchval("SELECT count(*) FROM reviews") == 0
