@@ -30,6 +30,7 @@ _CATALOGS_MAX = 512
 # "до завтра" / "до встречи" are goodbyes, not dates.
 _FAREWELL_TOKENS = re.compile(r"\bдо\s+(?:завтра|свидания|встречи|связи)\b")
 # Words of a move: the day and time named after them are the new ones.
+_BOOK_STEMS = ("запиш", "записат", "записыв")
 _MOVE_STEMS = ("перенес", "перенос", "перезапис", "сдвин", "сдвиг", "передвин", "подвин", "поменя", "измени")
 
 
@@ -164,6 +165,12 @@ class NluEngine:
         skip |= name_tokens
 
         pivot = next((i for i, t in enumerate(tokens) if t.startswith(_MOVE_STEMS)), None)
+        if pivot is None:  # "отмените завтра и запишите на пятницу": the new day follows the booking verb
+            cancel_at = next((i for i, t in enumerate(tokens) if t.startswith("отмен")), None)
+            if cancel_at is not None:
+                pivot = next(
+                    (i for i, t in enumerate(tokens) if i > cancel_at and t.startswith(_BOOK_STEMS)), None
+                )
         date_match = extract_date(tokens, local_now.date(), morph, skip, prefer_after=pivot)
         time_match = extract_time(tokens, morph, skip | date_match.used_tokens, prefer_after=pivot)
         taken = skip | date_match.used_tokens | time_match.used_tokens

@@ -32,6 +32,10 @@ _RESCHEDULE = re.compile(
 _LATE_FOR_APPOINTMENT = re.compile(
     r"\bне\s+(?:успеваю|успею|успеть|успеем)\s+к\s+\S+.*\b(?:можно|давайте|лучше|перенес\w*)\s+(?:на|в|к)\b"
 )
+# "отмените запись на завтра и запишите на пятницу": a cancel and a new booking together are a move.
+_CANCEL_THEN_BOOK = re.compile(
+    r"\bотмен\w*\b.*\b(?:запиш|записат|записыв)\w*\s+(?:меня\s+)?(?:на|в|во|к|ко)\b"
+)
 # "перезапишусь позже сама": the client will book again on their own — not a move now.
 _SELF_REBOOK = re.compile(r"\bперезапиш(?:усь|емся)\b|\bзапишусь\s+(?:позже|потом|снова|заново|еще\s+раз)\b")
 # "хорошо, я подумаю", "ок сейчас посмотрю и напишу": the answer is put off — neither yes nor no.
@@ -149,7 +153,12 @@ def classify(
     if _HUMAN.search(raw):
         return IntentResult("human", 0.9)
     expecting = (context or {}).get("expecting")
-    move = _RESCHEDULE.search(lemmas) or _RESCHEDULE.search(raw) or _LATE_FOR_APPOINTMENT.search(raw)
+    move = (
+        _RESCHEDULE.search(lemmas)
+        or _RESCHEDULE.search(raw)
+        or _LATE_FOR_APPOINTMENT.search(raw)
+        or _CANCEL_THEN_BOOK.search(raw)
+    )
     cancel = _CANCEL.search(lemmas)
     if move and cancel and _SELF_REBOOK.search(raw):
         move = None  # "отмените, перезапишусь позже сама"

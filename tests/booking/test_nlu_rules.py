@@ -143,3 +143,10 @@ def test_fillers_phones_durations_and_master_changes(engine: NluEngine, catalog:
     assert line(engine, catalog, "стрижка в пятницу, сколько по времени займет")["intent"] == "book"
     assert line(engine, catalog, "можно мастера поменять на другого?")["intent"] == "reschedule"
     assert line(engine, catalog, "в районе 5 можно?")["time"] == "17:00"
+
+
+def test_cancel_and_book_again_is_a_move_to_the_new_day(engine: NluEngine, catalog: SalonCatalog) -> None:
+    got = line(engine, catalog, "хочу отменить запись на завтра и записаться на пятницу")
+    assert (got["intent"], got["date"]) == ("reschedule", "2026-11-27")
+    got = line(engine, catalog, "отмените запись на завтра")
+    assert (got["intent"], got["date"]) == ("cancel", "2026-11-24")
