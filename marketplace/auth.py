@@ -23,7 +23,7 @@ from aiohttp import web
 
 from marketplace.appkeys import MARKETPLACE
 from marketplace.service import MarketplaceService
-from marketplace.tokens import TokenError, constant_equals
+from marketplace.tokens import TokenError, constant_equals, token_fingerprint
 from marketplace.validation import json_error
 
 log = structlog.get_logger(__name__)
@@ -85,15 +85,36 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     try:
         request[PRINCIPAL] = await _authenticate(request, policy)
     except Rejected as exc:
-        log.info("request_rejected", path=request.path, method=request.method, status=exc.status, why=exc.why,
-                 remote=request.remote)
+        log.info("request_rejected", path=safe_path(request), method=request.method, status=exc.status,
+                 why=exc.why, remote=request.remote)
         if policy == "page":
             render = request.app.get(PAGE_ERROR)
             if callable(render):
                 return render(request, exc.status, exc.message)
         cls = {401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound}.get(exc.status, web.HTTPForbidden)
         raise json_error(cls, exc.code, exc.message) from None
-    return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status >= 400:  # bad input and the like: say why in the log (the error body says it too)
+            log.info("request_rejected", path=safe_path(request), method=request.method, status=exc.status,
+                     why=_why(exc), remote=request.remote)
+        raise
+
+
+def safe_path(request: web.Request) -> str:
+    """The request path with a connect token in it replaced by a short fingerprint (never log tokens)."""
+    token = request.match_info.get("token")
+    return request.path.replace(token, "tok:" + token_fingerprint(token)) if token else request.path
+
+
+def _why(exc: web.HTTPException) -> str:
+    try:
+        import json
+
+        return str(json.loads(exc.text or "")["error"]["message"])[:200]
+    except (ValueError, KeyError, TypeError):
+        return (exc.text or exc.reason or "")[:200]
 
 
 async def _authenticate(request: web.Request, policy: str) -> Principal:

@@ -130,7 +130,6 @@ async def lifecycle(request: web.Request) -> web.Response:
     try:
         result = await request.app[LIFECYCLE].handle_notice(body)
     except NoticeRejected as exc:
-        log.info("request_rejected", path=request.path, status=exc.status, why=exc.message, remote=request.remote)
         raise _notice_error(exc) from None
     return web.json_response({"success": True, "result": result.result, "company_id": result.company_id})
 

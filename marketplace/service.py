@@ -21,7 +21,7 @@ from marketplace.qrimage import QrRenderer
 from marketplace.signing import SignatureError, verify_user_data
 from marketplace.store import Company, MarketplaceStore
 from marketplace.tokens import (
-    TokenError, decode_token, hash_api_key, issue_token, new_api_key, token_fingerprint,
+    TokenError, decode_token, hash_api_key, issue_token, new_api_key,
 )
 from sessions.api import SessionService, SessionState
 from sessions.runtime import Clock

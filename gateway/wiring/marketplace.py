@@ -108,6 +108,11 @@ async def _marketplace_ctx(app: web.Application) -> AsyncIterator[None]:
     initial_sync = _initial_sync(app)
     http_session: aiohttp.ClientSession | None = None
     partner: PartnerApi | None = app.get(MP_PARTNER)  # type: ignore[assignment]
+    yclients = _lookup(app, "gateway.wiring.sync", ("YCLIENTS",))
+    if partner is None and yclients is not None:
+        from marketplace.partner_sync import SyncPartnerApi
+
+        partner = SyncPartnerApi(yclients)  # the app's one YClients client (rate limit, error tree)
     if partner is None:
         http_session = aiohttp.ClientSession()
         partner = HttpPartnerApi(http_session, config.yclients_base_url, config.partner_token,
