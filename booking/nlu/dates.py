@@ -193,6 +193,11 @@ def _weekday_of(token: str, morph: Morph) -> int | None:
     for lemma in morph.lemmas(token)[:2]:
         if lemma in WEEKDAYS:
             return WEEKDAYS[lemma]
+    # "пятн", "четв", "воскр": a cut-off weekday that is no word of its own
+    if 4 <= len(token) <= 6 and not morph.is_known(token):
+        days = {day for name, day in WEEKDAYS.items() if name.startswith(token)}
+        if len(days) == 1:
+            return days.pop()
     return None
 
 

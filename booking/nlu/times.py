@@ -307,6 +307,10 @@ def _time_at(
     start = i + 1 if triggered else i
     if start >= n or start in skip:
         return None
+    # "в 1500", "к 0930": four digits after a time word, when they read as HHMM.
+    four = re.fullmatch(r"([01]\d|2[0-3])([0-5]\d)", tokens[start]) if triggered and token != "до" else None
+    if four and not _is_unit(tokens[start + 1] if start + 1 < n else ""):
+        return _Candidate(i, (int(four.group(1)), int(four.group(2))), {i, start}, _relation(tokens, i))
     hv = _hour_value(tokens, start, morph)
     if hv is None:
         return None

@@ -150,3 +150,11 @@ def test_cancel_and_book_again_is_a_move_to_the_new_day(engine: NluEngine, catal
     assert (got["intent"], got["date"]) == ("reschedule", "2026-11-27")
     got = line(engine, catalog, "отмените запись на завтра")
     assert (got["intent"], got["date"]) == ("cancel", "2026-11-24")
+
+
+def test_four_digit_times_and_cut_off_weekdays(engine: NluEngine, catalog: SalonCatalog) -> None:
+    assert line(engine, catalog, "в 1500 можно")["time"] == "15:00"
+    assert line(engine, catalog, "к 0930")["time"] == "09:30"
+    assert line(engine, catalog, "на 1500 рублей")["time"] is None  # an amount
+    assert line(engine, catalog, "хочу на ресницы в пятн")["date"] == "2026-11-27"
+    assert line(engine, catalog, "вторн вечер")["date"] == "2026-11-24"
