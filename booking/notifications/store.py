@@ -186,11 +186,14 @@ class NotificationStore:
         kinds: tuple[str, ...],
         since: datetime,
     ) -> Notification | None:
-        """The newest unanswered notification of these kinds for this phone, created after `since`."""
+        """The newest unanswered notification of these kinds for this phone, created after `since`.
+
+        Only rows this package sent (`sent_at` set): claims made by booking's own reminder job are
+        answered by booking's dialogue, which remembers them in its conversation state."""
         r = await self._pool.fetchrow(
             """SELECT * FROM notifications
                WHERE company_id = $1 AND client_phone = $2 AND kind = ANY($3::text[]) AND answered_at IS NULL
-                 AND created_at >= $4 AND status IN ('queued', 'claimed')
+                 AND created_at >= $4 AND status = 'queued' AND sent_at IS NOT NULL
                ORDER BY created_at DESC, id DESC LIMIT 1""",
             company_id,
             client_phone,
@@ -205,7 +208,7 @@ class NotificationStore:
             """SELECT * FROM notifications
                WHERE company_id = $1 AND client_phone = $2 AND answered_at IS NULL
                  AND (kind = ANY($3::text[]) OR kind LIKE 'change:%')
-                 AND starts_at > $4 AND status IN ('queued', 'claimed')
+                 AND starts_at > $4 AND status = 'queued' AND sent_at IS NOT NULL
                ORDER BY starts_at, id""",
             company_id,
             client_phone,

@@ -293,6 +293,41 @@ async def test_stars_and_words_rate_and_other_text_passes_through(
     assert inner.got[-1] == "3"
 
 
+async def test_notifications_booking_sent_itself_are_left_to_its_dialogue(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
+    sync = SyncStore(pool)
+    await sync.save_records(cid, [record(41, datetime(2026, 11, 24, 12, 0, tzinfo=MSK))])
+    # What booking.reminders.Reminders claims (BookingStore.claim_notification): no sent_at, no chat.
+    for kind in ("day_before", "review"):
+        await pool.execute(
+            """INSERT INTO notifications (company_id, record_id, kind, client_phone, starts_at)
+               VALUES ($1, 41, $2, $3, $4)""",
+            cid,
+            kind,
+            "+" + CLIENT_PHONE,
+            datetime(2026, 11, 24, 12, 0, tzinfo=MSK),
+        )
+    clock.set(datetime(2026, 11, 23, 19, 30, tzinfo=MSK))
+    inner = Inner()
+    replies = NotificationReplies(
+        inner,
+        store=NotificationStore(pool),
+        source=sync,
+        client=NoYClients(),
+        outbox=RecordingOutbox(),
+        clock=clock,
+    )
+    await replies.handle(msg(cid, "да"))
+    await replies.handle(msg(cid, "5"))
+    assert inner.got == ["да", "5"]
+    job, out = jobs(pool, clock)
+    assert (
+        await job.run_once()
+    ).reminders == 0 and out.sent == []  # and the claim keeps this job from repeating it
+
+
 async def test_disabled_passes_everything_through(pool: asyncpg.Pool, clock: FakeClock) -> None:
     cid = await add_salon(pool, salon_id=1001, timezone="Europe/Moscow")
     inner = Inner()
