@@ -114,18 +114,30 @@ class SimHub:
         await self._ready.wait()
 
     async def _listen(self, ready: asyncio.Event) -> None:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(keys.SIM_WAKE_CHANNEL)
-            ready.set()
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    with contextlib.suppress(ValueError, TypeError):
-                        self.wake(int(message["data"]))
-        finally:
-            ready.set()
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
+        delay_s = 0.1
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(keys.SIM_WAKE_CHANNEL)
+                ready.set()
+                delay_s = 0.1
+                for waker in list(self._wakers.values()):
+                    waker.set()  # drain whatever was queued while we were not listening
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        with contextlib.suppress(ValueError, TypeError):
+                            self.wake(int(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis went away: resubscribe with backoff
+                log.warning("sim_hub_resubscribe", error=repr(exc), delay_s=delay_s)
+                ready.set()
+                # Real time: this waits for the Redis server, not for the simulated phone.
+                await asyncio.sleep(delay_s)
+                delay_s = min(5.0, delay_s * 2)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
 
     def register(self, company_id: int, waker: asyncio.Event) -> None:
         self._wakers[company_id] = waker
