@@ -291,7 +291,7 @@ class ServiceMatcher:
         # "хотел подстричься": a man speaks, so among equal services the men's one is typical.
         male = not (PERSON_LEMMAS & found.keys()) and self._male_speaker(tokens)
         while remaining:
-            scored: list[tuple[int, int, bool, int, _Entry]] = []
+            scored: list[tuple[int, int, tuple[bool, bool], int, _Entry]] = []
             for entry in self._entries:
                 if entry.service_id in result.service_ids:
                     continue
@@ -309,7 +309,8 @@ class ServiceMatcher:
                 score = sum(2 if lemma == entry.head else 1 for lemma in covered)
                 # Words already used still qualify: "коррекция и окрашивание бровей" -> brow tint.
                 context = len(entry.lemmas & found.keys())
-                typical = "мужской" in entry.lemmas if male else entry.typical
+                # a man speaking: the men's service first, then the usual default marker
+                typical = ("мужской" in entry.lemmas and male, entry.typical)
                 scored.append((score, context, typical, -entry.index, entry))
             if not scored:
                 break

@@ -158,3 +158,12 @@ def test_four_digit_times_and_cut_off_weekdays(engine: NluEngine, catalog: Salon
     assert line(engine, catalog, "на 1500 рублей")["time"] is None  # an amount
     assert line(engine, catalog, "хочу на ресницы в пятн")["date"] == "2026-11-27"
     assert line(engine, catalog, "вторн вечер")["date"] == "2026-11-24"
+
+
+def test_a_man_speaking_keeps_the_usual_default_elsewhere(engine: NluEngine, catalog: SalonCatalog) -> None:
+    assert line(engine, catalog, "хотел маникюр")["service_ids"] == [1012]  # no men's manicure
+
+
+def test_complaints_go_to_a_person(engine: NluEngine, catalog: SalonCatalog) -> None:
+    assert line(engine, catalog, "ваш мастер испортил мне ногти, хочу вернуть деньги")["intent"] == "human"
+    assert line(engine, catalog, "я недовольна стрижкой")["intent"] == "human"
