@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 import structlog
 
@@ -20,6 +21,12 @@ from sessions.runtime import Clock
 log = structlog.get_logger(__name__)
 
 
+class SessionProbe(Protocol):
+    """Is the salon's WhatsApp connected? (sessions.api.SessionService satisfies it.)"""
+
+    async def info(self, company_id: int) -> Any: ...
+
+
 @dataclass
 class TickReport:
     """What one tick queued."""
@@ -29,6 +36,7 @@ class TickReport:
     changes: int = 0
     confirmations: int = 0  # visit confirmations retried into YClients
     failed_companies: int = 0
+    offline_companies: int = 0  # WhatsApp not connected: nothing claimed, tried again next tick
 
     @property
     def total(self) -> int:
@@ -47,11 +55,15 @@ class NotificationJobs:
         clock: Clock,
         config: NotificationsConfig | None = None,
         client: AttendanceClient | None = None,
+        sessions: SessionProbe | None = None,
     ) -> None:
         self.store = store
         self.source = source
         self.clock = clock
         self.client = client  # confirmations YClients missed are retried through it
+        # The outbox keeps messages until the session connects: a reminder queued while the salon's
+        # WhatsApp is down could arrive after the visit. Offline salons are skipped (not claimed).
+        self.sessions = sessions
         self.config = config or NotificationsConfig()
         self.notifier = Notifier(store, outbox)
         self.changes = ChangeNotices(store, source, self.notifier, self.config)
@@ -84,6 +96,12 @@ class NotificationJobs:
         report = report or TickReport()
         ctx = await load_context(self.store, self.source, company_id)
         if ctx is None:
+            return report
+        if self.sessions is not None and not getattr(
+            await self.sessions.info(company_id), "connected", False
+        ):
+            report.offline_companies += 1
+            log.debug("notifications_offline", company_id=company_id)
             return report
         report.changes += await self.changes.run(ctx, now)
         report.reminders += await run_reminders(ctx, self.source, self.notifier, now, self.config)

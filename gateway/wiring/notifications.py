@@ -77,8 +77,15 @@ async def _notifications_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     store = NotificationStore(app[POOL])
+    sessions = _lookup(app, "gateway.wiring.sessions", "SESSION_MANAGER")
     jobs = NotificationJobs(
-        store=store, source=source, outbox=outbox, clock=app[CLOCK], config=config, client=client
+        store=store,
+        source=source,
+        outbox=outbox,
+        clock=app[CLOCK],
+        config=config,
+        client=client,
+        sessions=sessions,
     )
     app[NOTIFICATION_JOBS] = jobs
     inner = getattr(inbox, "handler", None)

@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from gateway.clock import FakeClock
+from sessions.api import SessionInfo, SessionState
 from sync.store import SyncStore
 from tests.booking.test_notifications_support import CLIENT_PHONE, RecordingOutbox, add_salon, jobs, record
 
@@ -307,3 +308,25 @@ async def test_an_out_of_range_rating_is_refused_and_stores_nothing(pool: asyncp
             cid, 1, "+79160000001", 6, flagged=False, comment=None, now=utc(9)
         )
     assert await pool.fetchval("SELECT count(*) FROM reviews") == 0
+
+
+@dataclass
+class Sessions:
+    connected: bool = False
+
+    async def info(self, company_id: int) -> SessionInfo:
+        state = SessionState.CONNECTED if self.connected else SessionState.DISCONNECTED
+        return SessionInfo(company_id=company_id, state=state)
+
+
+async def test_nothing_is_queued_while_the_salons_whatsapp_is_offline(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    await two_salons(pool)
+    job, out = jobs(pool, clock)
+    job.sessions = probe = Sessions(connected=False)
+    report = await job.run_once(utc(16, 30))
+    assert report.offline_companies == 2 and out.sent == []
+    assert await pool.fetchval("SELECT count(*) FROM notifications") == 0
+    probe.connected = True
+    assert (await job.run_once(utc(16, 45))).reminders == 1  # still the evening: it goes now
