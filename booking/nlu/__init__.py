@@ -17,8 +17,10 @@ was named: "к барберу", "к косметологу"; no staff_id is set 
 
 Slot rules are documented in the modules: dates.py (weekdays, weekends, DD.MM), times.py (hours,
 and when ``part_of_day`` is set: only when a part of day is named and no exact time is given),
-services.py (colloquial words, typical choice among equals), staff.py (diminutives, client's name),
-intents.py (intent order).
+services.py (colloquial words, typical choice among equals), categories.py (a question about a
+group of services lists the group), staff.py (diminutives, client's name), intents.py (intent
+order), translit.py (Latin-script Russian). Among equal services the one the named master does wins
+(engine.py). In a reschedule the slots are the new day and time; a refused one is dropped.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ a message into a flat list of lowercase tokens: words (``ё`` folded to ``е``, 
 whole), plain numbers (``"5"``; ordinal suffixes such as ``5-го`` are dropped and marked as
 ``числа``), and compact number forms kept as one token (``"15:30"``, ``"28.11"``, ``"28.11.2026"``);
 ``?`` is kept as a token (questions matter to intents).
+Latin-script Russian (``manikur zavtra``) is first written in Cyrillic (translit.py).
 Emoji that carry meaning become words (👍 -> ``да``); greeting phrases that contain part-of-day
 words (``добрый вечер``) become ``здравствуйте`` so they are not read as "in the evening".
 """
