@@ -15,7 +15,8 @@ from typing import Any
 
 import structlog
 
-from marketplace import keys, store as st
+from marketplace import keys
+from marketplace import store as st
 from marketplace.partner import PartnerAuthError, PartnerError, PartnerRejectedError, PartnerTransientError
 from marketplace.service import MarketplaceService
 from marketplace.tokens import new_api_key

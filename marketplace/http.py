@@ -11,7 +11,13 @@ from marketplace.lifecycle import NoticeRejected
 from marketplace.openapi import spec
 from marketplace.service import ConflictError
 from marketplace.validation import (
-    bad_request, email, json_error, path_int, phone_e164, positive_int, read_json_object,
+    bad_request,
+    email,
+    json_error,
+    path_int,
+    phone_e164,
+    positive_int,
+    read_json_object,
 )
 from sessions.transport import TransportError
 

@@ -14,14 +14,19 @@ from urllib.parse import quote
 import redis.asyncio as aioredis
 import structlog
 
-from marketplace import keys, store as st
+from marketplace import keys
+from marketplace import store as st
 from marketplace.config import MarketplaceConfig
 from marketplace.partner import PartnerApi, PartnerError
 from marketplace.qrimage import QrRenderer
 from marketplace.signing import SignatureError, verify_user_data
 from marketplace.store import Company, MarketplaceStore
 from marketplace.tokens import (
-    TokenError, decode_token, hash_api_key, issue_token, new_api_key,
+    TokenError,
+    decode_token,
+    hash_api_key,
+    issue_token,
+    new_api_key,
 )
 from sessions.api import SessionService, SessionState
 from sessions.runtime import Clock
@@ -139,7 +144,7 @@ class MarketplaceService:
         await self.store.bump_token_generation(company_id)
         await self.store.revoke_api_keys(company_id)
         current = await self.redis.get(keys.company_token(company_id))
-        names = [keys.company_token(company_id)] + ([keys.token(current)] if current else [])
+        names = [keys.company_token(company_id)] + ([keys.token(str(current))] if current else [])
         await self.redis.delete(*names)
         log.info("credentials_revoked", company_id=company_id)
 

@@ -86,9 +86,9 @@ async def connect(request: web.Request) -> web.Response:
 async def install(request: web.Request) -> web.StreamResponse:
     """`GET /marketplace/yclients/install`: verify, register, 302 to the connect page."""
     svc = request.app[MARKETPLACE]
-    query = {key: request.query.getall(key) for key in request.query.keys()}
+    query = {key: request.query.getall(key) for key in request.query}
     try:
-        company, token = await svc.install(query)
+        _company, token = await svc.install(query)
     except InstallRefused as exc:
         log.info("request_rejected", path=request.path, status=403, why=f"install refused: {exc}",
                  remote=request.remote)

@@ -13,7 +13,7 @@ from typing import Any
 from gateway.settings import Settings
 
 
-def register(sub: "argparse._SubParsersAction[Any]") -> None:
+def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add the `companies` subcommand."""
     parser = sub.add_parser("companies", help="list or show salons (companies)")
     cmds = parser.add_subparsers(dest="companies_command", required=True)

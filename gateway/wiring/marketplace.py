@@ -9,6 +9,7 @@ Tests may put their own objects under `MP_SESSIONS` / `MP_PARTNER` before the ap
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -135,13 +136,11 @@ async def _marketplace_ctx(app: web.Application) -> AsyncIterator[None]:
         # Cancelling while the subscription is being set up can wedge redis-py: let it settle first.
         try:
             await asyncio.wait_for(hub.subscribed.wait(), timeout=5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         hub_task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await hub_task
-        except BaseException:  # noqa: BLE001 - cancelled on purpose
-            pass
         await hub.close_all()
         if http_session is not None:
             await http_session.close()

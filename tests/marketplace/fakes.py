@@ -125,4 +125,4 @@ class FakePartner:
         return self.companies.get(salon_id, {})
 
 
-__all__ = ["FakeSessions", "FakePartner", "PartnerAuthError", "PartnerRejectedError", "PartnerTransientError"]
+__all__ = ["FakePartner", "FakeSessions", "PartnerAuthError", "PartnerRejectedError", "PartnerTransientError"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from gateway.settings import Settings
 from gateway.commands.companies import list_companies, show_company
+from gateway.settings import Settings
 from marketplace.store import MarketplaceStore
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.marketplace.support import ADMIN, Mp
 from tests.marketplace.test_register_status import token_of

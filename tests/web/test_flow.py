@@ -100,6 +100,19 @@ async def test_register_connect_scan_activate(app_client, clock, pool) -> None:
     install = app[YCLIENTS_SANDBOX].install(SALON)
     assert install.status == "active" and install.api_key.startswith("sk_")
     assert install.webhook_urls == [f"{app[MARKETPLACE].config.public_base_url}/marketplace/webhook/{cid}"]
+    calls = app[YCLIENTS_SANDBOX].requests_to("/partner/callback", "POST")
+    assert len(calls) == 1
+    assert calls[0].body["salon_id"] == SALON and calls[0].body["application_id"] == 18000
+    # The key given to YClients is this salon's api key on our API.
+    resp = await client.get(f"/marketplace/status/{cid}", headers={"X-API-Key": install.api_key})
+    assert resp.status == 200
+    assert "sync" in status  # the sync service's view of this salon
+    # The welcome message to the salon's own number went through the durable outbox, once.
+    async def welcome() -> list:
+        return await pool.fetch("SELECT text, chat FROM outbox WHERE company_id = $1", cid)
+
+    rows = await eventually(welcome)  # sent after the initial sync finishes
+    assert len(rows) == 1 and "AI Admin" in rows[0]["text"] and "79005550011" in rows[0]["chat"]
 
 
 async def test_install_lifecycle(app_client, pool) -> None:
