@@ -306,6 +306,10 @@ class ServiceMatcher:
                     and not (covered <= PERSON_LEMMAS and entry.head in found and result.service_ids)
                 ):
                     continue
+                if entry.head not in covered and _qualifies_chosen(
+                    tokens, covered, found, result.used_tokens
+                ):
+                    continue  # "педикюр с покрытием": the coating is the pedicure's, not a manicure
                 score = sum(2 if lemma == entry.head else 1 for lemma in covered)
                 # Words already used still qualify: "коррекция и окрашивание бровей" -> brow tint.
                 context = len(entry.lemmas & found.keys())
@@ -427,3 +431,18 @@ def _nails_on_feet(tokens: list[str], found: dict[str, set[int]]) -> bool:
     )
     nails = all(tokens[i].startswith(("ногот", "ногт")) for i in found["маникюр"])
     return legs and nails
+
+
+def _qualifies_chosen(
+    tokens: list[str], covered: set[str], found: dict[str, set[int]], used: set[int]
+) -> bool:
+    """Whether every word of `covered` stands right after a service already chosen ("педикюр
+    покрытие", "педикюр с покрытием"): it qualifies that service and selects no other."""
+    if not used:
+        return False
+    for lemma in covered:
+        for j in found[lemma]:
+            chained = j - 1 in used or j - 1 in found[lemma]  # "педикюр гель лак": "лак" follows "гель"
+            if not (chained or (j - 2 in used and tokens[j - 1] in ("с", "со", "под"))):
+                return False
+    return True

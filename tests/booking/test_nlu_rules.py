@@ -167,3 +167,10 @@ def test_a_man_speaking_keeps_the_usual_default_elsewhere(engine: NluEngine, cat
 def test_complaints_go_to_a_person(engine: NluEngine, catalog: SalonCatalog) -> None:
     assert line(engine, catalog, "ваш мастер испортил мне ногти, хочу вернуть деньги")["intent"] == "human"
     assert line(engine, catalog, "я недовольна стрижкой")["intent"] == "human"
+
+
+def test_a_qualifier_right_after_a_service_belongs_to_it(engine: NluEngine, catalog: SalonCatalog) -> None:
+    assert line(engine, catalog, "педикюр с покрытием сколько стоит")["service_ids"] == [1013]
+    assert line(engine, catalog, "педикюр гель лак")["service_ids"] == [1013]
+    assert line(engine, catalog, "педикюр и гель лак")["service_ids"] == [1011, 1013]  # two requests
+    assert line(engine, catalog, "маникюр и педикюр с покрытием")["service_ids"] == [1011, 1013]
