@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import timedelta
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,6 +65,20 @@ class Activator:
             task = self._spawner.spawn(f"marketplace-activate-{company_id}", self.activate(company_id))
             self._running[company_id] = task
         return task
+
+    async def run_once(self, stale_s: float = 900.0) -> int:
+        """Periodic sweep: activate connected companies a missed event or a crash left behind.
+
+        `activation_failed` is not retried here (an auth refusal is terminal); a new connect or an
+        operator does that. Returns how many activations were started.
+        """
+        stale_before = self._svc.clock.now() - timedelta(seconds=stale_s)
+        ids = await self._svc.store.needing_activation(stale_before)
+        for company_id in ids:
+            self.schedule(company_id)
+        if ids:
+            log.info("activation_sweep", started=len(ids))
+        return len(ids)
 
     async def wait_idle(self) -> None:
         """Wait for every running activation (tests, shutdown)."""

@@ -67,7 +67,7 @@ async def register(request: web.Request) -> web.Response:
         raise json_error(web.HTTPConflict, "already_registered",
                          f"Salon {salon_id} is already registered (company {exc.company_id})") from None
     return web.json_response({"success": True, "company_id": reg.company.id, "salon_id": reg.company.salon_id,
-                              "api_key": reg.api_key, "connect_url": reg.connect_url}, status=201)
+                              "api_key": reg.api_key, "connect_url": reg.connect_url})
 
 
 async def qr(request: web.Request) -> web.Response:

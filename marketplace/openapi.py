@@ -42,7 +42,7 @@ def spec(base_url: str) -> dict[str, Any]:
                         "salon_id": {"type": "integer", "minimum": 1},
                         "phone": {"type": "string", "example": "+79001234567"},
                         "email": {"type": "string", "format": "email"}}}}}},
-                "responses": {**_resp(400, 401, 403, 409, 413), "201": {"description": "registered"}},
+                "responses": _resp(400, 401, 403, 409, 413),
             }},
             "/marketplace/qr/{token}": {"get": {"parameters": [token_param], "responses": {
                 **_resp(401, 403), "202": {"description": "no QR yet"}}}},

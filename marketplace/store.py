@@ -143,6 +143,17 @@ class MarketplaceStore:
         )
         return result.endswith(" 1")
 
+    async def needing_activation(self, stale_before: datetime, limit: int = 100) -> list[int]:
+        """Connected companies whose activation never ran (missed event) or died midway (stale `activating`)."""
+        rows = await self._pool.fetch(
+            """SELECT id FROM companies
+               WHERE whatsapp_connected AND (integration_status = 'pending'
+                     OR (integration_status = 'activating' AND status_changed_at < $1))
+               ORDER BY id LIMIT $2""",
+            stale_before, limit,
+        )
+        return [int(r["id"]) for r in rows]
+
     async def set_whatsapp(self, company_id: int, *, connected: bool, phone: str | None, at: datetime) -> None:
         """Keep the WhatsApp columns in step with the session."""
         await self._pool.execute(

@@ -17,7 +17,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from gateway.appkeys import CLOCK, POOL, REDIS, SETTINGS, TASKS
+from gateway.appkeys import CLOCK, POOL, REDIS, SCHEDULER, SETTINGS, TASKS
 from gateway.settings import Settings
 from marketplace import http as mp_http
 from marketplace.activation import Activator
@@ -35,6 +35,7 @@ from web.ws import WS_HUB, WsHub, websocket
 
 log = structlog.get_logger(__name__)
 
+ACTIVATION_SWEEP_S = 300.0
 MP_SESSIONS = web.AppKey("marketplace_sessions", object)  # a SessionService override (tests)
 MP_PARTNER = web.AppKey("marketplace_partner", object)  # a PartnerApi override (tests)
 MP_OUTBOX = web.AppKey("marketplace_outbox", object)  # an OutboxSender override (tests)
@@ -129,6 +130,7 @@ async def _marketplace_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ACTIVATOR] = activator
     app[LIFECYCLE] = Lifecycle(service)
     app[WS_HUB] = hub
+    app[SCHEDULER].every("marketplace-activation-sweep", ACTIVATION_SWEEP_S, activator.run_once)
     hub_task = app[TASKS].spawn("marketplace-ws-hub", hub.run(app[REDIS]))
     try:
         yield

@@ -93,3 +93,15 @@ async def test_transient_errors_exhausted_fail_cleanly(mp: Mp) -> None:
     body = await status_of(mp, cid)
     assert body["integration_status"] == "activation_failed" and body["integration_error"] == "timeout"
     assert len(mp.partner.activations) == mp.service.config.activation_attempts
+
+
+async def test_sweep_activates_what_a_missed_event_left_behind(mp: Mp, pool) -> None:
+    reg = await mp.register(907)
+    cid = reg["company_id"]
+    # Connected while no listener ran (e.g. this instance restarted): only the row says so.
+    await mp.service.store.set_whatsapp(cid, connected=True, phone="+79001112299", at=mp.clock.now())
+    assert mp.partner.activations == []
+    assert await mp.activator.run_once() == 1
+    await mp.activator.wait_idle()
+    assert (await status_of(mp, cid))["integration_status"] == "active"
+    assert await mp.activator.run_once() == 0  # nothing left
