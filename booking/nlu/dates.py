@@ -113,6 +113,8 @@ _THIS_WORDS = frozenset({"этот", "эта", "эту", "ближайший", "
 _TIME_WORDS_BEFORE = frozenset({"в", "к", "около", "после", "до", "часа", "часов", "с", "часиков", "на"})
 _EXPLICIT, _RELATIVE, _WEEKDAY, _WEEKEND = 4, 3, 2, 1
 _ORIGIN_WORDS = frozenset({"с", "со", "вместо"})
+# Words after two numbers that make them a count, not a day and month.
+_COUNTED = ("час", "минут", "чел", "руб", "лет", "год", "шт", "раз", "тыс", "ден", "дн", "недел", "мес")
 
 
 @dataclass
@@ -406,8 +408,8 @@ def _spaced(tokens: list[str], today: date, skip: set[int], match: DateMatch) ->
             continue
         before = tokens[i - 1] if i > 0 else ""
         after = tokens[i + 2] if i + 2 < len(tokens) else ""
-        if (before in _TIME_WORDS_BEFORE and before != "на") or after in ("час", "часа", "часов", "минут"):
-            continue
+        if (before in _TIME_WORDS_BEFORE and before != "на") or after.startswith(_COUNTED):
+            continue  # "в 5 12" is a time, "на 2 3 человека" a count
         value = _future(today, month, day)
         if value is not None:
             match.offer(value, _EXPLICIT, {i, i + 1})

@@ -55,6 +55,8 @@ def test_day_and_month_as_two_numbers(engine: NluEngine, catalog: SalonCatalog) 
     got = line(engine, catalog, "завтра в 5 12")
     assert (got["date"], got["time"]) == ("2026-11-24", "17:12")
     assert line(engine, catalog, "давайте 10 10")["date"] is None
+    assert line(engine, catalog, "на 2 3 человека")["date"] is None  # a count
+    assert line(engine, catalog, "на 5 12 к ане")["date"] == "2026-12-05"
 
 
 def test_a_man_speaking_gets_the_mens_service_among_equals(engine: NluEngine, catalog: SalonCatalog) -> None:
