@@ -94,6 +94,21 @@ class SessionManager:
             return None
         return session.transport
 
+    async def report_send_failure(self, company_id: int, error: str) -> bool:
+        """A send said "not connected" while we believe CONNECTED (a zombie): reconnect the transport.
+
+        Stopping the transport ends its events; the session loop treats that as a transient drop
+        (DISCONNECTED, backoff, reconnect). Returns True when a reconnect was triggered.
+        """
+        session = self._sessions.get(company_id)
+        if session is None or session.state is not S.CONNECTED or session.transport is None:
+            return False
+        log.warning("session_zombie_detected", company_id=company_id, error=error)
+        session.last_error = f"send failed while connected: {error}"
+        with contextlib.suppress(Exception):
+            await session.transport.stop()
+        return True
+
     def connected_company_ids(self) -> list[int]:
         """Companies whose session is CONNECTED on this instance (the outbox claims only theirs)."""
         return [cid for cid, s in self._sessions.items() if s.state is S.CONNECTED and s.transport is not None]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import asyncpg
@@ -68,10 +68,13 @@ class Outbox:
         metrics: SessionMetrics | None = None,
         rng: random.Random | None = None,
         local_companies: Callable[[], list[int]] | None = None,
+        on_not_connected: Callable[[int, str], Awaitable[object]] | None = None,
     ) -> None:
         self.store = SessionStore(pool)
         # With several instances: claim only rows of sessions connected here (others wait for their owner).
         self.local_companies = local_companies
+        # Told when a transport we were handed says "not connected" (zombie detection).
+        self.on_not_connected = on_not_connected
         self.redis = redis
         self.config = config
         self.clock = clock
@@ -136,6 +139,9 @@ class Outbox:
             await transport.send_text(row.chat, row.text, message_id=row.wa_message_id)
         except NotConnectedError as exc:
             await self._wait_for_session(row, f"not connected: {exc}")
+            if self.on_not_connected is not None:
+                with contextlib.suppress(Exception):
+                    await self.on_not_connected(row.company_id, str(exc))
             return False
         except Exception as exc:  # noqa: BLE001 - any send failure is retried with backoff
             bound.warning("outbox_send_failed", error=repr(exc), attempts=row.attempts + 1)

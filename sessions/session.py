@@ -240,7 +240,7 @@ class Session:
                     return "done"
             if self._stopping:
                 return "done"
-            self.last_error = "transport ended unexpectedly"
+            self.last_error = self.last_error or "transport ended unexpectedly"
             return "retry"
         finally:
             self._consuming = False

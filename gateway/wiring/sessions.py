@@ -92,7 +92,7 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     inbox = Inbox(pool, redis, inbox_config(settings), clock, tasks, metrics=metrics)
     manager.set_message_sink(inbox.accept)
     outbox = Outbox(pool, redis, outbox_config(settings), clock, manager.transport_for, metrics=metrics,
-                    local_companies=manager.connected_company_ids)
+                    local_companies=manager.connected_company_ids, on_not_connected=manager.report_send_failure)
 
     async def wake_outbox(event: SessionEvent) -> None:
         if event.type == "connected":

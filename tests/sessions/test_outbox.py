@@ -158,3 +158,27 @@ async def test_send_errors_back_off_then_dead(engine: Engine, company: int, cloc
     assert Broken.calls == 3
     await clock.advance(3600)
     assert await outbox.run_once() == 0 and Broken.calls == 3
+
+
+async def test_zombie_session_is_reconnected_by_a_failed_send(
+    engine: Engine, company: int, clock: FakeClock, pool, redis
+) -> None:
+    from tests.sessions.test_state_machine import park_and_advance
+
+    await connect(engine, company)
+    transport = engine.manager.transport_for(company)
+    assert transport is not None
+    transport._phase = "down"  # type: ignore[attr-defined]  # the connection died silently
+    outbox = Outbox(pool, redis, OutboxConfig(), clock, engine.manager.transport_for,
+                    on_not_connected=engine.manager.report_send_failure)
+    oid = await outbox.enqueue(company, CLIENT, "Напоминание", idempotency_key="zombie")
+    assert await outbox.run_once() == 0
+    await engine.recorder.wait_state(company, S.DISCONNECTED)
+    info = await engine.manager.info(company)
+    assert "send failed while connected" in (info.last_error or "")
+    await park_and_advance(clock, 2)
+    await engine.recorder.wait_count(company, S.CONNECTED, 2)
+    await clock.advance(300)
+    assert await outbox.run_once() == 1
+    assert (await outbox.store.get_outbox(oid or 0)).status == "sent"  # type: ignore[union-attr]
+    assert [m.text for m in await engine.phone.outbound(company, to=CLIENT)] == ["Напоминание"]
