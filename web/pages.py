@@ -46,13 +46,13 @@ def error_page(request: web.Request, status: int, message: str) -> web.Response:
         403: "Ссылка для подключения недействительна или устарела. Откройте приложение AI Admin "
              "в маркетплейсе YClients ещё раз, чтобы получить новую ссылку.",
     }
-    return render(request, "error.html", {"title": titles.get(status, "Ошибка"),
+    return render(request, "mp_error.html", {"title": titles.get(status, "Ошибка"),
                                           "text": texts.get(status, message), "status": status}, status=status)
 
 
 async def landing(request: web.Request) -> web.Response:
     """`GET /marketplace/`."""
-    return render(request, "landing.html", {})
+    return render(request, "mp_landing.html", {})
 
 
 async def connect(request: web.Request) -> web.Response:
@@ -63,7 +63,7 @@ async def connect(request: web.Request) -> web.Response:
     if company is None:
         return error_page(request, 404, "Салон не найден")
     if company.integration_status in (FROZEN, UNINSTALLED):
-        return render(request, "error.html", {
+        return render(request, "mp_error.html", {
             "title": "Интеграция приостановлена",
             "text": "Интеграция AI Admin для этого салона приостановлена в YClients. "
                     "Продлите или подключите приложение в маркетплейсе YClients заново.",
@@ -72,7 +72,7 @@ async def connect(request: web.Request) -> web.Response:
     info = await svc.sessions.info(company.id)
     token = request.query.get("token") or ""
     current = None if info.connected else await svc.current_qr(company.id)
-    return render(request, "connect.html", {
+    return render(request, "mp_connect.html", {
         "company": company,
         "token": token,
         "connected": info.connected,
@@ -92,7 +92,7 @@ async def install(request: web.Request) -> web.StreamResponse:
     except InstallRefused as exc:
         log.info("request_rejected", path=request.path, status=403, why=f"install refused: {exc}",
                  remote=request.remote)
-        return render(request, "error.html", {
+        return render(request, "mp_error.html", {
             "title": "Подключение не подтверждено",
             "text": "Не удалось подтвердить, что запрос пришёл из YClients (нет подписи или она неверна). "
                     "Откройте приложение AI Admin в маркетплейсе YClients и нажмите «Подключить» ещё раз.",
