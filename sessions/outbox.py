@@ -145,7 +145,7 @@ class Outbox:
             return False
         except Exception as exc:  # noqa: BLE001 - any send failure is retried with backoff
             bound.warning("outbox_send_failed", error=repr(exc), attempts=row.attempts + 1)
-            await self._defer(row, repr(exc)[:500], count=True)
+            await self._defer(row, repr(exc)[:500], count=True, status="failed")
             self._count("failed")
             return False
         now = self.clock.now()
@@ -172,7 +172,7 @@ class Outbox:
         )
         self._count("deferred_down")
 
-    async def _defer(self, row: OutboxRow, error: str, *, count: bool) -> None:
+    async def _defer(self, row: OutboxRow, error: str, *, count: bool, status: str = "pending") -> None:
         attempts = row.attempts + (1 if count else 0)
         if attempts >= self.config.max_attempts:
             await self.store.reschedule_outbox(
@@ -183,7 +183,8 @@ class Outbox:
             return
         delay_s = backoff_s(attempts, self.config.backoff_base_s, self.config.backoff_cap_s, self._rng)
         await self.store.reschedule_outbox(
-            row.id, next_attempt_at=self.clock.now() + timedelta(seconds=delay_s), count_attempt=count, error=error
+            row.id, next_attempt_at=self.clock.now() + timedelta(seconds=delay_s), count_attempt=count, error=error,
+            status=status,
         )
 
     async def _rate_wait(self, row: OutboxRow) -> float:

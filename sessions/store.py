@@ -247,7 +247,7 @@ class SessionStore:
             f"""UPDATE outbox SET status = 'sending', claimed_at = $1
                 WHERE id IN (
                     SELECT id FROM outbox
-                    WHERE ((status = 'pending' AND next_attempt_at <= $1)
+                    WHERE ((status IN ('pending', 'failed') AND next_attempt_at <= $1)
                            OR (status = 'sending' AND claimed_at < $2))
                       AND ($4::int[] IS NULL OR company_id = ANY($4::int[]))
                     ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
@@ -292,7 +292,7 @@ class SessionStore:
 
     async def next_outbox_due(self, company_ids: list[int] | None = None) -> datetime | None:
         return await self.pool.fetchval(
-            "SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending' "
+            "SELECT min(next_attempt_at) FROM outbox WHERE status IN ('pending', 'failed') "
             "AND ($1::int[] IS NULL OR company_id = ANY($1::int[]))",
             company_ids,
         )

@@ -37,6 +37,8 @@ CREATE TABLE messages (
 CREATE INDEX idx_messages_unhandled ON messages(id) WHERE direction = 'in' AND handled_at IS NULL;
 CREATE INDEX idx_messages_chat ON messages(company_id, chat, id);
 
+-- status: pending (waiting, maybe for its session or a rate limit) -> sending (claimed) -> sent;
+-- failed = the last send attempt failed, retried at next_attempt_at; dead = gave up after max attempts.
 CREATE TABLE outbox (
     id BIGSERIAL PRIMARY KEY,
     company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
@@ -56,4 +58,4 @@ CREATE TABLE outbox (
     UNIQUE (company_id, idempotency_key),
     UNIQUE (company_id, wa_message_id)
 );
-CREATE INDEX idx_outbox_due ON outbox(next_attempt_at) WHERE status IN ('pending', 'sending');
+CREATE INDEX idx_outbox_due ON outbox(next_attempt_at) WHERE status IN ('pending', 'failed', 'sending');

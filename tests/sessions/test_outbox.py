@@ -150,7 +150,12 @@ async def test_send_errors_back_off_then_dead(engine: Engine, company: int, cloc
     outbox = Outbox(pool, redis, OutboxConfig(max_attempts=3, backoff_base_s=1, backoff_cap_s=4), clock,
                     lambda cid: Broken())  # type: ignore[arg-type,return-value]
     oid = await outbox.enqueue(company, CLIENT, "Текст", idempotency_key="z1")
-    for _ in range(3):
+    await outbox.run_once()
+    row = await outbox.store.get_outbox(oid or 0)
+    assert row is not None and row.status == "failed" and row.attempts == 1 and row.next_attempt_at > clock.now()
+    assert await outbox.run_once() == 0 and Broken.calls == 1  # backing off
+    await clock.advance(10)
+    for _ in range(2):
         await outbox.run_once()
         await clock.advance(10)
     row = await outbox.store.get_outbox(oid or 0)
