@@ -114,13 +114,6 @@ class SyncBookingApi:
                 raise BookingRejected("record without hash and visit id")
             await self.client.set_attendance(record.visit_id, record_id, -1, CANCEL_COMMENT)
 
-    async def confirm_visit(self, salon_id: int, record_id: int) -> None:
-        async with mapped_errors():
-            record = await self.client.record(salon_id, record_id)
-            if record.visit_id is None:
-                raise BookingRejected("record without visit id")
-            await self.client.set_attendance(record.visit_id, record_id, 2, "Клиент подтвердил визит (WhatsApp)")
-
     async def client_name(self, salon_id: int, phone: str) -> str | None:
         digits = _digits(phone)
         async with mapped_errors():

@@ -1,5 +1,5 @@
 """The dialogue's part about existing visits: rescheduling and cancelling the client's OWN visits
-(found by the client's phone), and the answers to reminders and review requests.
+(found by the client's phone). Reminders and review requests are `booking.notifications`'.
 
 `VisitChanges` is mixed into `booking.dialogue.Dialogue`, whose booking helpers (`_search`,
 `_merge`, `_record_line`) it uses.
@@ -32,7 +32,7 @@ UNAVAILABLE = (
 
 
 class VisitChanges:
-    """Moving, cancelling and confirming visits the client already has."""
+    """Moving and cancelling visits the client already has."""
 
     actions: BookingActions
 
@@ -79,54 +79,6 @@ class VisitChanges:
         st.reset_flow()
         st.last_done = f"Запись {line} отменена."
         return [f"Запись {line} отменена. Будем рады видеть вас снова! Если захотите записаться — напишите 🌸"]
-
-    # --- answers to reminders and review requests ----------------------------------------
-    async def _notification_reply(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str] | None:
-        """The client's answer to a reminder ("visit") or a review request ("rating"); None: not one."""
-        record = st.target
-        assert record is not None
-        if st.awaiting == "rating":
-            rating = _rating(turn.text)
-            if rating is None:
-                st.awaiting, st.target = None, None
-                if u.intent in ("thanks", "decline"):
-                    return ["Спасибо! Будем рады видеть вас снова 🌸"]
-                return None
-            flagged = rating <= 3
-            await self.actions.store.add_review(
-                turn.salon.company_id, record.record_id, turn.phone, rating, flagged=flagged,
-                comment=turn.text[:500],
-            )
-            st.awaiting, st.target = None, None
-            if flagged:
-                log.warning("low_rating", company_id=turn.salon.company_id, record_id=record.record_id, rating=rating)
-                return [("Спасибо за честную оценку. Нам очень жаль, что визит не оправдал ожиданий — "
-                         "администратор свяжется с вами, чтобы всё исправить 🙏")]
-            return ["Спасибо за оценку! Будем рады видеть вас снова 🌸"]
-        reminded = list(st.records) or [record]
-        if u.intent == "confirm":
-            for visit in reminded:
-                try:
-                    await self.actions.api.confirm_visit(turn.salon.salon_id, visit.record_id)
-                except (BookingUnavailable, BookingRejected) as exc:
-                    log.info("confirm_visit_failed", company_id=turn.salon.company_id, error=str(exc))
-            when = "; ".join(self._record_line(turn, visit) for visit in reminded)
-            st.reset_flow()
-            return [f"Спасибо, что подтвердили! Ждём вас: {when} 🌸"]
-        if u.intent in ("cancel", "decline", "reschedule"):
-            intent = "reschedule" if u.intent == "reschedule" else "cancel"
-            st.reset_flow()
-            st.flow = intent
-            self._merge(st, u)
-            picked = [v for v in reminded if _service_family(u) & set(v.service_ids)]
-            if len(picked) == 1 or len(reminded) == 1:
-                return await self._record_chosen(turn, st, (picked or reminded)[0])
-            st.records, st.awaiting = reminded, "record"
-            verb = "перенести" if intent == "reschedule" else "отменить"
-            lines = [f"{i}) {self._record_line(turn, r)}" for i, r in enumerate(reminded, 1)]
-            return [f"Какую запись {verb}?\n" + "\n".join(lines) + "\nНапишите номер."]
-        st.awaiting, st.target = None, None
-        return None
 
     # --- reschedule / cancel: the client's own records -----------------------------------
     async def _start_change(self, turn: Turn, st: DialogueState, u: Understanding, intent: str) -> list[str]:
@@ -182,15 +134,6 @@ class VisitChanges:
             return await self._search(turn, st)
         st.awaiting = "when"
         return [f"Ваша запись: {self._record_line(turn, record)}. На какой день и время перенести?"]
-
-
-def _rating(text: str) -> int | None:
-    """A 1–5 rating from "5", "4 из 5", "⭐⭐⭐⭐"; None when the text is not a rating."""
-    stars = text.count("⭐") + text.count("★")
-    if 1 <= stars <= 5:
-        return stars
-    m = re.search(r"(?<![\d:.])([1-5])(?![\d:.])", text)
-    return int(m.group(1)) if m else None
 
 
 def _service_family(u: Understanding) -> set[int]:

@@ -59,10 +59,6 @@ class Dialogue(VisitChanges):
             return [self._info(turn, st, u)]
         if intent == "my_records":
             return [await self._my_records(turn)]
-        if st.awaiting in ("visit", "rating") and st.target is not None:
-            answered = await self._notification_reply(turn, st, u)
-            if answered is not None:
-                return answered
         has_slots = bool(u.service_ids or u.date or u.time or u.part_of_day or u.staff_id)
         if st.awaiting == "confirm" and intent == st.flow and intent in ("cancel", "reschedule") and not has_slots:
             intent = "confirm"  # "да, отменяйте" / "переносите" answers the confirmation

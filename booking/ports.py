@@ -94,9 +94,6 @@ class YClientsBooking(Protocol):
     async def cancel(self, salon_id: int, record_id: int, record_hash: str | None) -> None:
         """Cancel a booking (DELETE /user/records/{id}/{hash})."""
 
-    async def confirm_visit(self, salon_id: int, record_id: int) -> None:
-        """Mark the visit as confirmed by the client (attendance 2)."""
-
     async def client_name(self, salon_id: int, phone: str) -> str | None:
         """The client's name when the salon knows this phone (client search), else None."""
 

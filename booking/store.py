@@ -229,27 +229,3 @@ class BookingStore:
         return await self._pool.fetchval(
             "SELECT record_hash FROM bookings WHERE company_id = $1 AND record_id = $2", company_id, record_id
         )
-
-    # --- notifications and reviews -------------------------------------------------------
-    async def claim_notification(
-        self, company_id: int, record_id: int, kind: str, client_phone: str, starts_at: datetime | None
-    ) -> bool:
-        """Claim one notification (company, record, kind); False when it was claimed before."""
-        row = await self._pool.fetchrow(
-            """INSERT INTO notifications (company_id, record_id, kind, client_phone, starts_at)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (company_id, record_id, kind) DO NOTHING RETURNING id""",
-            company_id, record_id, kind, client_phone, starts_at,
-        )
-        return row is not None
-
-    async def add_review(
-        self, company_id: int, record_id: int, client_phone: str, rating: int, *, flagged: bool,
-        comment: str | None = None,
-    ) -> bool:
-        """Store the client's rating of a visit (once per record); False when already rated."""
-        row = await self._pool.fetchrow(
-            """INSERT INTO reviews (company_id, record_id, client_phone, rating, comment, flagged)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (company_id, record_id) DO NOTHING RETURNING id""",
-            company_id, record_id, client_phone, rating, comment, flagged,
-        )
-        return row is not None

@@ -22,7 +22,6 @@ from booking.config import BookingConfig
 from booking.dialogue import Dialogue
 from booking.llm import LlmDriver
 from booking.pipeline import BookingHandler
-from booking.reminders import Reminders
 from booking.slots import SlotFinder
 from booking.store import BookingStore
 from gateway.appkeys import CLOCK, POOL, READINESS, REDIS, SCHEDULER, SETTINGS, TASKS
@@ -37,8 +36,6 @@ log = structlog.get_logger(__name__)
 BOOKING_HANDLER = web.AppKey("booking_handler", BookingHandler)
 BOOKING_DIRECTORY = web.AppKey("booking_directory", LiveSalonDirectory)
 BOOKING_CONFIG = web.AppKey("booking_config", BookingConfig)
-BOOKING_REMINDERS = web.AppKey("booking_reminders", Reminders)
-REMINDERS_INTERVAL_S = 300.0
 # Tests may put a YClientsClient here to bypass the sync package's client.
 BOOKING_YCLIENTS = web.AppKey("booking_yclients", YClientsClient)
 
@@ -133,10 +130,6 @@ async def _booking_ctx(app: web.Application) -> AsyncIterator[None]:
     app[READINESS].hooks.append(("booking_nlu_warm_up", warm_up_nlu))
     app[READINESS].hooks.append(("booking_recover", handler.recover_once))
     app[SCHEDULER].every("booking-sweep", config.recover_interval_s, handler.sweep)
-    if sync_store is not None:
-        reminders = Reminders(store=store, source=sync_store, directory=directory, outbox=outbox, clock=app[CLOCK])
-        app[BOOKING_REMINDERS] = reminders
-        app[SCHEDULER].every("booking-reminders", REMINDERS_INTERVAL_S, reminders.run_once)
     log.info("booking_ready", llm=config.llm_enabled, debounce_ms=config.debounce_ms)
     try:
         yield

@@ -41,7 +41,6 @@ class FakeYClients:
     clients: dict[str, str] = field(default_factory=dict)  # digits -> name
     down: bool = False
     calls: list[str] = field(default_factory=list)
-    confirmed: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(7000)
@@ -118,10 +117,6 @@ class FakeYClients:
     async def cancel(self, salon_id: int, record_id: int, record_hash: str | None) -> None:
         self._check("cancel")
         self.records[record_id].deleted = True
-
-    async def confirm_visit(self, salon_id: int, record_id: int) -> None:
-        self._check("confirm_visit")
-        self.confirmed.append(record_id)
 
     async def client_name(self, salon_id: int, phone: str) -> str | None:
         self._check("client_name")

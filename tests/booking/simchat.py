@@ -198,6 +198,11 @@ class AppChat(Chat):
             return resp.status == 200
 
         await until(scanned, f"scan of company {company_id}")
+
+        async def connected() -> bool:
+            return bool((await sessions.info(company_id)).connected)
+
+        await until(connected, f"WhatsApp of company {company_id} connected")
         sandbox = app[lookup_key("sync.appkeys", "YCLIENTS_SANDBOX")]
         return cls(clock, pool, sandbox, company_id, salon_id, client=client)
 

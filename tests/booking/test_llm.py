@@ -133,7 +133,7 @@ async def test_model_drives_the_app_dialogue_and_rules_take_over(
     client = await make_client(demo=True, yclients_rate_per_s=1000.0, llm_base_url=url, llm_model="m",
                                llm_timeout_s=5.0)
     chat = await AppChat.start(client, clock)
-    phone = "+79990000030"
+    phone = "+79991110030"
     fake.calls(("find_slots", {"service_ids": [1012], "date": "2026-11-24", "time": None}))
     r = await chat.say(phone, "хочу маникюрчик на завтра")
     assert "1)" in r

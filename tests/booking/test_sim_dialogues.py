@@ -25,7 +25,6 @@ from booking.nlu import understand
 from booking.pipeline import BookingHandler
 from booking.slots import SlotFinder
 from booking.store import BookingStore
-from gateway.appkeys import POOL
 from gateway.clock import FakeClock
 from gateway.tasks import TaskSupervisor
 from tests.booking.conftest import SandboxStack, open_sandbox_stack
@@ -79,7 +78,7 @@ async def _pipe_chat(stack: SandboxStack, pool: asyncpg.Pool, redis: aioredis.Re
 
 
 async def test_new_client_books_manicure_with_name(sim: Chat) -> None:
-    phone = "+79990000001"
+    phone = "+79991110001"
     r = await sim.say(phone, "здравствуйте) хочу на маникюр с покрытием завтра в 4")
     assert "зовут" in r
     r = await sim.say(phone, "аня")
@@ -93,7 +92,7 @@ async def test_new_client_books_manicure_with_name(sim: Chat) -> None:
 
 
 async def test_burst_of_three_messages_gets_one_answer_then_books(sim: Chat) -> None:
-    phone = "+79990000002"
+    phone = "+79991110002"
     await sim.send(phone, "привет", "можно на педикюр", "в среду после обеда")
     r = await sim.answer(phone)
     assert r.count("Свободное время") + r.count("записываю") == 1 and "Здравствуйте! Это салон" not in r
@@ -120,7 +119,7 @@ async def test_known_client_books_haircut_without_being_asked_name(sim: Chat) ->
 
 
 async def test_asked_master_off_offers_other_masters(sim: Chat) -> None:
-    phone = "+79990000004"
+    phone = "+79991110004"
     r = await sim.say(phone, "женская стрижка к оле сегодня вечером можно?")
     assert "других мастеров" in r and "Анна Смирнова" in r
     r = await sim.say(phone, "1")
@@ -132,17 +131,17 @@ async def test_asked_master_off_offers_other_masters(sim: Chat) -> None:
 
 
 async def test_prices_question(sim: Chat) -> None:
-    r = await sim.say("+79990000005", "скок стоит окрашивание волос?")
+    r = await sim.say("+79991110005", "скок стоит окрашивание волос?")
     assert "Окрашивание волос" in r and "4 500–9 000 ₽" in r
 
 
 async def test_hours_and_address(sim: Chat) -> None:
-    r = await sim.say("+79990000006", "где вы находитесь и до скольки работаете")
+    r = await sim.say("+79991110006", "где вы находитесь и до скольки работаете")
     assert "Садовая-Кудринская, 12" in r and "Пн–Сб 10:00–21:00" in r
 
 
 async def test_services_list(sim: Chat) -> None:
-    r = await sim.say("+79990000007", "какие у вас есть услуги?")
+    r = await sim.say("+79991110007", "какие у вас есть услуги?")
     assert "Педикюр" in r and "Наращивание ресниц" in r and "Мужская стрижка" in r
 
 
@@ -202,7 +201,7 @@ async def test_stranger_cannot_touch_others_records(sim: Chat) -> None:
 
 
 async def test_decline_books_nothing(sim: Chat) -> None:
-    phone = "+79990000009"
+    phone = "+79991110009"
     await sim.say(phone, "брови завтра в 12")
     r = await sim.say(phone, "Маша")
     assert "Подтверждаете" in r
@@ -212,7 +211,7 @@ async def test_decline_books_nothing(sim: Chat) -> None:
 
 
 async def test_handoff_to_human_pauses_the_bot(sim: Chat) -> None:
-    phone = "+79990000010"
+    phone = "+79991110010"
     r = await sim.say(phone, "позовите администратора, пожалуйста")
     assert "администратор" in r
     await sim.send(phone, "алло?", reaches_bot=False)
@@ -220,7 +219,7 @@ async def test_handoff_to_human_pauses_the_bot(sim: Chat) -> None:
 
 
 async def test_confirming_twice_books_once(sim: Chat) -> None:
-    phone = "+79990000011"
+    phone = "+79991110011"
     await sim.say(phone, "маникюр классический послезавтра в 11")
     await sim.say(phone, "Лена")
     r = await sim.say(phone, "да")
@@ -234,7 +233,7 @@ async def test_confirming_twice_books_once(sim: Chat) -> None:
 
 
 async def test_yclients_down_honest_reply_then_retry(sim: Chat) -> None:
-    phone = "+79990000012"
+    phone = "+79991110012"
     await sim.say(phone, "педикюр завтра в 11")
     await sim.say(phone, "Вера")
     fault = sim.sandbox.add_fault(r"/book_record/", "status", status=503, method="POST")
@@ -249,7 +248,7 @@ async def test_yclients_down_honest_reply_then_retry(sim: Chat) -> None:
 
 
 async def test_typos_and_emoji(sim: Chat) -> None:
-    phone = "+79990000013"
+    phone = "+79991110013"
     r = await sim.say(phone, "хачу запесатся на бровки завтра утром 🙏🙏")
     assert "1)" in r and "Дарья" in r
     r = await sim.say(phone, "3")
@@ -261,7 +260,7 @@ async def test_typos_and_emoji(sim: Chat) -> None:
 
 
 async def test_day_off_offers_nearest_days(sim: Chat) -> None:
-    phone = "+79990000014"
+    phone = "+79991110014"
     r = await sim.say(phone, "наращивание ресниц в четверг")
     assert "свободного времени нет" in r and "1)" in r and "чт" not in r.split("\n", 1)[1]
     r = await sim.say(phone, "1")
@@ -272,7 +271,7 @@ async def test_day_off_offers_nearest_days(sim: Chat) -> None:
 
 
 async def test_two_services_at_once(sim: Chat) -> None:
-    phone = "+79990000015"
+    phone = "+79991110015"
     r = await sim.say(phone, "маникюр и педикюр завтра после 5")
     assert "Педикюр" in r
     r = await sim.say(phone, "1")
@@ -284,7 +283,7 @@ async def test_two_services_at_once(sim: Chat) -> None:
 
 
 async def test_time_not_offered_is_not_booked(sim: Chat) -> None:
-    phone = "+79990000016"
+    phone = "+79991110016"
     r = await sim.say(phone, "стрижка мужская сегодня вечером")
     assert "1)" in r
     r = await sim.say(phone, "а в 23:30 можно?")
@@ -294,7 +293,7 @@ async def test_time_not_offered_is_not_booked(sim: Chat) -> None:
 
 
 async def test_greeting_and_thanks(sim: Chat) -> None:
-    phone = "+79990000017"
+    phone = "+79991110017"
     r = await sim.say(phone, "Привет!")
     assert "Лаванда" in r
     r = await sim.say(phone, "спасибо большое")
@@ -302,7 +301,7 @@ async def test_greeting_and_thanks(sim: Chat) -> None:
 
 
 async def test_book_then_move_own_booking(sim: Chat) -> None:
-    phone = "+79990000018"
+    phone = "+79991110018"
     await sim.say(phone, "укладка завтра в 13:00")
     await sim.say(phone, "Дина")
     r = await sim.say(phone, "да")
@@ -330,7 +329,7 @@ async def test_two_salons_are_separate_tenants(sim: Chat) -> None:
         "INSERT INTO companies (salon_id, company_id, yclients_id, title, integration_status) "
         "VALUES (962399, 962399, 962399, 'Студия «Сирень»', 'active')")
     other = await sim.open_salon(962399)  # type: ignore[attr-defined]
-    phone = "+79990000020"
+    phone = "+79991110020"
     assert "Садовая" in await sim.say(phone, "какой у вас адрес?")
     assert "Тверская" in await other.say(phone, "какой у вас адрес?")
     await other.say(phone, "педикюр завтра в 11")
@@ -339,28 +338,3 @@ async def test_two_salons_are_separate_tenants(sim: Chat) -> None:
     assert len(other.records_of(phone[1:])) == 1 and sim.records_of(phone[1:]) == []
     r = await sim.say(phone, "мои записи")
     assert "нет предстоящих" in r
-
-
-async def test_reminder_the_evening_before_and_yes_confirms(sim: Chat) -> None:
-    if not isinstance(sim, AppChat):
-        pytest.skip("reminders read the synced store: an app-level scenario")
-    from gateway.wiring.booking import BOOKING_REMINDERS
-    from sync.appkeys import SYNC_SERVICE
-
-    report = await sim.app[SYNC_SERVICE].run_once(sim.company_id, "all")
-    assert report.ok
-    await sim.app[POOL].execute("UPDATE companies SET integration_status = 'active' WHERE id = $1", sim.company_id)
-    reminders = sim.app[BOOKING_REMINDERS]
-    assert await reminders.run_once() == 0  # Monday 10:00: nothing due yet
-    sim.clock.set(at(23, "18:30"))  # the salon's evening: tomorrow's visits are reminded
-    assert await reminders.run_once() == 1  # one message for Елена's two visits tomorrow
-    assert await reminders.run_once() == 0  # claimed: never twice
-    await sim.clock.advance(1.1)
-    await sim._deliver()
-    got = await sim._sent_to(ELENA)
-    [reminder] = [t for t in got if "Напоминаем" in t]
-    assert "завтра в 12:00" in reminder and "завтра в 14:00" in reminder
-    sim.seen[ELENA] = len(got)
-    r = await sim.say(ELENA, "да, буду!")
-    assert "подтвердили" in r
-    assert [rec.attendance for rec in sim.records_of(ELENA[1:])] == [2, 2]
