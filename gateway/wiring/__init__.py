@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.wiring import booking, demo, marketplace, sessions, sync
+from gateway.wiring import booking, demo, marketplace, notifications, sessions, sync
 
 
 def install_all(app: web.Application) -> None:
@@ -17,5 +17,6 @@ def install_all(app: web.Application) -> None:
     sync.install(app)
     sessions.install(app)
     booking.install(app)
+    notifications.install(app)  # wraps the booking handler: replies to reminders/reviews
     marketplace.install(app)
     demo.install(app)
