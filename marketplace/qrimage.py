@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from collections import OrderedDict
@@ -17,20 +18,37 @@ class QrRenderer:
         self._cache: OrderedDict[str, str] = OrderedDict()
         self._size = cache_size
 
-    def data_url(self, code: str) -> str:
-        """The PNG data URL of `code`."""
+    async def render(self, code: str) -> str:
+        """The PNG data URL of `code`, rendered off the event loop (~15 ms of CPU per new code)."""
         hit = self._cache.get(code)
         if hit is not None:
             self._cache.move_to_end(code)
             return hit
-        qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=8, border=2)
-        qr.add_data(code)
-        qr.make(fit=True)
-        image = qr.make_image(fill_color="black", back_color="white")
-        buf = io.BytesIO()
-        image.save(buf, format="PNG")
-        url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+        url = await asyncio.to_thread(_render, code)
+        self._remember(code, url)
+        return url
+
+    def data_url(self, code: str) -> str:
+        """The PNG data URL of `code` (synchronous; for scripts and tests)."""
+        hit = self._cache.get(code)
+        if hit is not None:
+            self._cache.move_to_end(code)
+            return hit
+        url = _render(code)
+        self._remember(code, url)
+        return url
+
+    def _remember(self, code: str, url: str) -> None:
         self._cache[code] = url
         if len(self._cache) > self._size:
             self._cache.popitem(last=False)
-        return url
+
+
+def _render(code: str) -> str:
+    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=8, border=2)
+    qr.add_data(code)
+    qr.make(fit=True)
+    image = qr.make_image(fill_color="black", back_color="white")
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()

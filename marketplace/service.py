@@ -171,7 +171,7 @@ class MarketplaceService:
         expires_in = qr.expires_in_s(self.clock.time())
         if expires_in <= 0:
             return None
-        return self.qr.data_url(qr.code), expires_in
+        return await self.qr.render(qr.code), expires_in
 
     async def status(self, company_id: int) -> dict[str, Any] | None:
         """The status route's body (None for an unknown company)."""

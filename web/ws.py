@@ -83,13 +83,13 @@ class WsHub:
         sockets = list(self._sockets.get(event.company_id, ()))
         if not sockets:
             return
-        message = self.to_message(event)
+        message = await self.to_message(event)
         if message is None:
             return
         for ws in sockets:
             await _send(ws, message)
 
-    def to_message(self, event: SessionEvent) -> dict[str, Any] | None:
+    async def to_message(self, event: SessionEvent) -> dict[str, Any] | None:
         """The section 6 message for a session event (QR strings rendered to PNG data URLs)."""
         d = event.data
         if event.type == "state":
@@ -101,7 +101,7 @@ class WsHub:
             if raw.startswith("data:image/"):
                 url = raw
             else:
-                url = self._svc.qr.data_url(raw)
+                url = await self._svc.qr.render(raw)
             return {"type": "qr", "qr": url, "expires_in": int(d.get("expires_in") or 0)}
         if event.type == "pairing_code":
             return {"type": "pairing_code", "code": d.get("code"), "expires_in": int(d.get("expires_in") or 0)}
