@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from marketplace.qrimage import QrRenderer  # noqa: E402
-from marketplace.signing import sign_user_data, verify_user_data  # noqa: E402
-from marketplace.tokens import decode_token, issue_token  # noqa: E402
+from marketplace.qrimage import QrRenderer
+from marketplace.signing import sign_user_data, verify_user_data
+from marketplace.tokens import decode_token, issue_token
 
 QR = "2@" + "x" * 100 + ",AbCdEfGhIjKlMnOpQrStUvWxYz0123456789+/=,QWERTYUIOPasdfghjklzxcvbnm1234567890+/=,abcdefgh=="
 
