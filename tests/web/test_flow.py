@@ -178,3 +178,27 @@ async def test_install_lifecycle(app_client, pool) -> None:
 
     await eventually(scan_state)
     assert (await client.get(f"/marketplace/qr/{token2}")).status in (200, 202)
+
+
+async def test_pairing_code_instead_of_the_qr(app_client) -> None:
+    client = app_client
+    app = app_of(client)
+    add_sandbox_salon(app, SALON + 2, "Салон Код")
+    resp = await client.post("/marketplace/register", headers=ADMIN,
+                             json={"salon_id": SALON + 2, "phone": "+79001234567", "email": "code@example.com"})
+    reg = await resp.json()
+    cid, token = reg["company_id"], token_in(reg["connect_url"])
+    await wait_subscribed(app)
+    ws = await client.ws_connect("/marketplace/ws", params={"token": token})
+    seen: list[dict] = []
+    await ws.send_json({"type": "request_pairing_code", "phone": "+79005550033"})
+    code_msg = await recv_until(ws, "pairing_code", seen)
+    assert code_msg["code"] and code_msg["expires_in"] > 0
+    resp = await client.post(f"/marketplace/pairing-code/{token}", json={"phone": "+79005550033"})
+    body = await resp.json()
+    assert resp.status == 200 and body["success"] is True and body["code"] and body["expires_in"] > 0
+    resp = await client.post(f"/sim/{cid}/pair", json={"code": body["code"]})
+    assert resp.status == 200, await resp.text()
+    connected = await recv_until(ws, "connected", seen)
+    assert connected["phone"] == "+79005550033"
+    await ws.close()
