@@ -31,8 +31,6 @@ async def app_client(
 ) -> AsyncIterator[TestClient]:
     from gateway.app import create_app
 
-    if lookup_key("gateway.wiring.sessions", "INBOX") is None:
-        pytest.skip("the sessions engine is not wired")
     port = free_port()
     settings = make_settings(
         database_url,
@@ -44,7 +42,6 @@ async def app_client(
         yclients_rate_per_s=1000.0,
     )
     app = create_app(settings, clock=clock)
-    notifications.install(app)  # what gateway/wiring/__init__.py will do after booking.install
     client = TestClient(TestServer(app, host="127.0.0.1", port=port))
     await client.start_server()
     try:
