@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 POLICIES = ("public", "admin", "company", "tokenpath", "token", "page", "key")
+_SELF_AUDITED = {"mp.admin.register"}  # handlers that write their own, richer audit row
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 return render(request, exc.status, exc.message)
         cls = {401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound}.get(exc.status, web.HTTPForbidden)
         raise json_error(cls, exc.code, exc.message) from None
+    principal = request[PRINCIPAL]
+    if principal.is_admin and request.match_info.route.name not in _SELF_AUDITED:
+        await request.app[MARKETPLACE].store.audit(
+            "admin", "admin:" + (request.match_info.route.name or "?").split(".")[-1], principal.company_id,
+            {"method": request.method, "path": safe_path(request)})
     try:
         return await handler(request)
     except web.HTTPException as exc:

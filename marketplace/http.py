@@ -111,9 +111,6 @@ async def status(request: web.Request) -> web.Response:
     body = await request.app[MARKETPLACE].status(company_id)
     if body is None:
         raise json_error(web.HTTPNotFound, "not_found", f"Company {company_id} not found")
-    principal = request[PRINCIPAL]
-    if principal.is_admin:
-        await request.app[MARKETPLACE].store.audit("admin", "status_read", company_id)
     return web.json_response(body)
 
 
@@ -151,7 +148,6 @@ async def companies(request: web.Request) -> web.Response:
     svc = request.app[MARKETPLACE]
     rows = await svc.store.page(salon_id=salon_id, limit=count, offset=(page - 1) * count)
     stats = await svc.store.stats()
-    await svc.store.audit("admin", "companies_list", None, {"page": page, "salon_id": salon_id})
     return web.json_response({
         "success": True, "stats": stats, "page": page, "count": len(rows),
         "companies": [

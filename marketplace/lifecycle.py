@@ -79,6 +79,9 @@ class Lifecycle:
             await self._svc.store.set_event_result(key, "unknown_salon")
             log.info("lifecycle_unknown_salon", salon_id=salon_id, lifecycle_event=event)
             return NoticeResult("unknown_salon")
+        if company.integration_status == st.UNINSTALLED and event == "freeze":
+            await self._svc.store.set_event_result(key, "ignored")  # nothing left to freeze
+            return NoticeResult("ignored", company.id)
         if event == "uninstall":
             await self.uninstall(company.id)
         elif event == "freeze":

@@ -137,4 +137,4 @@ async def test_companies_admin_list(mp: Mp, pool) -> None:
     assert [c["salon_id"] for c in (await resp.json())["companies"]] == [13]
     assert (await mp.client.get("/marketplace/companies")).status == 401
     assert (await mp.client.get("/marketplace/companies", params={"page": "x"}, headers=ADMIN)).status == 400
-    assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'companies_list'") == 3
+    assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'admin:companies'") == 4
