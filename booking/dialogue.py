@@ -254,6 +254,8 @@ class Dialogue(VisitChanges):
             return f"У мастера {who} в это время всё занято. Свободно у других мастеров («{what}»):"
         if st.time:
             return f"На {st.time} записать не получится, есть время рядом («{what}»):"
+        if st.flow == "reschedule":
+            return f"Куда можно перенести «{what}»:"
         return f"Свободное время на «{what}»:"
 
     def _pick_offer(self, turn: Turn, st: DialogueState, u: Understanding) -> Offer | None:
