@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
+from typing import Any
+
 import structlog
 from aiohttp import web
 
@@ -22,6 +26,7 @@ from marketplace.validation import (
 from sessions.transport import TransportError
 
 log = structlog.get_logger(__name__)
+_DUMPS = functools.partial(json.dumps, ensure_ascii=False)
 
 ENDPOINTS = {
     "landing": "GET /marketplace/",
@@ -42,13 +47,13 @@ ENDPOINTS = {
 
 async def test_endpoint(request: web.Request) -> web.Response:
     """`GET /marketplace/test`."""
-    return web.json_response({"success": True, "status": "ok", "endpoints": ENDPOINTS,
+    return _json({"success": True, "status": "ok", "endpoints": ENDPOINTS,
                               "message": "Marketplace integration endpoints are ready"})
 
 
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI description of these routes."""
-    return web.json_response(spec(request.app[MARKETPLACE].config.public_base_url))
+    return _json(spec(request.app[MARKETPLACE].config.public_base_url))
 
 
 async def register(request: web.Request) -> web.Response:
@@ -66,7 +71,7 @@ async def register(request: web.Request) -> web.Response:
     except ConflictError as exc:
         raise json_error(web.HTTPConflict, "already_registered",
                          f"Salon {salon_id} is already registered (company {exc.company_id})") from None
-    return web.json_response({"success": True, "company_id": reg.company.id, "salon_id": reg.company.salon_id,
+    return _json({"success": True, "company_id": reg.company.id, "salon_id": reg.company.salon_id,
                               "api_key": reg.api_key, "connect_url": reg.connect_url})
 
 
@@ -78,13 +83,13 @@ async def qr(request: web.Request) -> web.Response:
     current = await svc.current_qr(company_id)
     if current is None:
         info = await svc.sessions.info(company_id)
-        return web.json_response(
+        return _json(
             {"success": False, "state": info.state.value, "connected": info.connected,
              "error": {"code": "qr_not_ready", "message": "No QR code yet; try again in a moment"}},
             status=202,
         )
     data_url, expires_in = current
-    return web.json_response({"success": True, "qr": data_url, "expires_in": expires_in})
+    return _json({"success": True, "qr": data_url, "expires_in": expires_in})
 
 
 async def pairing_code(request: web.Request) -> web.Response:
@@ -98,11 +103,11 @@ async def pairing_code(request: web.Request) -> web.Response:
     assert company_id is not None
     try:
         code, expires_in = await svc.sessions.request_pairing_code(company_id, phone)
-    except (TransportError, RuntimeError, ValueError) as exc:
+    except (TransportError, RuntimeError, ValueError, TimeoutError) as exc:
         log.info("pairing_code_failed", company_id=company_id, error=repr(exc))
         raise json_error(web.HTTPConflict, "pairing_unavailable",
                          "A pairing code cannot be issued right now; use the QR code or retry") from None
-    return web.json_response({"success": True, "code": code, "expires_in": int(expires_in)})
+    return _json({"success": True, "code": code, "expires_in": int(expires_in)})
 
 
 async def status(request: web.Request) -> web.Response:
@@ -111,7 +116,7 @@ async def status(request: web.Request) -> web.Response:
     body = await request.app[MARKETPLACE].status(company_id)
     if body is None:
         raise json_error(web.HTTPNotFound, "not_found", f"Company {company_id} not found")
-    return web.json_response(body)
+    return _json(body)
 
 
 async def callback(request: web.Request) -> web.Response:
@@ -124,7 +129,7 @@ async def callback(request: web.Request) -> web.Response:
         result = await request.app[LIFECYCLE].salon_callback(company_id, body)
     except NoticeRejected as exc:
         raise _notice_error(exc) from None
-    return web.json_response(result)
+    return _json(result)
 
 
 async def lifecycle(request: web.Request) -> web.Response:
@@ -134,7 +139,7 @@ async def lifecycle(request: web.Request) -> web.Response:
         result = await request.app[LIFECYCLE].handle_notice(body)
     except NoticeRejected as exc:
         raise _notice_error(exc) from None
-    return web.json_response({"success": True, "result": result.result, "company_id": result.company_id})
+    return _json({"success": True, "result": result.result, "company_id": result.company_id})
 
 
 async def companies(request: web.Request) -> web.Response:
@@ -148,7 +153,7 @@ async def companies(request: web.Request) -> web.Response:
     svc = request.app[MARKETPLACE]
     rows = await svc.store.page(salon_id=salon_id, limit=count, offset=(page - 1) * count)
     stats = await svc.store.stats()
-    return web.json_response({
+    return _json({
         "success": True, "stats": stats, "page": page, "count": len(rows),
         "companies": [
             {"company_id": c.id, "salon_id": c.salon_id, "title": c.title,
@@ -157,6 +162,11 @@ async def companies(request: web.Request) -> web.Response:
             for c in rows
         ],
     })
+
+
+def _json(body: Any, *, status: int = 200) -> web.Response:
+    """A JSON answer with Russian text kept readable (not \\u-escaped)."""
+    return web.json_response(body, status=status, dumps=_DUMPS)
 
 
 def _notice_error(exc: NoticeRejected) -> web.HTTPException:
