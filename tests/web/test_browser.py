@@ -78,3 +78,40 @@ async def test_connect_page_in_chromium(make_client, database_url) -> None:
             assert not [e for e in errors if "Content Security Policy" in e], errors
         finally:
             await browser.close()
+
+
+async def test_connect_page_falls_back_to_polling_without_websocket(make_client, database_url) -> None:
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright
+
+    await isolate_company_ids(database_url)
+    client = await make_client(demo=True, app_clock=SystemClock(), sim_qr_first_s=60.0)
+    app = app_of(client)
+    add_sandbox_salon(app, 880101, "Салон Без Сокета")
+    resp = await client.post("/marketplace/register", headers=ADMIN,
+                             json={"salon_id": 880101, "phone": "+79001234567", "email": "poll@example.com"})
+    reg = await resp.json()
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=shutil.which("chromium") or CHROMIUM, args=ARGS,
+                                           headless=True)
+        try:
+            page = await browser.new_page()
+            # A proxy that kills WebSockets: the page must poll /marketplace/qr/{token} instead.
+            await page.route_web_socket("**/marketplace/ws*", lambda ws: ws.close())
+            qr_polls: list[str] = []
+            page.on("request", lambda r: qr_polls.append(r.url) if "/marketplace/qr/" in r.url else None)
+            await page.goto(reg["connect_url"], timeout=15000)
+            await page.wait_for_function(
+                "() => (document.querySelector('#qr').getAttribute('src') || '').startsWith('data:image/png')",
+                timeout=15000)
+            assert qr_polls, "the QR should have come from polling"
+            scan = await client.post(f"/sim/{reg['company_id']}/scan", json={"phone": "+79005550098"})
+            assert scan.status == 200
+            await page.wait_for_selector("#success-view", state="visible", timeout=15000)
+            await page.wait_for_function(
+                "() => document.querySelector('#connected-phone').textContent === '+79005550098'", timeout=15000)
+        finally:
+            await browser.close()
