@@ -1,0 +1,207 @@
+"""Engine workers as real processes: placement, proxying, protocol robustness, crash and recycle."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.tasks import TaskSupervisor
+from sessions import wire
+from sessions.factory import EngineConfig
+from sessions.proxy import WORKER_CRASHED, ProxyTransport
+from sessions.supervisor import EngineSupervisor, SupervisorConfig
+from sessions.transport import Connected, Disconnected, NotConnectedError, QrCode, TransportError, TransportEvent
+from sessions.worker import CAPACITY_ENV, CONFIG_ENV
+
+PROVIDER = "tests.sessions.worker_fakes:make_factory"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def engine(tmp_path: Path) -> EngineConfig:
+    return EngineConfig(provider=PROVIDER, extra={"dir": str(tmp_path)})
+
+
+@pytest.fixture
+async def make_supervisor(tmp_path: Path) -> AsyncIterator[Any]:
+    made: list[tuple[EngineSupervisor, TaskSupervisor]] = []
+
+    async def make(**overrides: Any) -> EngineSupervisor:
+        fields: dict[str, Any] = dict(workers=2, sessions_per_worker=2, engine=engine(tmp_path), heartbeat_s=0.5,
+                                      heartbeat_timeout_s=15.0, restart_base_s=0.1, restart_cap_s=0.5,
+                                      place_timeout_s=15.0, request_timeout_s=15.0, stop_grace_s=5.0)
+        fields.update(overrides)
+        tasks = TaskSupervisor("test-engine")
+        sup = EngineSupervisor(SupervisorConfig(**fields), tasks)
+        made.append((sup, tasks))
+        await sup.start()
+        return sup
+
+    yield make
+    for sup, tasks in made:
+        await sup.close()
+        await tasks.close()
+
+
+async def next_event(events: AsyncIterator[TransportEvent], timeout_s: float = 15.0) -> TransportEvent:
+    return await asyncio.wait_for(events.__anext__(), timeout_s)
+
+
+async def until(predicate: Any, timeout_s: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached before the deadline"
+        await asyncio.sleep(0.02)
+
+
+async def test_sessions_are_spread_over_workers_and_calls_are_proxied(make_supervisor: Any, tmp_path: Path) -> None:
+    (tmp_path / "paired-1").touch()
+    sup: EngineSupervisor = await make_supervisor()
+    assert len(sup.live_workers()) == 2
+    transports = {cid: sup.create(cid) for cid in (1, 2, 3)}
+    streams = {cid: t.events() for cid, t in transports.items()}
+    for t in transports.values():
+        await t.start()
+    # least loaded placement: 2 workers, 3 sessions -> 2 + 1
+    assert sorted(len(w.sessions) for w in sup.live_workers()) == [1, 2]
+    first = await next_event(streams[1])
+    assert first == Connected(jid="79001:1@s.whatsapp.net", phone="+79001")
+    qr = await next_event(streams[2])
+    assert isinstance(qr, QrCode) and qr.code == f"qr-2-{sup.worker_of(2).pid}"  # built in the worker process
+
+    mid = await transports[1].send_text("79990001122@s.whatsapp.net", "Добрый день!", message_id="OUT-1")
+    assert mid == "OUT-1"
+    sent = [json.loads(x) for x in (tmp_path / "sent-1.jsonl").read_text().splitlines()]
+    assert sent == [{"chat": "79990001122@s.whatsapp.net", "text": "Добрый день!", "id": "OUT-1",
+                     "pid": sup.worker_of(1).pid}]
+    with pytest.raises(NotConnectedError):  # the worker's NotConnectedError keeps its type
+        await transports[2].send_text("79990001122@s.whatsapp.net", "x")
+    code = await transports[2].request_pairing_code("+79161234567")
+    assert code.code == "ABCD-EFGH"
+
+    assert isinstance(await next_event(streams[3]), QrCode)
+    await transports[3].stop()
+    with pytest.raises(StopAsyncIteration):
+        await next_event(streams[3])
+    assert sup.worker_of(3) is None
+    await transports[3].stop()  # idempotent
+    with pytest.raises(NotConnectedError):
+        await transports[3].send_text("79990001122@s.whatsapp.net", "x")
+
+
+async def test_a_full_engine_refuses_more_sessions_with_a_clear_error(make_supervisor: Any) -> None:
+    sup: EngineSupervisor = await make_supervisor(workers=1, sessions_per_worker=1, place_timeout_s=0.3)
+    await sup.create(1).start()
+    with pytest.raises(TransportError, match="no engine worker has room"):
+        await sup.create(2).start()
+
+
+async def test_sigkilled_worker_is_restarted_and_its_sessions_resume(make_supervisor: Any, tmp_path: Path) -> None:
+    (tmp_path / "paired-7").touch()
+    sup: EngineSupervisor = await make_supervisor(workers=1)
+    transport = sup.create(7)
+    events = transport.events()
+    await transport.start()
+    assert isinstance(await next_event(events), Connected)
+    old = sup.worker_of(7)
+    assert old is not None
+    os.kill(old.pid, signal.SIGKILL)
+
+    assert await next_event(events) == Disconnected(reason=WORKER_CRASHED, transient=True)
+    assert isinstance(await next_event(events), Connected)  # resumed from the shared store, no new scan
+    new = sup.worker_of(7)
+    assert new is not None and new.pid != old.pid and new.slot == old.slot
+    assert await transport.send_text("79990001122@s.whatsapp.net", "снова тут") != ""
+
+
+async def test_an_unpaired_session_gets_a_fresh_qr_on_the_new_worker(make_supervisor: Any) -> None:
+    sup: EngineSupervisor = await make_supervisor(workers=1)
+    transport: ProxyTransport = sup.create(8)
+    events = transport.events()
+    await transport.start()
+    first = await next_event(events)
+    assert isinstance(first, QrCode)
+    os.kill(sup.worker_of(8).pid, signal.SIGKILL)  # type: ignore[union-attr]
+    assert isinstance(await next_event(events), Disconnected)
+    second = await next_event(events)
+    assert isinstance(second, QrCode) and second.code != first.code
+
+
+async def test_workers_are_recycled_after_their_connect_budget(make_supervisor: Any) -> None:
+    sup: EngineSupervisor = await make_supervisor(workers=1, recycle_after_connects=2)
+    first = sup.live_workers()[0]
+    for cid in (1, 2):
+        transport = sup.create(cid)
+        await transport.start()
+        await transport.stop()
+    await until(lambda: bool(sup.live_workers()) and sup.live_workers()[0].generation > first.generation)
+    assert first.process.returncode == 0  # it left cleanly, it was not killed
+    transport = sup.create(3)
+    await transport.start()
+    assert sup.worker_of(3) is not None and sup.worker_of(3).generation > first.generation  # type: ignore[union-attr]
+
+
+async def test_close_stops_workers_gracefully(make_supervisor: Any) -> None:
+    sup: EngineSupervisor = await make_supervisor(workers=2)
+    transport = sup.create(1)
+    events = transport.events()
+    await transport.start()
+    assert isinstance(await next_event(events), QrCode)
+    workers = sup.live_workers()
+    await sup.close()
+    assert [w.process.returncode for w in workers] == [0, 0]
+    with pytest.raises(StopAsyncIteration):
+        await next_event(events)
+
+
+async def test_worker_skips_garbage_and_exits_when_stdin_closes(tmp_path: Path) -> None:
+    env = dict(os.environ, **{CONFIG_ENV: engine(tmp_path).to_json(), CAPACITY_ENV: "3"})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sessions.worker", cwd=ROOT, env=env, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdin and proc.stdout and proc.stderr
+    stderr = asyncio.ensure_future(proc.stderr.read())  # never let the log pipe fill up
+
+    events: list[dict[str, Any]] = []
+
+    async def read_until(kind: str) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                proc.kill()
+                raise AssertionError(f"no {kind} from the worker; stderr: {(await stderr)[-3000:]!r}")
+            line = await asyncio.wait_for(proc.stdout.readline(), left)  # type: ignore[union-attr]
+            assert line, "worker closed stdout"
+            msg = wire.decode(line)
+            assert msg is not None, f"worker wrote a non-protocol line: {line!r}"
+            if msg["kind"] == "event":
+                events.append(msg)
+            if msg["kind"] == kind:
+                return msg
+
+    hello = await read_until("hello")
+    assert hello["capacity"] == 3 and hello["pid"] == proc.pid
+    proc.stdin.write(b"garbage\n{\"kind\":\"cmd\"}\n\xff\n" + wire.encode(wire.command(1, "start", 5)))
+    proc.stdin.write(wire.encode(wire.command(2, "send_text", 5, chat="x@s.whatsapp.net", text="hi")))
+    await proc.stdin.drain()
+    seen = [await read_until("reply"), await read_until("reply")]  # the event may come in between
+    replies = {m["id"]: m for m in seen}
+    assert replies[1] == {"kind": "reply", "id": 1, "ok": True, "result": {"already_running": False}}
+    assert replies[2]["ok"] is False and replies[2]["error"]["type"] == "NotConnectedError"
+    while not events:
+        await read_until("event")
+    assert events[0]["company_id"] == 5 and events[0]["event"]["type"] == "QrCode"
+    proc.stdin.close()
+    assert await asyncio.wait_for(proc.wait(), 15) == 0
+    logs = (await asyncio.wait_for(stderr, 15)).decode()
+    assert "worker_bad_line" in logs
+    for line in logs.splitlines():  # JSON logs only: ours are configured before anything else
+        json.loads(line)
