@@ -42,9 +42,12 @@ class Dialogue(VisitChanges):
     # --- entry ---------------------------------------------------------------------------
     async def step(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
         """Advance the conversation by one client turn; returns the replies to send."""
+        first_contact = not st.greeted
         replies = await self._step(turn, st, u)
-        if u.intent == "greeting" or not st.greeted:
-            st.greeted = True
+        st.greeted = True
+        if first_contact and u.intent != "greeting" and replies:
+            # The first answer a client ever gets introduces the salon.
+            replies[0] = f"Здравствуйте! Это салон {texts.salon_name(turn.catalog)} 🌸\n{replies[0]}"
         return replies
 
     async def _step(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:

@@ -76,6 +76,7 @@ class Chat:
     company_id: int
     salon_id: int = DEMO_SALON
     seen: dict[str, int] = field(default_factory=dict)
+    last_count: int = 0  # how many messages the last answer had
 
     @property
     def salon(self) -> Any:
@@ -150,6 +151,7 @@ class Chat:
 
         new = await until(fresh, f"reply to {phone}")
         self.seen[phone] = start + len(new)
+        self.last_count = len(new)
         return "\n".join(new)
 
     async def say(self, phone: str, *texts: str) -> str:

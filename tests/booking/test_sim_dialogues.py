@@ -95,7 +95,7 @@ async def test_burst_of_three_messages_gets_one_answer_then_books(sim: Chat) -> 
     phone = "+79991110002"
     await sim.send(phone, "привет", "можно на педикюр", "в среду после обеда")
     r = await sim.answer(phone)
-    assert r.count("Свободное время") + r.count("записываю") == 1 and "Здравствуйте! Это салон" not in r
+    assert sim.last_count == 1 and r.count("Свободное время") == 1 and r.count("Здравствуйте") == 1
     assert "1)" in r and "ср 25" in r
     r = await sim.say(phone, "давайте 2")
     assert "зовут" in r
@@ -262,7 +262,7 @@ async def test_typos_and_emoji(sim: Chat) -> None:
 async def test_day_off_offers_nearest_days(sim: Chat) -> None:
     phone = "+79991110014"
     r = await sim.say(phone, "наращивание ресниц в четверг")
-    assert "свободного времени нет" in r and "1)" in r and "чт" not in r.split("\n", 1)[1]
+    assert "свободного времени нет" in r and "1)" in r and ") чт" not in r
     r = await sim.say(phone, "1")
     r = await sim.say(phone, "Соня")
     r = await sim.say(phone, "да")
