@@ -24,7 +24,15 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-ORDINALS = {"перв": 1, "втор": 2, "трет": 3, "четв": 4, "пят": 5}
+# Ordinal words ("второй", "третье", "пятую"), never the weekdays that share a stem (вторник, пятница).
+_ENDINGS = r"(?:ый|ой|ий|ое|ая|ую|ого|ье|ья|ью|ьего|ей)"
+ORDINALS = {
+    rf"\bперв{_ENDINGS}\b": 1,
+    rf"\bвтор{_ENDINGS}\b": 2,
+    rf"\bтрет{_ENDINGS}\b": 3,
+    rf"\bчетв[её]рт{_ENDINGS}\b": 4,
+    rf"\bпят{_ENDINGS}\b": 5,
+}
 UNAVAILABLE = (
     "Извините, система записи сейчас не отвечает, поэтому {what} не получилось — ничего не изменено. "
     "Напишите «да» через пару минут, и я попробую ещё раз 🙏"
@@ -110,8 +118,8 @@ class VisitChanges:
         m = re.search(r"\b(\d)\b", raw)
         if m and 1 <= int(m.group(1)) <= len(st.records) and ":" not in raw:
             return st.records[int(m.group(1)) - 1]
-        for stem, n in ORDINALS.items():
-            if re.search(rf"\b{stem}\w*\b", raw) and n <= len(st.records):
+        for pattern, n in ORDINALS.items():
+            if re.search(pattern, raw) and n <= len(st.records):
                 return st.records[n - 1]
         tz = turn.local_now.tzinfo
         for r in st.records:

@@ -271,8 +271,8 @@ class Dialogue(VisitChanges):
             if (m and (u.time is None or ":" not in line) and 1 <= int(m.group(1)) <= len(offers)
                     and not re.search(r"\bв\s*\d", line)):
                 return offers[int(m.group(1)) - 1]
-            for stem, n in ORDINALS.items():
-                if re.search(rf"\b{stem}\w*\b", line) and n <= len(offers) and not u.time:
+            for pattern, n in ORDINALS.items():
+                if re.search(pattern, line) and n <= len(offers) and not u.time:
                     return offers[n - 1]
             if "последн" in line:
                 return offers[-1]

@@ -158,3 +158,15 @@ async def test_stale_offer_is_looked_up_again_not_booked(bot: Bot) -> None:
     assert st.awaiting == "confirm"  # the same time is still free: offered again, freshly
     r = await say(bot, st, "да", Understanding("confirm"), phone=phone, minutes=46)
     assert "Готово" in r and len(live(bot)) == 1
+
+
+async def test_weekday_while_choosing_is_a_new_day_not_an_ordinal(bot: Bot) -> None:
+    st = DialogueState()
+    phone = "+79161234567"
+    await say(bot, st, "маникюр завтра", Understanding("book", [1012], None, TOMORROW), phone=phone)
+    assert st.awaiting == "slot" and len(st.offers) == 5
+    friday = date(2026, 11, 27)
+    r = await say(bot, st, "а в пятницу можно?", Understanding("book", [], None, friday), phone=phone)
+    assert st.awaiting == "slot" and st.chosen is None and all(o.date == friday.isoformat() for o in st.offers), r
+    r = await say(bot, st, "давайте третий", Understanding("other"), phone=phone)
+    assert st.chosen == st.offers[2] and "Подтверждаете" in r
