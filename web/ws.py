@@ -156,10 +156,14 @@ async def allow_connection(redis: aioredis.Redis, clock: Clock, ip: str, *, limi
 
 
 WS_HUB = web.AppKey("web_ws_hub", WsHub)
+WS_ROUTE = "mp.token.ws"
 
 
-async def websocket(request: web.Request) -> web.StreamResponse:
-    """`GET /marketplace/ws?token=`."""
+@web.middleware
+async def ws_rate_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Count every WebSocket attempt per IP (before authentication, so token guessing is limited too)."""
+    if request.match_info.route.name != WS_ROUTE:
+        return await handler(request)
     svc = request.app[MARKETPLACE]
     cfg = svc.config
     ip = client_ip(request, cfg.trust_forwarded_for)
@@ -168,6 +172,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise json_error(web.HTTPTooManyRequests, "rate_limited",
                          f"At most {cfg.ws_connects_per_window} connections per {cfg.ws_window_s} s",
                          headers={"Retry-After": str(cfg.ws_window_s)})
+    return await handler(request)
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """`GET /marketplace/ws?token=`."""
+    svc = request.app[MARKETPLACE]
+    cfg = svc.config
     company_id = request[PRINCIPAL].company_id
     if company_id is None:
         raise json_error(web.HTTPBadRequest, "token_required", "The WebSocket needs a salon token")

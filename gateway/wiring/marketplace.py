@@ -31,7 +31,7 @@ from marketplace.store import MarketplaceStore
 from sessions.api import OutboxSender, SessionService
 from web import pages
 from web.security import security_middleware
-from web.ws import WS_HUB, WsHub, websocket
+from web.ws import WS_HUB, WS_ROUTE, WsHub, websocket, ws_rate_middleware
 
 log = structlog.get_logger(__name__)
 
@@ -76,10 +76,11 @@ def install(app: web.Application) -> None:
     app[pages.WEB_JINJA] = pages.make_environment()
     app[PAGE_ERROR] = pages.error_page
     app.middlewares.append(security_middleware)
+    app.middlewares.append(ws_rate_middleware)
     app.middlewares.append(auth_middleware)
     mp_http.add_routes(app)
     pages.add_routes(app)
-    app.router.add_get("/marketplace/ws", websocket, name="mp.token.ws")
+    app.router.add_get("/marketplace/ws", websocket, name=WS_ROUTE)
     app.cleanup_ctx.append(_marketplace_ctx)
     app.on_shutdown.append(_close_sockets)
 

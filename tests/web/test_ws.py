@@ -93,6 +93,20 @@ async def test_sixth_ws_connection_in_a_minute_is_429(mp: Mp) -> None:
     await ws.close()
 
 
+async def test_failed_attempts_count_too(mp: Mp) -> None:
+    reg = await mp.register(822)
+    for _ in range(5):
+        try:
+            await mp.client.ws_connect("/marketplace/ws", params={"token": "guess"})
+        except aiohttp.WSServerHandshakeError as exc:
+            assert exc.status == 401
+    try:
+        await mp.client.ws_connect("/marketplace/ws", params={"token": token_of(reg)})
+        raise AssertionError("token guessing uses up the window")
+    except aiohttp.WSServerHandshakeError as exc:
+        assert exc.status == 429
+
+
 async def test_ws_limit_holds_across_instances(mp_factory) -> None:
     one = await mp_factory()
     two = await mp_factory()
