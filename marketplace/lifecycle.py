@@ -72,7 +72,7 @@ class Lifecycle:
             key, source="lifecycle", event=event, salon_id=salon_id,
             company_id=company.id if company else None, payload=safe_payload,
         )
-        if not fresh:
+        if not fresh and not await self._svc.store.retake_failed_event(key):
             log.info("lifecycle_duplicate", salon_id=salon_id, lifecycle_event=event)
             return NoticeResult("duplicate", company.id if company else None)
         if company is None:
@@ -82,11 +82,15 @@ class Lifecycle:
         if company.integration_status == st.UNINSTALLED and event == "freeze":
             await self._svc.store.set_event_result(key, "ignored")  # nothing left to freeze
             return NoticeResult("ignored", company.id)
-        if event == "uninstall":
-            await self.uninstall(company.id)
-        elif event == "freeze":
-            await self.freeze(company.id)
-        else:
+        try:
+            if event == "uninstall":
+                await self.uninstall(company.id)
+            elif event == "freeze":
+                await self.freeze(company.id)
+        except Exception:
+            await self._svc.store.set_event_result(key, "failed")  # a resend of the notice retries it
+            raise
+        if event not in EVENTS:
             await self._svc.store.set_event_result(key, "ignored")
             log.info("lifecycle_ignored", company_id=company.id, lifecycle_event=event)
             return NoticeResult("ignored", company.id)

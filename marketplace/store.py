@@ -234,6 +234,12 @@ class MarketplaceStore:
         )
         return row is not None
 
+    async def retake_failed_event(self, key: str) -> bool:
+        """Take a logged event whose handling failed for another try (True when it was `failed`)."""
+        result = await self._pool.execute(
+            "UPDATE marketplace_events SET result = NULL WHERE idempotency_key = $1 AND result = 'failed'", key)
+        return result.endswith(" 1")
+
     async def set_event_result(self, key: str, result: str) -> None:
         """Note how a logged event was handled."""
         await self._pool.execute("UPDATE marketplace_events SET result = $2 WHERE idempotency_key = $1", key, result)

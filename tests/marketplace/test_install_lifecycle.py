@@ -157,3 +157,28 @@ async def test_salon_callback_with_api_key(mp: Mp, pool) -> None:
     assert (await mp.client.post("/marketplace/callback", json=body)).status == 401
     stored = await pool.fetchval("SELECT payload FROM marketplace_events WHERE source = 'callback'")
     assert "api_key" not in stored
+
+
+async def test_a_notice_whose_handling_failed_is_retried_on_resend(mp: Mp, pool) -> None:
+    from marketplace.appkeys import LIFECYCLE
+
+    await mp.register(7301)
+    lifecycle = mp.client.server.app[LIFECYCLE]  # type: ignore[index]
+    real_freeze = lifecycle.freeze
+    calls = []
+
+    async def flaky_freeze(company_id: int) -> None:
+        calls.append(company_id)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        await real_freeze(company_id)
+
+    lifecycle.freeze = flaky_freeze  # type: ignore[method-assign]
+    resp = await mp.client.post("/marketplace/webhook/yclients", json=notice(7301, "freeze"))
+    assert resp.status == 500 and (await resp.json())["success"] is False
+    assert await pool.fetchval("SELECT result FROM marketplace_events") == "failed"
+    resp = await mp.client.post("/marketplace/webhook/yclients", json=notice(7301, "freeze"))
+    assert resp.status == 200 and (await resp.json())["result"] == "applied"
+    assert await pool.fetchval("SELECT integration_status FROM companies WHERE salon_id = 7301") == "frozen"
+    resp = await mp.client.post("/marketplace/webhook/yclients", json=notice(7301, "freeze"))
+    assert (await resp.json())["result"] == "duplicate" and len(calls) == 2
