@@ -54,6 +54,13 @@ class VisitChanges:
     def _record_line(self, turn: Turn, r: RecordRef) -> str:
         raise NotImplementedError
 
+    async def _hand_over(self, turn: Turn, why: str) -> None:
+        """Pause the bot in this chat so the salon's staff take it (what "передаю администратору" promises)."""
+        handoff = getattr(self, "handoff", None)
+        log.info("handed_over", company_id=turn.salon.company_id, why=why)
+        if handoff is not None:
+            await handoff.pause(turn.salon.company_id, turn.chat)
+
     async def _do_move(self, turn: Turn, st: DialogueState, offer: Offer) -> list[str]:
         target = st.target
         assert target is not None
@@ -66,6 +73,7 @@ class VisitChanges:
             return [UNAVAILABLE.format(what="перенести запись")]
         except BookingRejected:
             st.reset_flow()
+            await self._hand_over(turn, "reschedule_rejected")
             return ["Эту запись нельзя перенести онлайн (правила салона). Передаю администратору 🙏"]
         when = f"{texts.short_day(date.fromisoformat(offer.date), turn.today)} в {offer.time}"
         who = texts.staff_name(turn.catalog, offer.staff_id)
@@ -83,6 +91,7 @@ class VisitChanges:
             return [UNAVAILABLE.format(what="отменить запись")]
         except (BookingRejected, SlotTaken):
             st.reset_flow()
+            await self._hand_over(turn, "cancel_rejected")
             return ["Эту запись нельзя отменить онлайн (правила салона). Передаю администратору 🙏"]
         st.reset_flow()
         st.last_done = f"Запись {line} отменена."

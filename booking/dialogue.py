@@ -54,8 +54,7 @@ class Dialogue(VisitChanges):
         intent = u.intent
         cat = turn.catalog
         if intent == "human":
-            if self.handoff is not None:
-                await self.handoff.pause(turn.salon.company_id, turn.chat)
+            await self._hand_over(turn, "client_asked")
             st.reset_flow()
             return ["Хорошо, передаю ваш вопрос администратору — вам ответят здесь в ближайшее время 🙏"]
         if intent in ("prices", "services", "hours_address"):
@@ -386,6 +385,7 @@ class Dialogue(VisitChanges):
         except BookingRejected as exc:
             st.reset_flow()
             log.info("booking_rejected", company_id=turn.salon.company_id, reason=str(exc))
+            await self._hand_over(turn, "booking_rejected")
             return ["К сожалению, система записи не приняла эту запись. Передаю администратору, вам напишут 🙏"]
         cat = turn.catalog
         summary = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 import pytest
 
@@ -142,3 +142,28 @@ async def test_catalog_after_outage_is_retried_soon(sandbox_stack: SandboxStack,
     await clock.advance(11)
     info = await directory.salon(sandbox_stack.company_id)
     assert info is not None and len(info.catalog.services) > 10
+
+
+async def test_refused_booking_is_honest_and_hands_over(sandbox_stack: SandboxStack, pool) -> None:
+    from tests.booking.fakes import FakeHandoff
+
+    info = await sandbox_stack.directory.salon(sandbox_stack.company_id)
+    assert info is not None
+    store = BookingStore(pool)
+    handoff = FakeHandoff()
+    dialogue = Dialogue(BookingActions(sandbox_stack.api, store), SlotFinder(sandbox_stack.api), handoff)
+    st = DialogueState()
+    phone = "+79161234567"
+    chat = "79161234567@s.whatsapp.net"
+    sandbox_stack.sandbox.salons[SALON].blacklist.add("79161234567")
+
+    def t(text: str) -> Turn:
+        return Turn(info, chat, phone, START, text)
+
+    await dialogue.step(t("маникюр завтра в 11"), st, Understanding("book", [1012], None, TOMORROW, time(11)))
+    assert st.awaiting == "confirm"
+    r = await dialogue.step(t("да"), st, Understanding("confirm"))
+    assert "не приняла" in r[0] and "Готово" not in r[0]
+    assert (sandbox_stack.company_id, chat) in handoff.paused
+    assert await sandbox_stack.api.client_records(SALON, phone, START) and all(
+        x.record_id in (4001, 4004) for x in await sandbox_stack.api.client_records(SALON, phone, START))
