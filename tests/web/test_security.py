@@ -69,6 +69,10 @@ async def test_other_packages_routes_are_left_alone(mp: Mp) -> None:
     assert resp.status == 200 and "Content-Security-Policy" not in resp.headers
     resp = await mp.client.get("/metrics", headers={"Origin": "https://evil.example"})
     assert resp.status == 200
+    # The data webhook belongs to sync: no origin check, no auth, no headers of ours.
+    resp = await mp.client.post("/marketplace/webhook/123", json={"company_id": 1},
+                                headers={"Origin": "https://evil.example"})
+    assert resp.status != 403 and "Content-Security-Policy" not in resp.headers
 
 
 async def test_connect_page_with_bad_token_is_a_russian_page(mp: Mp) -> None:
