@@ -81,18 +81,31 @@ class BookingActions:
         return BookResult(record, repeated=False)
 
     async def client_records(self, salon: SalonInfo, phone: str, since: datetime) -> list[RecordRef]:
-        """The client's upcoming visits: the bot's bookings plus the salon's records for this phone."""
+        """The client's upcoming visits, matched by phone.
+
+        The salon's records (YClients) are the truth: a bot booking the salon has since deleted is
+        not listed; hashes of the bot's bookings are added. When the salon's records cannot be read
+        (an admin call: outage, or partner-token-only access), the bot's own bookings are used.
+        """
+        own = {
+            row.record_id: RecordRef(
+                row.record_id, row.starts_at.isoformat(), row.staff_id, list(row.service_ids), row.record_hash
+            )
+            for row in await self.store.client_bookings(salon.company_id, phone, since)
+            if row.record_id is not None and row.starts_at is not None
+        }
+        try:
+            remote: list[ClientRecord] = await self.api.client_records(salon.salon_id, phone, since)
+        except BookingError as exc:
+            if not own:
+                raise
+            log.info("client_records_own_only", company_id=salon.company_id, error=str(exc))
+            return sorted(own.values(), key=lambda r: r.starts_at)
         found: dict[int, RecordRef] = {}
-        for row in await self.store.client_bookings(salon.company_id, phone, since):
-            if row.record_id is not None and row.starts_at is not None:
-                found[row.record_id] = RecordRef(
-                    row.record_id, row.starts_at.isoformat(), row.staff_id, list(row.service_ids), row.record_hash
-                )
-        remote: list[ClientRecord] = await self.api.client_records(salon.salon_id, phone, since)
         for rec in remote:
             if rec.client_phone and _digits(rec.client_phone) != _digits(phone):
                 continue  # never another client's visit, whatever the source returned
-            known = found.get(rec.record_id)
+            known = own.get(rec.record_id)
             found[rec.record_id] = RecordRef(
                 rec.record_id, rec.starts_at.isoformat(), rec.staff_id, list(rec.service_ids),
                 rec.record_hash or (known.record_hash if known else None),

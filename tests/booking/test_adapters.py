@@ -167,3 +167,26 @@ async def test_refused_booking_is_honest_and_hands_over(sandbox_stack: SandboxSt
     assert (sandbox_stack.company_id, chat) in handoff.paused
     assert await sandbox_stack.api.client_records(SALON, phone, START) and all(
         x.record_id in (4001, 4004) for x in await sandbox_stack.api.client_records(SALON, phone, START))
+
+
+async def test_client_records_follow_the_salon_and_degrade_to_own(sandbox_stack: SandboxStack, pool) -> None:
+    store = BookingStore(pool)
+    actions = BookingActions(sandbox_stack.api, store)
+    info = await sandbox_stack.directory.salon(sandbox_stack.company_id)
+    assert info is not None
+    from booking.state import Offer
+
+    slot = (await sandbox_stack.api.book_times(SALON, 2003, TOMORROW, [1012]))[0]
+    offer = Offer(2003, slot.time, slot.datetime_raw[:10], slot.datetime_raw, [1012])
+    phone = "+79990007777"
+    booked = await actions.book(info, chat="c", phone=phone, name="Ира", offer=offer, key="k1")
+    [mine] = await actions.client_records(info, phone, START)
+    assert mine.record_id == booked.record.record_id and mine.record_hash == booked.record.record_hash
+    # Admin reads refused (partner-token-only salon): the bot's own booking is still found.
+    fault = sandbox_stack.sandbox.add_fault(r"^/api/v1/records/", "status", status=403)
+    assert [r.record_id for r in await actions.client_records(info, phone, START)] == [mine.record_id]
+    assert fault.hits >= 1
+    sandbox_stack.sandbox.faults.remove(fault)
+    # The salon deleted it: no longer listed, although the bot's table still says booked.
+    sandbox_stack.sandbox.salons[SALON].records[mine.record_id].deleted = True
+    assert await actions.client_records(info, phone, START) == []
