@@ -89,10 +89,16 @@ class EngineSupervisor:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start every worker and wait (bounded) until each has said hello."""
+    def launch(self) -> None:
+        """Spawn the worker slots (once); `start()` also waits for them, placement starts them lazily."""
+        if self._slot_tasks or self._closing:
+            return
         for slot in range(self._config.workers):
             self._slot_tasks.append(self._spawner.spawn(f"engine-slot-{slot}", self._run_slot(slot)))
+
+    async def start(self) -> None:
+        """Start every worker and wait (bounded) until each has said hello."""
+        self.launch()
         deadline = asyncio.get_running_loop().time() + self._config.place_timeout_s
         while len(self.live_workers()) < self._config.workers:
             if asyncio.get_running_loop().time() > deadline:
@@ -191,6 +197,7 @@ class EngineSupervisor:
     # --- placement ---------------------------------------------------------------------------------
 
     async def _pick_worker(self, *, for_session: bool) -> WorkerHandle:
+        self.launch()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._config.place_timeout_s
         while True:

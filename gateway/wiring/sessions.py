@@ -59,17 +59,35 @@ def sim_config(settings: Settings) -> SimConfig:
 
 
 def _transport_factory(app: web.Application, settings: Settings) -> TransportFactory:
-    """THE place choosing the transport factory (the workers engineer extends it for ENGINE_WORKERS>0)."""
+    """THE place choosing the transport factory.
+
+    ENGINE_WORKERS=0: transports run in this process (sim, or neonize); ENGINE_WORKERS=N>0: N engine
+    worker processes (sessions.supervisor) host them, the factory returned is the supervisor.
+    """
     if settings.whatsapp_provider == "sim" and settings.engine_workers <= 0:
         return SimTransportFactory(app[REDIS], sim_config(settings), clock=app[CLOCK], spawner=app[TASKS])
+    from gateway.appkeys import EMBEDDED
     from sessions.factory import EngineConfig, build_transport_factory
 
+    embedded = app.get(EMBEDDED)
+    redis_url = settings.redis_url or (embedded.redis_url if embedded is not None else None)
     config = EngineConfig(
-        provider=settings.whatsapp_provider, redis_url=settings.redis_url, sim_qr_first_s=settings.sim_qr_first_s,
+        provider=settings.whatsapp_provider, redis_url=redis_url, sim_qr_first_s=settings.sim_qr_first_s,
         sim_qr_next_s=settings.sim_qr_next_s, sim_qr_count=settings.sim_qr_count, var_dir=settings.var_dir,
         neonize_store_dsn=settings.neonize_store_dsn,
     )
-    return build_transport_factory(config, clock=app[CLOCK], redis=app[REDIS])
+    if settings.engine_workers <= 0:
+        return build_transport_factory(config, clock=app[CLOCK], redis=app[REDIS])
+    from sessions.supervisor import EngineSupervisor, SupervisorConfig
+
+    supervisor = EngineSupervisor(
+        SupervisorConfig(workers=settings.engine_workers, sessions_per_worker=settings.sessions_per_worker,
+                         engine=config, log_level=settings.log_level,
+                         recycle_after_connects=200 if settings.whatsapp_provider == "neonize" else 0),
+        app[TASKS],
+    )
+    supervisor.launch()  # workers boot while the app starts; placement waits for them (bounded)
+    return supervisor
 
 
 def install(app: web.Application) -> None:
