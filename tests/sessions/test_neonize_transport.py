@@ -213,3 +213,34 @@ async def test_no_sending_or_pairing_code_before_pairing(tmp_path: Path) -> None
     with pytest.raises(PairingNotSupportedError):
         await transport.request_pairing_code("+79161234567")
     await transport.stop()
+
+
+async def test_connect_starts_pass_the_gate_one_at_a_time(tmp_path: Path) -> None:
+    """Concurrent connect() calls crash the Go library: three starts must never overlap."""
+    import threading
+    import time
+
+    factory = make_factory(tmp_path, neonize_connect_attempts=1, neonize_connect_settle_s=5.0)
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def fake_connect() -> None:  # stands in for the blocking Go call; fails like an offline dial
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        raise RuntimeError("dial failed")
+
+    transports = [factory.create(cid) for cid in (11, 12, 13)]
+    streams = [t.events() for t in transports]
+    for t in transports:
+        t.prepare().connect = fake_connect
+    for t in transports:
+        await t.start()
+    for stream in streams:
+        event = await next_event(stream)
+        assert isinstance(event, Disconnected) and "dial failed" in event.reason
+    assert peak[0] == 1 and factory.connects == 3
+    for t in transports:
+        await t.stop()

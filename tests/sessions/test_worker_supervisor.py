@@ -205,3 +205,20 @@ async def test_worker_skips_garbage_and_exits_when_stdin_closes(tmp_path: Path) 
     assert "worker_bad_line" in logs
     for line in logs.splitlines():  # JSON logs only: ours are configured before anything else
         json.loads(line)
+
+
+async def test_neonize_runs_inside_a_worker_and_fails_clearly_offline(make_supervisor: Any, tmp_path: Path) -> None:
+    """The real neonize transport hosted by a worker process: no network -> a clear Disconnected."""
+    config = EngineConfig(provider="neonize", var_dir=str(tmp_path), neonize_connect_attempts=2,
+                          neonize_connect_retry_s=0.05)
+    sup: EngineSupervisor = await make_supervisor(workers=1, engine=config)
+    transport = sup.create(21)
+    events = transport.events()
+    await transport.start()
+    event = await next_event(events, 25.0)
+    assert isinstance(event, Disconnected) and event.reason.startswith("connect_failed:")
+    assert "web.whatsapp.com" in event.reason
+    await until(lambda: sup.live_workers()[0].connects == 2)  # reported in heartbeats (recycling input)
+    with pytest.raises(NotConnectedError):
+        await transport.send_text("79990001122@s.whatsapp.net", "Здравствуйте")
+    await transport.stop()
