@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     outbox_chat_interval_s: float = 1.0
     neonize_store_dsn: str = ""  # unset: sqlite file under var/wa
     session_lease_ttl_ms: int = 15_000  # session ownership lease (DESIGN 9); renewed every third of it
+    # engine workers (sessions/supervisor.py) and the neonize transport
+    engine_recycle_after_connects: int = 200  # neonize: replace a worker after this many store connections; 0: never
+    engine_heartbeat_timeout_s: float = 30.0  # a worker silent this long is killed and restarted
+    neonize_connect_attempts: int = 3  # first-connect attempts (whatsmeow never retries a failed first one)
+    neonize_qr_timeout_s: float = 160.0  # end of a QR series (the library sends no event)
 
     # --- YClients ----------------------------------------------------------------------
     yclients_base_url: str = "https://api.yclients.com"

@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from sessions.runtime import Clock
@@ -52,7 +53,7 @@ class EngineConfig:
         """Parse what `to_json` wrote; unknown keys are ignored."""
         data = json.loads(raw)
         if not isinstance(data, dict):
-            raise ValueError("engine config must be a JSON object")
+            raise TypeError("engine config must be a JSON object")
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -72,13 +73,13 @@ def build_transport_factory(config: EngineConfig, *, clock: Clock | None = None,
     if ":" in config.provider:
         module_name, _, attr = config.provider.partition(":")
         builder = getattr(importlib.import_module(module_name), attr)
-        return builder(config)  # type: ignore[no-any-return]
+        return builder(config)
     raise ValueError(f"unknown WhatsApp provider {config.provider!r} (expected sim or neonize)")
 
 
 def _sim_factory(config: EngineConfig, *, clock: Clock | None, redis: Any) -> TransportFactory:
     """The simulator's factory (sessions.sim, owned by the sessions core)."""
-    from sessions import sim  # type: ignore[attr-defined]
+    from sessions import sim
 
     if redis is None:
         import redis.asyncio as aioredis
@@ -88,7 +89,7 @@ def _sim_factory(config: EngineConfig, *, clock: Clock | None, redis: Any) -> Tr
         redis = aioredis.from_url(config.redis_url, decode_responses=True)
     if clock is None:
         clock = _RealClock()
-    return sim.SimTransportFactory(  # type: ignore[no-any-return]
+    return sim.SimTransportFactory(
         redis, clock=clock, qr_first_s=config.sim_qr_first_s, qr_next_s=config.sim_qr_next_s,
         qr_count=config.sim_qr_count,
     )
@@ -98,9 +99,9 @@ class _RealClock:
     """Wall-clock time for worker processes (which have no daemon clock)."""
 
     def now(self) -> Any:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def time(self) -> float:
         import time

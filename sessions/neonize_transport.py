@@ -211,7 +211,7 @@ class NeonizeTransport:
         self._closed = True
         self._queue.put_nowait(_END)
 
-    async def events(self) -> AsyncIterator[TransportEvent]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[TransportEvent]:
         while True:
             item = await self._queue.get()
             if item is _END:
@@ -231,8 +231,17 @@ class NeonizeTransport:
     def _make_client(self) -> Any:
         from neonize.client import NewClient
         from neonize.events import (
-            ClientOutdatedEv, ConnectedEv, ConnectFailureEv, DisconnectedEv, KeepAliveTimeoutEv, LoggedOutEv,
-            MessageEv, PairStatusEv, StreamErrorEv, StreamReplacedEv, TemporaryBanEv,
+            ClientOutdatedEv,
+            ConnectedEv,
+            ConnectFailureEv,
+            DisconnectedEv,
+            KeepAliveTimeoutEv,
+            LoggedOutEv,
+            MessageEv,
+            PairStatusEv,
+            StreamErrorEv,
+            StreamReplacedEv,
+            TemporaryBanEv,
         )
 
         jid = None
@@ -413,7 +422,7 @@ class NeonizeTransport:
             return await asyncio.get_running_loop().run_in_executor(self._factory.executor, func, *args)
         except TransportError:
             raise
-        except Exception as exc:  # noqa: BLE001 - neonize's own error classes
+        except Exception as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
 
     async def _gated(self, func: Any) -> Any:

@@ -89,7 +89,7 @@ class ProxyTransport:
     async def mark_read(self, chat: str, message_ids: list[str], sender: str) -> None:
         await self._call("mark_read", chat=chat, message_ids=list(message_ids), sender=sender)
 
-    async def events(self) -> AsyncIterator[TransportEvent]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[TransportEvent]:
         """The session's events from whichever worker runs it, until it stops."""
         while True:
             item = await self._queue.get()

@@ -189,7 +189,7 @@ class EngineSupervisor:
             return await asyncio.wait_for(future, self._config.request_timeout_s)
         except (ConnectionError, BrokenPipeError) as exc:
             raise WorkerDiedError(f"{worker.name} closed its pipe") from exc
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise TransportError(f"{worker.name} did not answer {op} in {self._config.request_timeout_s}s") from exc
         finally:
             worker.pending.pop(request_id, None)
@@ -216,7 +216,7 @@ class EngineSupervisor:
         self._changed.clear()
         try:
             await asyncio.wait_for(self._changed.wait(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     # --- one worker slot: spawn, read, restart ----------------------------------------------------
@@ -278,7 +278,7 @@ class EngineSupervisor:
                 try:
                     line = await asyncio.wait_for(worker.process.stdout.readline(),
                                                   self._config.heartbeat_timeout_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     log.error("engine_worker_silent", worker=worker.name, timeout_s=self._config.heartbeat_timeout_s)
                     _kill(worker.process)
                     break
@@ -292,7 +292,7 @@ class EngineSupervisor:
             worker.alive = False
             try:  # stdout closed: the process is exiting; a hung one is killed
                 await asyncio.wait_for(worker.process.wait(), self._config.stop_grace_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 _kill(worker.process)
                 await worker.process.wait()
             await asyncio.gather(logs, return_exceptions=True)

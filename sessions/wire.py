@@ -101,7 +101,7 @@ def decode(line: bytes | str) -> dict[str, Any] | None:
 
 def event_to_dict(event: TransportEvent) -> dict[str, Any]:
     """A transport event as a JSON-able dict tagged with its class name."""
-    data = dataclasses.asdict(event)  # type: ignore[call-overload]
+    data = dataclasses.asdict(event)
     data["type"] = type(event).__name__
     return data
 
@@ -113,7 +113,7 @@ def event_from_dict(data: dict[str, Any]) -> TransportEvent:
         raise WireError(f"unknown event type {data.get('type')!r}")
     names = {f.name for f in dataclasses.fields(cls)}
     try:
-        return cls(**{k: v for k, v in data.items() if k in names})  # type: ignore[no-any-return]
+        return cls(**{k: v for k, v in data.items() if k in names})
     except TypeError as exc:
         raise WireError(f"bad {cls.__name__} fields: {exc}") from exc
 
@@ -136,7 +136,8 @@ def reply_error(request_id: int, exc: BaseException) -> dict[str, Any]:
 
 def error_from_reply(reply: dict[str, Any]) -> TransportError:
     """The exception a failed reply stands for."""
-    err = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+    raw = reply.get("error")
+    err: dict[str, Any] = raw if isinstance(raw, dict) else {}
     cls = ERROR_TYPES.get(str(err.get("type")), TransportError)
     return cls(str(err.get("message") or "worker error"))
 

@@ -7,6 +7,7 @@ Commands of one company run in order (a lock per company); different companies r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -114,7 +115,8 @@ class WorkerHost:
     async def _run_command(self, msg: dict[str, Any]) -> None:
         request_id, op = msg["id"], msg["op"]
         company_id = msg.get("company_id")
-        args = msg.get("args") if isinstance(msg.get("args"), dict) else {}
+        raw_args = msg.get("args")
+        args: dict[str, Any] = raw_args if isinstance(raw_args, dict) else {}
         try:
             if op == "shutdown":
                 self._stopping = True
@@ -209,7 +211,5 @@ class WorkerHost:
         if pump is not None:
             pump.cancel()
             await asyncio.gather(pump, return_exceptions=True)
-        try:
+        with contextlib.suppress(Exception):  # it never started
             await transport.stop()
-        except Exception:  # noqa: BLE001 - it never started
-            pass

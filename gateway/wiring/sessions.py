@@ -74,7 +74,8 @@ def _transport_factory(app: web.Application, settings: Settings) -> TransportFac
     config = EngineConfig(
         provider=settings.whatsapp_provider, redis_url=redis_url, sim_qr_first_s=settings.sim_qr_first_s,
         sim_qr_next_s=settings.sim_qr_next_s, sim_qr_count=settings.sim_qr_count, var_dir=settings.var_dir,
-        neonize_store_dsn=settings.neonize_store_dsn,
+        neonize_store_dsn=settings.neonize_store_dsn, neonize_connect_attempts=settings.neonize_connect_attempts,
+        neonize_qr_series_timeout_s=settings.neonize_qr_timeout_s,
     )
     if settings.engine_workers <= 0:
         return build_transport_factory(config, clock=app[CLOCK], redis=app[REDIS])
@@ -83,7 +84,9 @@ def _transport_factory(app: web.Application, settings: Settings) -> TransportFac
     supervisor = EngineSupervisor(
         SupervisorConfig(workers=settings.engine_workers, sessions_per_worker=settings.sessions_per_worker,
                          engine=config, log_level=settings.log_level,
-                         recycle_after_connects=200 if settings.whatsapp_provider == "neonize" else 0),
+                         heartbeat_timeout_s=settings.engine_heartbeat_timeout_s,
+                         recycle_after_connects=(settings.engine_recycle_after_connects
+                                                 if settings.whatsapp_provider == "neonize" else 0)),
         app[TASKS],
     )
     supervisor.launch()  # workers boot while the app starts; placement waits for them (bounded)

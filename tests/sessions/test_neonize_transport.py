@@ -28,13 +28,14 @@ from sessions.transport import (
 )
 
 neonize = pytest.importorskip("neonize")  # configures logging on import; fine in tests
-from neonize.events import EVENT_TO_INT  # noqa: E402
-from neonize.proto import Neonize_pb2 as pb  # noqa: E402
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ExtendedTextMessage  # noqa: E402
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WaMessage  # noqa: E402
+from neonize.events import EVENT_TO_INT
+from neonize.proto import Neonize_pb2 as pb
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ExtendedTextMessage
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WaMessage
 
-from sessions import neonize_events as ne  # noqa: E402
-from sessions.neonize_transport import NeonizeTransport, NeonizeTransportFactory  # noqa: E402
+from sessions import neonize_events as ne
+from sessions.neonize_transport import NeonizeTransport, NeonizeTransportFactory
+
 
 def jid(user: str, server: str = "s.whatsapp.net", device: int = 0) -> pb.JID:
     return pb.JID(User=user, Server=server, Device=device, RawAgent=0, Integrator=0, IsEmpty=False)
@@ -45,8 +46,8 @@ CLIENT = jid("79990001122")
 
 
 def make_factory(tmp_path: Path, **overrides: object) -> NeonizeTransportFactory:
-    fields: dict[str, object] = dict(provider="neonize", var_dir=str(tmp_path), neonize_connect_attempts=2,
-                                     neonize_connect_retry_s=0.05, neonize_connect_settle_s=2.0)
+    fields: dict[str, object] = {"provider": "neonize", "var_dir": str(tmp_path), "neonize_connect_attempts": 2,
+                                 "neonize_connect_retry_s": 0.05, "neonize_connect_settle_s": 2.0}
     fields.update(overrides)
     return NeonizeTransportFactory(EngineConfig(**fields))  # type: ignore[arg-type]
 

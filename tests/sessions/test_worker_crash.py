@@ -24,7 +24,7 @@ CLIENT = "+79161234567"
 class Replier:
     """A stand-in booking handler answering through the app's outbox."""
 
-    def __init__(self, outbox) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, outbox) -> None:
         self.outbox = outbox
         self.seen: list[InboundMessage] = []
 
@@ -35,7 +35,7 @@ class Replier:
 
 
 async def test_sigkilled_worker_sessions_come_back_connected_without_loss_or_duplicates(
-    make_client, clock: FakeClock  # type: ignore[no-untyped-def]
+    make_client, clock: FakeClock
 ) -> None:
     client = await make_client(engine_workers=1, whatsapp_provider="sim")
     app = app_of(client)

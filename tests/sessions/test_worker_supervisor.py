@@ -18,7 +18,14 @@ from sessions import wire
 from sessions.factory import EngineConfig
 from sessions.proxy import WORKER_CRASHED, ProxyTransport
 from sessions.supervisor import EngineSupervisor, SupervisorConfig
-from sessions.transport import Connected, Disconnected, NotConnectedError, QrCode, TransportError, TransportEvent
+from sessions.transport import (
+    Connected,
+    Disconnected,
+    NotConnectedError,
+    QrCode,
+    TransportError,
+    TransportEvent,
+)
 from sessions.worker import CAPACITY_ENV, CONFIG_ENV
 
 PROVIDER = "tests.sessions.worker_fakes:make_factory"
@@ -34,9 +41,10 @@ async def make_supervisor(tmp_path: Path) -> AsyncIterator[Any]:
     made: list[tuple[EngineSupervisor, TaskSupervisor]] = []
 
     async def make(**overrides: Any) -> EngineSupervisor:
-        fields: dict[str, Any] = dict(workers=2, sessions_per_worker=2, engine=engine(tmp_path), heartbeat_s=0.5,
-                                      heartbeat_timeout_s=15.0, restart_base_s=0.1, restart_cap_s=0.5,
-                                      place_timeout_s=15.0, request_timeout_s=15.0, stop_grace_s=5.0)
+        fields: dict[str, Any] = {"workers": 2, "sessions_per_worker": 2, "engine": engine(tmp_path),
+                                  "heartbeat_s": 0.5, "heartbeat_timeout_s": 15.0, "restart_base_s": 0.1,
+                                  "restart_cap_s": 0.5, "place_timeout_s": 15.0, "request_timeout_s": 15.0,
+                                  "stop_grace_s": 5.0}
         fields.update(overrides)
         tasks = TaskSupervisor("test-engine")
         sup = EngineSupervisor(SupervisorConfig(**fields), tasks)
