@@ -21,8 +21,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from marketplace import keys
 from marketplace.appkeys import MARKETPLACE
-from marketplace.auth import PRINCIPAL
+from marketplace.auth import PRINCIPAL, bearer
 from marketplace.service import MarketplaceService
+from marketplace.tokens import TokenError
 from marketplace.validation import json_error
 from sessions.api import SessionEvent
 from sessions.events import decode_event
@@ -31,13 +32,16 @@ from sessions.runtime import Clock
 
 log = structlog.get_logger(__name__)
 
+_REVOCATION_STATES = frozenset({"LOGGED_OUT", "STOPPED"})  # what an uninstall or freeze leaves behind
+
 
 class WsHub:
     """Local sockets by company, fed by the instance's Redis subscription."""
 
     def __init__(self, service: MarketplaceService) -> None:
         self._svc = service
-        self._sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
+        # company -> socket -> the connect token it authenticated with ("" for the operator)
+        self._sockets: dict[int, dict[web.WebSocketResponse, str]] = defaultdict(dict)
         self.subscribed = asyncio.Event()  # set while the Redis subscription is live
 
     @property
@@ -45,13 +49,13 @@ class WsHub:
         """Open sockets on this instance."""
         return sum(len(s) for s in self._sockets.values())
 
-    def add(self, company_id: int, ws: web.WebSocketResponse) -> None:
-        self._sockets[company_id].add(ws)
+    def add(self, company_id: int, ws: web.WebSocketResponse, token: str = "") -> None:
+        self._sockets[company_id][ws] = token
 
     def discard(self, company_id: int, ws: web.WebSocketResponse) -> None:
         group = self._sockets.get(company_id)
         if group is not None:
-            group.discard(ws)
+            group.pop(ws, None)
             if not group:
                 del self._sockets[company_id]
 
@@ -83,11 +87,30 @@ class WsHub:
         sockets = list(self._sockets.get(event.company_id, ()))
         if not sockets:
             return
+        if event.type == "state" and event.data.get("state") in _REVOCATION_STATES:
+            sockets = await self._drop_revoked(event.company_id, sockets)
         message = await self.to_message(event)
         if message is None:
             return
         for ws in sockets:
             await _send(ws, message)
+
+    async def _drop_revoked(self, company_id: int, sockets: list[web.WebSocketResponse]) -> list[web.WebSocketResponse]:
+        """Close sockets whose token was revoked (uninstall); returns the ones still valid."""
+        group = self._sockets.get(company_id, {})
+        alive = []
+        for ws in sockets:
+            token = group.get(ws, "")
+            try:
+                if token:
+                    await self._svc.company_for_token(token)
+                alive.append(ws)
+            except TokenError:
+                await _send(ws, {"type": "error", "code": "token_revoked",
+                                 "message": "Ссылка больше не действует: приложение отключено в YClients"})
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"token revoked")
+                log.info("ws_closed_revoked", company_id=company_id)
+        return alive
 
     async def to_message(self, event: SessionEvent) -> dict[str, Any] | None:
         """The section 6 message for a session event (QR strings rendered to PNG data URLs)."""
@@ -111,7 +134,7 @@ class WsHub:
 
     async def close_all(self) -> None:
         """Close every socket with GOING_AWAY (shutdown)."""
-        sockets = [ws for group in self._sockets.values() for ws in group]
+        sockets = [ws for group in self._sockets.values() for ws in list(group)]
         log.info("ws_closing_all", count=len(sockets))
         for ws in sockets:
             try:
@@ -185,7 +208,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     hub = request.app[WS_HUB]
     ws = web.WebSocketResponse(heartbeat=cfg.ws_heartbeat_s, max_msg_size=4096)
     await ws.prepare(request)
-    hub.add(company_id, ws)
+    token = "" if request[PRINCIPAL].is_admin else (bearer(request) or request.query.get("token", ""))
+    hub.add(company_id, ws, token)
     log.info("ws_connected", company_id=company_id)
     try:
         await _greet(svc, hub, company_id, ws)

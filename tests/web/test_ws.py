@@ -161,3 +161,26 @@ async def test_shutdown_closes_sockets_going_away(mp_factory) -> None:
     msg = await reader
     assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
     assert ws.close_code == aiohttp.WSCloseCode.GOING_AWAY
+
+
+async def test_uninstall_closes_the_salons_open_sockets(mp: Mp) -> None:
+    from gateway.settings import DEV_PARTNER_TOKEN
+
+    reg = await mp.register(861)
+    other = await mp.register(862)
+    await wait_subscribed(mp.client.server.app)
+    ws = await mp.client.ws_connect("/marketplace/ws", params={"token": token_of(reg)})
+    ws_other = await mp.client.ws_connect("/marketplace/ws", params={"token": token_of(other)})
+    resp = await mp.client.post("/marketplace/webhook/yclients", json={
+        "salon_id": 861, "application_id": 18000, "event": "uninstall", "partner_token": DEV_PARTNER_TOKEN})
+    assert (await resp.json())["result"] == "applied"
+    seen = []
+    while True:
+        msg = await ws.receive(timeout=5)
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            break
+        seen.append(msg.json())
+    assert {"type": "error", "code": "token_revoked"}.items() <= seen[-1].items()
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == aiohttp.WSCloseCode.POLICY_VIOLATION
+    assert not ws_other.closed  # the other salon's page is untouched
+    await ws_other.close()
