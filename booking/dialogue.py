@@ -67,6 +67,9 @@ class Dialogue(VisitChanges):
         if intent in ("cancel", "reschedule") and st.awaiting != "confirm":
             return await self._start_change(turn, st, u, intent)
 
+        if st.awaiting == "retry" and st.flow and intent not in ("decline", "book"):
+            self._merge(st, u)
+            return await self._search(turn, st)
         if st.awaiting == "name" and intent not in ("book", "decline"):
             return await self._got_name(turn, st, u)
         if st.awaiting == "record":
@@ -212,7 +215,7 @@ class Dialogue(VisitChanges):
         try:
             found = await self.finder.search(turn.salon.salon_id, cat, query)
         except BookingError:
-            st.awaiting = "when"
+            st.awaiting = "retry"  # the next message (any) repeats this search
             return [("Извините, не получилось получить свободное время — система записи сейчас не отвечает. "
                      "Напишите мне ещё раз через пару минут, я проверю снова 🙏")]
         if not found.slots:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # What the bot asked last (what the next message most likely answers).
-AWAITING = ("service", "when", "slot", "name", "confirm", "record")
+AWAITING = ("service", "when", "slot", "name", "confirm", "record", "retry")
 FLOWS = ("book", "reschedule", "cancel")
 
 

@@ -50,7 +50,8 @@ async def sim(
         if lookup_key("gateway.wiring.sessions", "INBOX") is None:
             pytest.skip("the sessions engine is not wired yet (gateway/wiring/sessions.py has no INBOX)")
         # The YClients per-IP limit is not what these dialogues test: raise it so the sandbox answers at once.
-        client = await make_client(demo=True, yclients_rate_per_s=1000.0)
+        # One try per YClients call: the retry backoff sleeps in real time, which these tests never do.
+        client = await make_client(demo=True, yclients_rate_per_s=1000.0, yclients_max_attempts=1)
         yield await AppChat.start(client, clock)
         return
     async with open_sandbox_stack(pool, clock) as stack:
@@ -338,3 +339,13 @@ async def test_two_salons_are_separate_tenants(sim: Chat) -> None:
     assert len(other.records_of(phone[1:])) == 1 and sim.records_of(phone[1:]) == []
     r = await sim.say(phone, "мои записи")
     assert "нет предстоящих" in r
+
+
+async def test_yclients_down_while_searching_then_retry(sim: Chat) -> None:
+    phone = "+79991110021"
+    fault = sim.sandbox.add_fault(r"/book_times/", "status", status=502)
+    r = await sim.say(phone, "можно на педикюр завтра?")
+    assert "не отвечает" in r and "1)" not in r
+    sim.sandbox.faults.remove(fault)
+    r = await sim.say(phone, "ну что, получилось?")
+    assert "1)" in r and "Педикюр" in r
