@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from marketplace.appkeys import LIFECYCLE, MARKETPLACE
+from marketplace.appkeys import ACTIVATOR, LIFECYCLE, MARKETPLACE
 from marketplace.auth import PRINCIPAL
 from marketplace.lifecycle import NoticeRejected
 from marketplace.openapi import spec
@@ -37,6 +37,7 @@ ENDPOINTS = {
     "pairing_code": "POST /marketplace/pairing-code/{token}",
     "status": "GET /marketplace/status/{companyId}",
     "callback": "POST /marketplace/callback",
+    "activate": "POST /marketplace/activate/{companyId}",
     "webhook": "POST /marketplace/webhook/{companyId}",
     "lifecycle": "POST /marketplace/webhook/yclients",
     "companies": "GET /marketplace/companies",
@@ -119,6 +120,16 @@ async def status(request: web.Request) -> web.Response:
     return _json(body)
 
 
+async def activate(request: web.Request) -> web.Response:
+    """`POST /marketplace/activate/{companyId}`: retry the activation (e.g. after `activation_failed`)."""
+    company_id = path_int(request, "companyId")
+    svc = request.app[MARKETPLACE]
+    if await svc.store.get(company_id) is None:
+        raise json_error(web.HTTPNotFound, "not_found", f"Company {company_id} not found")
+    await request.app[ACTIVATOR].activate(company_id)
+    return _json(await svc.status(company_id))
+
+
 async def callback(request: web.Request) -> web.Response:
     """`POST /marketplace/callback` (salon api key): the salon-side confirmation."""
     body = await read_json_object(request)
@@ -184,5 +195,6 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/marketplace/pairing-code/{token}", pairing_code, name="mp.tokenpath.pairing")
     r.add_get(r"/marketplace/status/{companyId:\d+}", status, name="mp.company.status")
     r.add_post("/marketplace/callback", callback, name="mp.key.callback")
+    r.add_post(r"/marketplace/activate/{companyId:\d+}", activate, name="mp.company.activate")
     r.add_post("/marketplace/webhook/yclients", lifecycle, name="mp.public.lifecycle")
     r.add_get("/marketplace/companies", companies, name="mp.admin.companies")

@@ -56,6 +56,11 @@ def spec(base_url: str) -> dict[str, Any]:
                 "parameters": [{"name": "companyId", "in": "path", "required": True,
                                 "schema": {"type": "integer", "minimum": 1}}],
                 "responses": _resp(400, 401, 403, 404)}},
+            "/marketplace/activate/{companyId}": {"post": {
+                "security": [{"apiKey": []}, {"bearer": []}],
+                "parameters": [{"name": "companyId", "in": "path", "required": True,
+                                "schema": {"type": "integer", "minimum": 1}}],
+                "responses": _resp(400, 401, 403, 404)}},
             "/marketplace/callback": {"post": {
                 "security": [{"apiKey": []}],
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},

@@ -67,9 +67,12 @@ async def test_rejected_activation_is_visible_in_status(mp: Mp) -> None:
     assert body["integration_status"] == "activation_failed"
     assert "401" in body["integration_error"]
     assert body["whatsapp_connected"] is True
-    # Fixed on YClients' side: a retry activates.
-    assert await mp.activator.activate(cid) is True
-    assert (await status_of(mp, cid))["integration_status"] == "active"
+    # Fixed on YClients' side: the operator (or the salon) retries through the API.
+    resp = await mp.client.post(f"/marketplace/activate/{cid}", headers={"X-API-Key": reg["api_key"]})
+    assert resp.status == 200 and (await resp.json())["integration_status"] == "active"
+    other = await mp.register(9040)
+    resp = await mp.client.post(f"/marketplace/activate/{cid}", headers={"X-API-Key": other["api_key"]})
+    assert resp.status == 403
 
 
 async def test_already_installed_counts_as_success_when_ours(mp: Mp) -> None:
