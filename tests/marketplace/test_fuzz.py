@@ -32,7 +32,7 @@ segments = st.one_of(st.text(alphabet="abcXYZ019-_.%", min_size=1, max_size=24),
 @st.composite
 def requests(draw: Any) -> tuple[str, str, dict[str, str], bytes | None, dict[str, str]]:
     kind = draw(st.sampled_from(["register", "qr", "pairing", "status", "callback", "lifecycle", "companies",
-                                 "install", "connect", "ws", "test"]))
+                                 "install", "connect", "ws", "test", "activate"]))
     seg = draw(segments)
     params = draw(st.dictionaries(st.sampled_from(["token", "company_id", "salon_id", "page", "count", "user_data",
                                                    "user_data_sign", "salon_ids[0]", "salon_ids[]"]),
@@ -46,7 +46,7 @@ def requests(draw: Any) -> tuple[str, str, dict[str, str], bytes | None, dict[st
         "callback": ("POST", "/marketplace/callback"), "lifecycle": ("POST", "/marketplace/webhook/yclients"),
         "companies": ("GET", "/marketplace/companies"), "install": ("GET", "/marketplace/yclients/install"),
         "connect": ("GET", "/marketplace/connect"), "ws": ("GET", "/marketplace/ws"),
-        "test": ("GET", "/marketplace/test"),
+        "test": ("GET", "/marketplace/test"), "activate": ("POST", f"/marketplace/activate/{seg}"),
     }
     method, path = routes[kind]
     return method, path, params, body if method == "POST" else None, headers
