@@ -154,7 +154,7 @@ class EngineSupervisor:
         async with proxy.lock:
             if not proxy.wanted or proxy.closed or proxy.worker is not None:
                 return
-            worker = await self._pick_worker(for_session=True)
+            worker = await self._pick_worker(for_session=True, proxy=proxy)
             worker.sessions[proxy.company_id] = proxy
             proxy.worker = worker
             try:
@@ -196,13 +196,15 @@ class EngineSupervisor:
 
     # --- placement ---------------------------------------------------------------------------------
 
-    async def _pick_worker(self, *, for_session: bool) -> WorkerHandle:
+    async def _pick_worker(self, *, for_session: bool, proxy: ProxyTransport | None = None) -> WorkerHandle:
         self.launch()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._config.place_timeout_s
         while True:
             if self._closing:
                 raise TransportError("engine supervisor is closing")
+            if proxy is not None and not proxy.wanted:
+                raise TransportError("the session was stopped while waiting for an engine worker")
             candidates = [w for w in self.live_workers() if not (for_session and w.retiring)]
             if for_session:
                 candidates = [w for w in candidates if len(w.sessions) < self._config.sessions_per_worker]

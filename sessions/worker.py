@@ -81,14 +81,18 @@ def main() -> None:
         reader = await _stdin_reader()
         await host.serve(reader)
 
+    code = 0
     try:
         asyncio.run(run())
     except KeyboardInterrupt:
         pass
-    log.info("worker_exited", pid=os.getpid())
+    except BaseException as exc:
+        log.error("worker_crashed", error=repr(exc), exc_info=exc)
+        code = 1
+    log.info("worker_exited", pid=os.getpid(), code=code)
     logging.shutdown()
     # Threads of a native library (neonize) must not keep a parentless worker alive.
-    os._exit(0)
+    os._exit(code)
 
 
 async def _stdin_reader() -> asyncio.StreamReader:

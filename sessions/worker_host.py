@@ -95,7 +95,10 @@ class WorkerHost:
         self._stopping = True
         stops = [self._stop_one(cid) for cid in list(self._sessions)]
         if stops:
-            await asyncio.wait_for(asyncio.gather(*stops, return_exceptions=True), self._stop_timeout_s + 5)
+            try:
+                await asyncio.wait_for(asyncio.gather(*stops, return_exceptions=True), self._stop_timeout_s + 5)
+            except TimeoutError:
+                log.warning("worker_shutdown_slow", sessions=len(self._sessions))
         for task in list(self._tasks) + list(self._pumps.values()):
             if task is not asyncio.current_task():
                 task.cancel()

@@ -230,3 +230,39 @@ async def test_neonize_runs_inside_a_worker_and_fails_clearly_offline(make_super
     with pytest.raises(NotConnectedError):
         await transport.send_text("79990001122@s.whatsapp.net", "Здравствуйте")
     await transport.stop()
+
+
+async def test_a_hung_worker_is_killed_after_the_heartbeat_timeout(make_supervisor: Any, tmp_path: Path) -> None:
+    (tmp_path / "paired-9").touch()
+    sup: EngineSupervisor = await make_supervisor(workers=1, heartbeat_s=0.2, heartbeat_timeout_s=1.0)
+    transport = sup.create(9)
+    events = transport.events()
+    await transport.start()
+    assert isinstance(await next_event(events), Connected)
+    hung = sup.worker_of(9)
+    assert hung is not None
+    os.kill(hung.pid, signal.SIGSTOP)  # alive but silent: no heartbeats, no replies
+    assert await next_event(events) == Disconnected(reason=WORKER_CRASHED, transient=True)
+    assert isinstance(await next_event(events), Connected)
+    assert hung.process.returncode == -signal.SIGKILL
+    assert sup.worker_of(9) is not None and sup.worker_of(9).pid != hung.pid  # type: ignore[union-attr]
+
+
+async def test_stop_while_waiting_for_room_gives_up_promptly(make_supervisor: Any) -> None:
+    sup: EngineSupervisor = await make_supervisor(workers=1, sessions_per_worker=1, place_timeout_s=20.0)
+    await sup.create(1).start()
+    waiting = sup.create(2)
+    start = asyncio.ensure_future(waiting.start())
+    await until(waiting.lock.locked)  # it is queued, waiting for a worker with room
+    await asyncio.wait_for(waiting.stop(), 5.0)
+    with pytest.raises(TransportError, match="stopped while waiting"):
+        await asyncio.wait_for(start, 5.0)
+
+
+def test_restart_backoff_grows_with_jitter_up_to_the_cap() -> None:
+    sup = EngineSupervisor(SupervisorConfig(restart_base_s=0.5, restart_cap_s=8.0), TaskSupervisor("unused"))
+    assert sup._backoff(0) == 0.0
+    for failures, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (9, 8.0)]:
+        delays = {sup._backoff(failures) for _ in range(50)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(delays) > 1  # jittered, so crashed workers do not restart in lockstep
