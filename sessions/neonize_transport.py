@@ -92,6 +92,8 @@ class NeonizeTransportFactory:
     """Creates neonize transports sharing one gate, one device directory and one store."""
 
     def __init__(self, config: EngineConfig) -> None:
+        import neonize.client  # noqa: F401 - load the Go library now: a broken install fails at boot
+
         self.config = config
         self.gate = ConnectGate()
         store = config.store_dsn()
