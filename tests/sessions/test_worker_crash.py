@@ -90,3 +90,21 @@ async def test_sigkilled_worker_sessions_come_back_connected_without_loss_or_dup
     out = await (await client.get(f"/sim/{company}/outbound", params={"to": CLIENT})).json()
     assert sorted(m["text"] for m in out["messages"]) == ["Ответ на: А завтра в 10 можно?",
                                                            "Ответ на: Сколько стоит стрижка?"]
+
+
+async def test_neonize_in_workers_through_the_app_reports_a_clear_disconnect_offline(
+    make_client,  # type: ignore[no-untyped-def]
+) -> None:
+    """WHATSAPP_PROVIDER=neonize, ENGINE_WORKERS=1: a start with no network is DISCONNECTED with the
+    library's reason (a clear state, not a hang)."""
+    client = await make_client(engine_workers=1, whatsapp_provider="neonize", neonize_connect_attempts=1)
+    app = app_of(client)
+    assert isinstance(app[TRANSPORT_FACTORY], EngineSupervisor)
+    recorder = Recorder()
+    app[SESSION_MANAGER].add_listener(recorder)
+    company = await make_company(app[POOL], 902)
+    await app[SESSION_MANAGER].start(company)
+    await recorder.wait_state(company, S.DISCONNECTED, timeout_s=25)
+    info = await app[SESSION_MANAGER].info(company)
+    assert info.state is S.DISCONNECTED
+    assert info.reason is not None and "connect_failed" in info.reason and "web.whatsapp.com" in info.reason
