@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -18,6 +18,7 @@ from booking.ports import (
     BookingError,
     BookingUnavailable,
     ClientRecord,
+    OutcomeUnknown,
     SalonInfo,
     YClientsBooking,
 )
@@ -62,7 +63,21 @@ class BookingActions:
             existing = await self.store.booking_by_key(company_id, key)
             if existing is not None and existing.status == "booked" and existing.record_id is not None:
                 return BookResult(BookedRecord(existing.record_id, existing.record_hash), repeated=True)
-            raise AlreadyInProgress(key)
+            if existing is None or existing.status != "unknown":
+                raise AlreadyInProgress(key)
+            # An earlier call got no answer: look before booking again (reference 2.7).
+            record_id = await self._find_booked(salon, phone, offer)
+            if record_id is not None:
+                await self.store.set_booked(existing.id, record_id, None)
+                return BookResult(BookedRecord(record_id, None), repeated=True)
+            await self.store.release_claim(existing.id)
+            claim = await self.store.claim_booking(
+                company_id, key, chat=chat, client_phone=phone, client_name=name, staff_id=offer.staff_id,
+                service_ids=offer.service_ids, starts_at=datetime.fromisoformat(offer.datetime_raw),
+                datetime_raw=offer.datetime_raw, api_id=api_id,
+            )
+            if claim is None:
+                raise AlreadyInProgress(key)
         try:
             await self.api.book_check(salon.salon_id, offer.staff_id, offer.service_ids, offer.datetime_raw)
             record = await self.api.book_record(
@@ -70,6 +85,14 @@ class BookingActions:
                 service_ids=offer.service_ids, datetime_raw=offer.datetime_raw, api_id=api_id,
                 comment=BOOKING_COMMENT,
             )
+        except OutcomeUnknown:
+            record_id = await self._find_booked(salon, phone, offer)
+            if record_id is None:
+                await self.store.mark_unknown(claim.id)  # a repeated "да" looks again before booking
+                raise
+            await self.store.set_booked(claim.id, record_id, None)
+            log.info("booked_verified", company_id=company_id, record_id=record_id)
+            return BookResult(BookedRecord(record_id, None), repeated=False)
         except BookingError:
             await self.store.release_claim(claim.id)
             raise
@@ -79,6 +102,18 @@ class BookingActions:
         await self.store.set_booked(claim.id, record.record_id, record.record_hash)
         log.info("booked", company_id=company_id, record_id=record.record_id, staff_id=offer.staff_id)
         return BookResult(record, repeated=False)
+
+    async def _find_booked(self, salon: SalonInfo, phone: str, offer: Offer) -> int | None:
+        """The client's record at the offered time and master, if one exists (None when unsure)."""
+        starts = datetime.fromisoformat(offer.datetime_raw)
+        try:
+            records = await self.api.client_records(salon.salon_id, phone, starts - timedelta(minutes=1))
+        except BookingError:
+            return None
+        for rec in records:
+            if rec.starts_at == starts and rec.staff_id == offer.staff_id:
+                return rec.record_id
+        return None
 
     async def client_records(self, salon: SalonInfo, phone: str, since: datetime) -> list[RecordRef]:
         """The client's upcoming visits, matched by phone.

@@ -1,8 +1,9 @@
 """The booking ports over the `sync` package: the YClients client and the salon data.
 
 `SyncBookingApi` is the ONE place where YClients errors become the booking error tree:
-slot taken / no specialist -> SlotTaken; transport, timeouts, 429, 5xx, HTML pages, auth -> 
-BookingUnavailable (nothing changed, try again); other refusals -> BookingRejected.
+slot taken / no specialist -> SlotTaken; timeouts and dropped connections -> OutcomeUnknown (a
+change may have happened); 429, 5xx, HTML pages, auth -> BookingUnavailable (nothing changed, try
+again); other refusals -> BookingRejected.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from booking.ports import (
     BookingUnavailable,
     ClientRecord,
     FreeSlot,
+    OutcomeUnknown,
     SalonInfo,
     SlotTaken,
 )
@@ -46,7 +48,9 @@ async def mapped_errors() -> AsyncIterator[None]:
         yield
     except (yc.SlotTaken, yc.NoStaffAvailable, yc.AppointmentsOverlap) as exc:
         raise SlotTaken(str(exc)) from exc
-    except (yc.TransportError, yc.NonJsonResponse, yc.RateLimited, yc.ServerError, yc.AuthError,
+    except yc.TransportError as exc:  # the request may have reached YClients: outcome unknown
+        raise OutcomeUnknown(f"{type(exc).__name__}: {exc}") from exc
+    except (yc.NonJsonResponse, yc.RateLimited, yc.ServerError, yc.AuthError,
             yc.PaymentRequired) as exc:
         raise BookingUnavailable(f"{type(exc).__name__}: {exc}") from exc
     except yc.YClientsError as exc:

@@ -16,7 +16,14 @@ from booking import texts
 from booking.actions import AlreadyInProgress, BookingActions
 from booking.changes import ORDINALS, UNAVAILABLE, VisitChanges
 from booking.model import Understanding
-from booking.ports import BookingError, BookingRejected, BookingUnavailable, Handoff, SlotTaken
+from booking.ports import (
+    BookingError,
+    BookingRejected,
+    BookingUnavailable,
+    Handoff,
+    OutcomeUnknown,
+    SlotTaken,
+)
 from booking.slots import SlotFinder, SlotQuery
 from booking.state import DialogueState, Offer, RecordRef
 from booking.turn import Turn
@@ -381,6 +388,9 @@ class Dialogue(VisitChanges):
         except SlotTaken:
             st.chosen = None
             return await self._search(turn, st, note="Ой, это время только что заняли 😔")
+        except OutcomeUnknown:
+            return [("Система записи не ответила вовремя, и я пока не вижу, создалась ли запись. Напишите «да» "
+                     "ещё раз через минуту: если запись уже есть, я её не продублирую 🙏")]
         except BookingUnavailable:
             return [UNAVAILABLE.format(what="записать вас")]
         except AlreadyInProgress:

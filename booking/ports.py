@@ -23,6 +23,10 @@ class BookingUnavailable(BookingError):
     """YClients did not answer usefully (down, 5xx, rate limited, timeout): nothing was changed."""
 
 
+class OutcomeUnknown(BookingUnavailable):
+    """A change was sent but no answer came (timeout, dropped connection): it may have happened."""
+
+
 class SlotTaken(BookingError):
     """The chosen time is no longer free (433) or no specialist is free (436)."""
 

@@ -196,9 +196,18 @@ class BookingStore:
             booking_id, record_id, record_hash,
         )
 
+    async def mark_unknown(self, booking_id: int) -> None:
+        """The booking call got no answer: keep the claim (no second call) until the outcome is known."""
+        await self._pool.execute(
+            "UPDATE bookings SET status = 'unknown', updated_at = NOW() WHERE id = $1 AND status = 'pending'",
+            booking_id,
+        )
+
     async def release_claim(self, booking_id: int) -> None:
         """Forget a claim whose booking call failed without booking (so the client may retry)."""
-        await self._pool.execute("DELETE FROM bookings WHERE id = $1 AND status = 'pending'", booking_id)
+        await self._pool.execute(
+            "DELETE FROM bookings WHERE id = $1 AND status IN ('pending', 'unknown')", booking_id
+        )
 
     async def client_bookings(self, company_id: int, client_phone: str, since: datetime) -> list[BookingRow]:
         """The bot's live bookings for this phone from `since` on."""

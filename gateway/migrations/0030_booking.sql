@@ -18,7 +18,7 @@ CREATE TABLE bookings (
     id BIGSERIAL PRIMARY KEY,
     company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
     idempotency_key VARCHAR(200) NOT NULL,
-    status VARCHAR(20) NOT NULL DEFAULT 'pending', -- pending | booked | cancelled | failed
+    status VARCHAR(20) NOT NULL DEFAULT 'pending', -- pending | unknown (no answer) | booked | cancelled
     record_id BIGINT,
     record_hash VARCHAR(64),
     api_id VARCHAR(64),

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from booking.ports import BookedRecord, BookingUnavailable, ClientRecord, FreeSlot, SlotTaken
+from booking.ports import BookedRecord, BookingUnavailable, ClientRecord, FreeSlot, OutcomeUnknown, SlotTaken
 
 DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo-salon.json"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -40,6 +40,7 @@ class FakeYClients:
     records: dict[int, FakeRecord] = field(default_factory=dict)
     clients: dict[str, str] = field(default_factory=dict)  # digits -> name
     down: bool = False
+    lose_answer: str | None = None  # "after" (booked, answer lost) | "before" (lost before booking)
     calls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -98,12 +99,18 @@ class FakeYClients:
     async def book_record(self, salon_id: int, *, phone: str, fullname: str, staff_id: int, service_ids: list[int],
                           datetime_raw: str, api_id: str, comment: str) -> BookedRecord:
         self._check("book_record")
+        if self.lose_answer == "before":
+            self.lose_answer = None
+            raise OutcomeUnknown("timeout")
         start = datetime.fromisoformat(datetime_raw)
         if start not in self._free(staff_id, start.date(), service_ids):
             raise SlotTaken("433")
         rid = next(self._ids)
         self.records[rid] = FakeRecord(rid, f"h{rid}", "".join(c for c in phone if c.isdigit()), fullname, staff_id,
                                        list(service_ids), start, self._length(service_ids))
+        if self.lose_answer == "after":
+            self.lose_answer = None
+            raise OutcomeUnknown("timeout after the record was made")
         return BookedRecord(rid, f"h{rid}")
 
     async def reschedule(self, salon_id: int, record_id: int, datetime_raw: str, comment: str) -> None:

@@ -190,3 +190,24 @@ async def test_client_records_follow_the_salon_and_degrade_to_own(sandbox_stack:
     # The salon deleted it: no longer listed, although the bot's table still says booked.
     sandbox_stack.sandbox.salons[SALON].records[mine.record_id].deleted = True
     assert await actions.client_records(info, phone, START) == []
+
+
+async def test_no_answer_maps_to_outcome_unknown() -> None:
+    import aiohttp
+
+    from booking.adapters import SyncBookingApi
+    from booking.ports import OutcomeUnknown
+    from sync.client import YClientsClient
+    from sync.config import YClientsConfig
+    from sync.http import ApiTransport
+    from tests.conftest import free_port
+
+    async def no_sleep(_s: float) -> None:
+        return None
+
+    async with aiohttp.ClientSession() as session:
+        config = YClientsConfig(base_url=f"http://127.0.0.1:{free_port()}", partner_token="p", max_attempts=1)
+        api = SyncBookingApi(YClientsClient(ApiTransport(config, session, None, sleep=no_sleep)))
+        with pytest.raises(OutcomeUnknown):
+            await api.book_record(SALON, phone="79990001122", fullname="Аня", staff_id=2003, service_ids=[1012],
+                                  datetime_raw="2026-11-24T11:00:00+03:00", api_id="x", comment="")

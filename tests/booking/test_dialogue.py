@@ -170,3 +170,25 @@ async def test_weekday_while_choosing_is_a_new_day_not_an_ordinal(bot: Bot) -> N
     assert st.awaiting == "slot" and st.chosen is None and all(o.date == friday.isoformat() for o in st.offers), r
     r = await say(bot, st, "давайте третий", Understanding("other"), phone=phone)
     assert st.chosen == st.offers[2] and "Подтверждаете" in r
+
+
+async def test_lost_answer_after_booking_is_verified_not_rebooked(bot: Bot) -> None:
+    st = DialogueState()
+    phone = "+79161234567"
+    await say(bot, st, "маникюр завтра в 11", Understanding("book", [1012], None, TOMORROW, time(11)), phone=phone)
+    bot.api.lose_answer = "after"  # YClients made the record, the answer timed out
+    r = await say(bot, st, "да", Understanding("confirm"), phone=phone)
+    assert "Готово" in r and len(live(bot)) == 1 and bot.api.calls.count("book_record") == 1
+
+
+async def test_lost_answer_before_booking_is_honest_then_books_once(bot: Bot) -> None:
+    st = DialogueState()
+    phone = "+79161234567"
+    await say(bot, st, "маникюр завтра в 11", Understanding("book", [1012], None, TOMORROW, time(11)), phone=phone)
+    bot.api.lose_answer = "before"
+    r = await say(bot, st, "да", Understanding("confirm"), phone=phone)
+    assert "не ответила вовремя" in r and "Готово" not in r and not live(bot)
+    rows = await bot.store.booking_by_key(bot.salon.company_id, f"{CHAT}:{st.seq}:2003:{st.chosen.datetime_raw}")  # type: ignore[union-attr]
+    assert rows is not None and rows.status == "unknown"
+    r = await say(bot, st, "да", Understanding("confirm"), phone=phone)
+    assert "Готово" in r and len(live(bot)) == 1 and bot.api.calls.count("book_record") == 2
