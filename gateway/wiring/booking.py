@@ -122,6 +122,7 @@ async def _booking_ctx(app: web.Application) -> AsyncIterator[None]:
     inbox.set_handler(handler)
     app[BOOKING_HANDLER] = handler
     app[BOOKING_DIRECTORY] = directory
+
     async def warm_up_nlu() -> None:
         from booking import nlu
 
