@@ -78,6 +78,8 @@ def _transport_factory(app: web.Application, settings: Settings) -> TransportFac
         neonize_qr_series_timeout_s=settings.neonize_qr_timeout_s,
     )
     if settings.engine_workers <= 0:
+        if settings.whatsapp_provider == "neonize":
+            log.warning("neonize_in_process", hint="set ENGINE_WORKERS>=1: a Go fatal error would end the daemon")
         return build_transport_factory(config, clock=app[CLOCK], redis=app[REDIS])
     from sessions.supervisor import EngineSupervisor, SupervisorConfig
 
