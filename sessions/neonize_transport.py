@@ -401,6 +401,11 @@ class NeonizeTransport:
             self._client.stop()
         finally:
             self._factory.gate.release()
+        # neonize stops a client again by its uuid when the object is garbage-collected; by then a
+        # new transport of this company may be running under the same uuid: we stopped it already.
+        finalizer = getattr(self._client, "_stop_finalizer", None)
+        if finalizer is not None:
+            finalizer.detach()
 
     async def _halt(self) -> None:
         thread = self._thread

@@ -211,7 +211,11 @@ class EngineSupervisor:
             if candidates:
                 return min(candidates, key=lambda w: (len(w.sessions), w.slot))
             if loop.time() > deadline:
-                raise TransportError("no engine worker has room for another session")
+                live = len(self.live_workers())
+                if for_session and live:
+                    raise TransportError(f"no engine worker has room for another session ({live} live, "
+                                         f"{self._config.sessions_per_worker} sessions each)")
+                raise TransportError(f"no engine worker is up ({live} of {self._config.workers} live)")
             await self._wait_changed(min(1.0, max(0.05, deadline - loop.time())))
 
     async def _wait_changed(self, timeout_s: float) -> None:

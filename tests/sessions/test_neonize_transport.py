@@ -109,6 +109,7 @@ async def test_a_start_without_network_ends_in_a_clear_disconnected_event(tmp_pa
     factory = make_factory(tmp_path)
     transport = factory.create(1)
     events = transport.events()
+    client = transport.prepare()
     await transport.start()
     event = await next_event(events, 25.0)
     assert isinstance(event, Disconnected) and event.transient
@@ -119,6 +120,8 @@ async def test_a_start_without_network_ends_in_a_clear_disconnected_event(tmp_pa
     await transport.stop()
     with pytest.raises(StopAsyncIteration):
         await next_event(events)
+    # stopped explicitly: garbage-collecting this client must not stop a newer one with its uuid
+    assert not client._stop_finalizer.alive
 
 
 async def test_neonize_events_map_to_ours_through_the_library_dispatch(tmp_path: Path) -> None:
