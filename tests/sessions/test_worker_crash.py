@@ -69,11 +69,20 @@ async def test_sigkilled_worker_sessions_come_back_connected_without_loss_or_dup
     os.kill(first_worker.pid, signal.SIGKILL)
     await recorder.wait_state(company, S.DISCONNECTED, timeout_s=15)
     await inbound("А завтра в 10 можно?")  # written while the worker is dead: waits in the simulator
+    queued = await outbox.enqueue(company, "79161234567@s.whatsapp.net", "Напоминаем о визите",
+                                  idempotency_key="reminder:crash-test")
+    assert queued is not None  # queued while no worker holds the session
+
+    advanced_s = 0.0
 
     async def reconnected() -> bool:
-        if len(recorder.of_type(company, "connected")) == 2 and (await manager.info(company)).state is S.CONNECTED:
+        nonlocal advanced_s
+        state = (await manager.info(company)).state
+        if len(recorder.of_type(company, "connected")) == 2 and state is S.CONNECTED:
             return True
-        await clock.advance(1)  # the manager's reconnect backoff runs on the app's clock
+        if state is S.DISCONNECTED and advanced_s < 30:
+            await clock.advance(1)  # only the manager's reconnect backoff runs on the app's clock
+            advanced_s += 1
         return False
 
     await eventually(reconnected, timeout_s=20)
@@ -82,13 +91,22 @@ async def test_sigkilled_worker_sessions_come_back_connected_without_loss_or_dup
     # resumed from the stored device: no new scan, the same phone
     assert [e.data["phone"] for e in recorder.of_type(company, "connected")] == ["+79990000001"] * 2
 
-    await eventually(lambda: sent_count(2), timeout_s=15)
+    async def all_sent() -> bool:
+        nonlocal advanced_s
+        if await sent_count(3):
+            return True
+        if advanced_s < 60:
+            await clock.advance(0.5)  # the per-chat send interval (1 s) runs on the app's clock
+            advanced_s += 0.5
+        return False
+
+    await eventually(all_sent, timeout_s=15)
     assert [m.text for m in replier.seen] == ["Сколько стоит стрижка?", "А завтра в 10 можно?"]
     rows = await app[POOL].fetch("SELECT direction, count(*) AS n FROM messages WHERE company_id = $1 GROUP BY 1",
                                  company)
     assert {r["direction"]: r["n"] for r in rows}.get("in") == 2
     out = await (await client.get(f"/sim/{company}/outbound", params={"to": CLIENT})).json()
-    assert sorted(m["text"] for m in out["messages"]) == ["Ответ на: А завтра в 10 можно?",
+    assert sorted(m["text"] for m in out["messages"]) == ["Напоминаем о визите", "Ответ на: А завтра в 10 можно?",
                                                            "Ответ на: Сколько стоит стрижка?"]
 
 
