@@ -10,6 +10,7 @@ class BookingConfig:
     """Tunables of the dialogue and the message pipeline."""
 
     debounce_ms: int = 2000  # quiet time per chat before answering a burst of messages
+    debounce_max_ms: int = 10_000  # a client typing non-stop still gets an answer after this
     lock_ttl_ms: int = 30_000  # Redis per-chat lock lifetime (renewed never; a step is short)
     offer_min: int = 3
     offer_max: int = 5
@@ -23,6 +24,10 @@ class BookingConfig:
     @property
     def debounce_s(self) -> float:
         return self.debounce_ms / 1000.0
+
+    @property
+    def debounce_max_s(self) -> float:
+        return max(self.debounce_ms, self.debounce_max_ms) / 1000.0
 
     @property
     def llm_enabled(self) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,9 +81,9 @@ def phone_of(message_phone: str | None, chat: str) -> str:
 @dataclass
 class _ChatTimer:
     deadline: float
+    latest: float  # the answer comes by then even if the client keeps typing
     gen: int = 0
     task: asyncio.Task[None] | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class BookingHandler:
@@ -148,13 +148,15 @@ class BookingHandler:
         if self._closing:
             return
         key = (company_id, chat)
-        deadline = self.clock.monotonic() + (self.config.debounce_s if delay_s is None else delay_s)
+        now = self.clock.monotonic()
+        deadline = now + (self.config.debounce_s if delay_s is None else delay_s)
         timer = self._timers.get(key)
         if timer is not None:
-            timer.deadline = max(timer.deadline, deadline) if delay_s == 0 else deadline
+            if delay_s != 0:  # a new message restarts the quiet window, up to the cap
+                timer.deadline = min(deadline, timer.latest)
             timer.gen += 1
             return
-        timer = _ChatTimer(deadline=deadline)
+        timer = _ChatTimer(deadline=deadline, latest=now + self.config.debounce_max_s)
         self._timers[key] = timer
         timer.task = self.spawner.spawn(f"booking-chat-{company_id}-{chat}", self._run_timer(key, timer))
 

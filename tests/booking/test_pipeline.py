@@ -280,3 +280,17 @@ async def test_a_failing_turn_gets_an_apology_once(pool, redis, clock: FakeClock
     finally:
         await handler.close()
         await tasks.close(grace_s=0)
+
+
+async def test_non_stop_typing_is_answered_after_the_cap(pool, redis, clock: FakeClock) -> None:
+    cid = await add_company(pool)
+    outbox = FakeOutbox()
+    handler, tasks = await make_handler(pool, redis, clock, [cid], outbox)
+    try:
+        for i in range(1, 7):  # a message every 1.8 s: the 2 s window never closes by itself
+            await handler.handle(msg(i, cid, "привет"))
+            await tick(clock, handler, 1.8)
+        assert len(outbox.sent) == 1  # answered once the 10 s cap passed, all six in one turn
+    finally:
+        await handler.close()
+        await tasks.close(grace_s=0)
