@@ -111,6 +111,10 @@ class VisitChanges:
         family = _service_family(u)
         if family:
             records = [r for r in records if family & set(r.service_ids)] or records
+        if intent == "cancel" and u.date:  # "отмените запись на завтра": the day names the visit
+            tz = turn.local_now.tzinfo
+            records = [r for r in records
+                       if datetime.fromisoformat(r.starts_at).astimezone(tz).date() == u.date] or records
         if not records:
             st.reset_flow()
             return ["Не нашла у вас предстоящих записей по этому номеру. Хотите записаться?"]

@@ -192,3 +192,14 @@ async def test_lost_answer_before_booking_is_honest_then_books_once(bot: Bot) ->
     assert rows is not None and rows.status == "unknown"
     r = await say(bot, st, "да", Understanding("confirm"), phone=phone)
     assert "Готово" in r and len(live(bot)) == 1 and bot.api.calls.count("book_record") == 2
+
+
+async def test_cancel_names_the_visit_by_its_day(bot: Bot) -> None:
+    phone = "+79161234567"
+    for day, hm in ((TOMORROW, "11:00"), (date(2026, 11, 26), "12:00")):
+        await bot.api.book_record(962302, phone=phone, fullname="Е", staff_id=2003, service_ids=[1012],
+                                  datetime_raw=f"{day.isoformat()}T{hm}:00+03:00", api_id="", comment="")
+    st = DialogueState()
+    r = await say(bot, st, "отмените запись в четверг", Understanding("cancel", [], None, date(2026, 11, 26)),
+                  phone=phone)
+    assert "Отменить" in r and "12:00" in r and st.target is not None
