@@ -8,12 +8,14 @@ factory (used by tests to host their own transports inside real worker processes
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
 import json
 import os
+import time
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from sessions.runtime import Clock
@@ -30,6 +32,7 @@ class EngineConfig:
     sim_qr_next_s: float = 20.0
     sim_qr_count: int = 6
     var_dir: str = "var"
+    clock_offset_s: float = 0.0  # worker clocks run this far from the wall clock (the daemon's DEMO_NOW shift)
     neonize_store_dsn: str = ""  # postgres://... or a sqlite path; unset: var/wa/neonize.db
     neonize_qr_series_timeout_s: float = 160.0  # the library sends no event when the QR series ends
     neonize_connect_attempts: int = 3  # whatsmeow does not retry a failed first connect
@@ -88,32 +91,27 @@ def _sim_factory(config: EngineConfig, *, clock: Clock | None, redis: Any) -> Tr
             raise ValueError("the sim provider needs redis_url in a worker process")
         redis = aioredis.from_url(config.redis_url, decode_responses=True)
     if clock is None:
-        clock = _RealClock()
+        clock = WallClock(config.clock_offset_s)
     return sim.SimTransportFactory(
         redis, clock=clock, qr_first_s=config.sim_qr_first_s, qr_next_s=config.sim_qr_next_s,
         qr_count=config.sim_qr_count,
     )
 
 
-class _RealClock:
-    """Wall-clock time for worker processes (which have no daemon clock)."""
+class WallClock:
+    """Wall-clock time shifted by `offset_s`, for worker processes (which have no daemon clock)."""
 
-    def now(self) -> Any:
-        from datetime import datetime
+    def __init__(self, offset_s: float = 0.0) -> None:
+        self._offset_s = offset_s
 
-        return datetime.now(UTC)
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.time(), tz=UTC)
 
     def time(self) -> float:
-        import time
-
-        return time.time()
+        return time.time() + self._offset_s
 
     def monotonic(self) -> float:
-        import time
-
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
-        import asyncio
-
         await asyncio.sleep(max(0.0, seconds))

@@ -66,6 +66,8 @@ def _transport_factory(app: web.Application, settings: Settings) -> TransportFac
     """
     if settings.whatsapp_provider == "sim" and settings.engine_workers <= 0:
         return SimTransportFactory(app[REDIS], sim_config(settings), clock=app[CLOCK], spawner=app[TASKS])
+    import time
+
     from gateway.appkeys import EMBEDDED
     from sessions.factory import EngineConfig, build_transport_factory
 
@@ -76,6 +78,7 @@ def _transport_factory(app: web.Application, settings: Settings) -> TransportFac
         sim_qr_next_s=settings.sim_qr_next_s, sim_qr_count=settings.sim_qr_count, var_dir=settings.var_dir,
         neonize_store_dsn=settings.neonize_store_dsn, neonize_connect_attempts=settings.neonize_connect_attempts,
         neonize_qr_series_timeout_s=settings.neonize_qr_timeout_s,
+        clock_offset_s=app[CLOCK].time() - time.time(),  # workers share the daemon's (DEMO_NOW) time
     )
     if settings.engine_workers <= 0:
         if settings.whatsapp_provider == "neonize":
