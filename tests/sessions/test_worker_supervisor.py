@@ -266,3 +266,32 @@ def test_restart_backoff_grows_with_jitter_up_to_the_cap() -> None:
         delays = {sup._backoff(failures) for _ in range(50)}
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(delays) > 1  # jittered, so crashed workers do not restart in lockstep
+
+
+async def test_a_neonize_worker_logs_only_our_json_and_exits_on_stdin_close(tmp_path: Path) -> None:
+    """Our logging is configured before neonize is imported (its basicConfig must not take over),
+    and the Go library's threads do not keep a parentless worker alive."""
+    config = EngineConfig(provider="neonize", var_dir=str(tmp_path), neonize_connect_attempts=1)
+    env = dict(os.environ, **{CONFIG_ENV: config.to_json(), CAPACITY_ENV: "2"})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sessions.worker", cwd=ROOT, env=env, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdin and proc.stdout and proc.stderr
+    stderr = asyncio.ensure_future(proc.stderr.read())
+    proc.stdin.write(wire.encode(wire.command(1, "start", 3)))
+    await proc.stdin.drain()
+    seen: list[dict[str, Any]] = []
+    while not any(m["kind"] == "event" for m in seen):
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        assert line, "worker closed stdout"
+        msg = wire.decode(line)
+        assert msg is not None, f"non-protocol line on stdout: {line!r}"
+        seen.append(msg)
+    event = next(m for m in seen if m["kind"] == "event")["event"]
+    assert event["type"] == "Disconnected" and event["reason"].startswith("connect_failed:")
+    proc.stdin.close()
+    assert await asyncio.wait_for(proc.wait(), 20) == 0
+    lines = (await asyncio.wait_for(stderr, 10)).decode().splitlines()
+    records = [json.loads(line) for line in lines]  # every line is one of our JSON records
+    assert any(r.get("logger", "").startswith("neonize") or r.get("logger", "").startswith("whatsmeow")
+               for r in records)  # the library's own logging went through our handler
