@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from sessions import keys
+from sessions.aio import cancel_and_wait
 from sessions.api import CurrentQr, SessionEvent, SessionInfo, SessionListener, SessionState
 from sessions.config import SessionsConfig
 from sessions.events import publish_event
@@ -450,9 +451,7 @@ class SessionManager:
         self._closed = True
         for task in (self._control_task, self._lease_task):
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await cancel_and_wait(task)
         for session in list(self._sessions.values()):
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._shutdown_one(session))

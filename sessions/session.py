@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from sessions import keys
+from sessions.aio import cancel_and_wait
 from sessions.api import SessionEvent, SessionInfo, SessionState
 from sessions.config import SessionsConfig
 from sessions.runtime import Clock, Spawner
@@ -173,9 +174,7 @@ class Session:
                 # Let the loop finish the events already delivered (they may be client messages).
                 with contextlib.suppress(asyncio.TimeoutError, Exception):
                     await asyncio.wait_for(asyncio.shield(task), self.ctx.config.stop_timeout_s)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_and_wait(task)
         self.task = None
         self.transport = None
         self.started.set()

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from sessions import keys
+from sessions.aio import cancel_and_wait
 from sessions.config import SimConfig
 from sessions.jid import jid_to_phone, phone_to_jid
 from sessions.runtime import Clock, Spawner
@@ -153,11 +154,8 @@ class SimHub:
             waker.set()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
 
 class SimTransport:
@@ -259,11 +257,8 @@ class SimTransport:
             return
         self._phase = "stopped"
         self._hub.unregister(self.company_id, self._wake)
-        if self._task is not None and self._task is not asyncio.current_task():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         with contextlib.suppress(Exception):
             await self._redis.delete(keys.sim_qr(self.company_id))
         if self._own_hub:

@@ -6,7 +6,6 @@ transport factory lives in one function, `_transport_factory`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from gateway.appkeys import CLOCK, POOL, READINESS, REDIS, REGISTRY, SETTINGS, TASKS
 from gateway.settings import Settings
+from sessions.aio import cancel_and_wait
 from sessions.api import SessionEvent
 from sessions.config import InboxConfig, OutboxConfig, SessionsConfig, SimConfig
 from sessions.inbox import Inbox
@@ -145,9 +145,7 @@ async def _sessions_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         for loop in loops:
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await loop
+            await cancel_and_wait(loop)
         await manager.close()  # unhandled inbound messages are recovered by the next start
         close = getattr(factory, "close", None)
         if close is not None:

@@ -49,7 +49,12 @@ async def test_only_the_owner_runs_and_requests_are_forwarded(make_engine: Engin
     await b.manager.stop(company)  # forwarded to a
     await a.recorder.wait_state(company, S.STOPPED)
     assert (await b.manager.info(company)).desired == "stopped"
-    assert await a.lease.holder(company) is None  # type: ignore[union-attr]
+    assert a.manager.transport_for(company) is None and not a.manager._sessions[company].running
+
+    async def released() -> bool:
+        return await a.lease.holder(company) is None  # type: ignore[union-attr]
+
+    await eventually(released)
 
 
 async def test_dead_owner_sessions_move_and_the_old_owner_is_fenced(
