@@ -42,6 +42,8 @@ class WsHub:
         self._svc = service
         # company -> socket -> the connect token it authenticated with ("" for the operator)
         self._sockets: dict[int, dict[web.WebSocketResponse, str]] = defaultdict(dict)
+        # Sockets still being greeted: events for them wait here so the greeting goes first.
+        self._held: dict[web.WebSocketResponse, list[dict[str, Any]]] = {}
         self.subscribed = asyncio.Event()  # set while the Redis subscription is live
 
     @property
@@ -50,12 +52,22 @@ class WsHub:
         return sum(len(s) for s in self._sockets.values())
 
     def add(self, company_id: int, ws: web.WebSocketResponse, token: str = "") -> None:
+        """Register a socket; its events are held until `release` (after the greeting)."""
         self._sockets[company_id][ws] = token
+        self._held[ws] = []
+
+    async def release(self, ws: web.WebSocketResponse) -> None:
+        """Send the events held during the greeting, in order, then deliver live."""
+        held = self._held.get(ws)
+        while held:
+            await _send(ws, held.pop(0))
+        self._held.pop(ws, None)
 
     def discard(self, company_id: int, ws: web.WebSocketResponse) -> None:
         group = self._sockets.get(company_id)
         if group is not None:
             group.pop(ws, None)
+            self._held.pop(ws, None)
             if not group:
                 del self._sockets[company_id]
 
@@ -93,7 +105,11 @@ class WsHub:
         if message is None:
             return
         for ws in sockets:
-            await _send(ws, message)
+            held = self._held.get(ws)
+            if held is not None:
+                held.append(message)
+            else:
+                await _send(ws, message)
 
     async def _drop_revoked(self, company_id: int, sockets: list[web.WebSocketResponse]) -> list[web.WebSocketResponse]:
         """Close sockets whose token was revoked (uninstall); returns the ones still valid."""
@@ -212,7 +228,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     hub.add(company_id, ws, token)
     log.info("ws_connected", company_id=company_id)
     try:
-        await _greet(svc, hub, company_id, ws)
+        try:
+            await _greet(svc, hub, company_id, ws)
+        finally:
+            await hub.release(ws)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await _on_client_message(svc, company_id, ws, msg.data)

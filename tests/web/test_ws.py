@@ -17,6 +17,17 @@ async def recv(ws: aiohttp.ClientWebSocketResponse) -> dict:
     return msg
 
 
+async def recv_until(ws: aiohttp.ClientWebSocketResponse, want: dict) -> dict:
+    """The next message containing `want` (events published before the socket opened may still trickle in)."""
+    seen = []
+    for _ in range(12):
+        msg = await recv(ws)
+        seen.append(msg)
+        if want.items() <= msg.items():
+            return msg
+    raise AssertionError(f"no {want} in {seen}")
+
+
 async def test_ws_state_and_qr_at_once_rotation_and_connected(mp: Mp, redis) -> None:
     reg = await mp.register(801)
     cid = reg["company_id"]
@@ -28,13 +39,12 @@ async def test_ws_state_and_qr_at_once_rotation_and_connected(mp: Mp, redis) -> 
     assert second["expires_in"] == 20
     # WhatsApp rotates the QR: the page gets the new one (no sleeping: the fake clock drives expiry).
     await mp.clock.advance(20)
-    await mp.sessions.rotate(cid)
-    rotated = await recv(ws)
-    assert rotated["type"] == "qr" and rotated["qr"] != second["qr"]
+    code = await mp.sessions.rotate(cid)
+    rotated = await recv_until(ws, {"type": "qr", "qr": mp.service.qr.data_url(code)})
+    assert rotated["qr"] != second["qr"] and rotated["expires_in"] == 20
     await mp.sessions.scan(cid, "+79005554433")
-    seen = [await recv(ws), await recv(ws)]
-    assert {"type": "state", "state": "CONNECTED", "reason": None} in seen
-    assert {"type": "connected", "phone": "+79005554433"} in seen
+    await recv_until(ws, {"type": "state", "state": "CONNECTED", "reason": None})
+    await recv_until(ws, {"type": "connected", "phone": "+79005554433"})
     await ws.close()
     await mp.client.server.app[ACTIVATOR].wait_idle()  # type: ignore[index]
     status = await (await mp.client.get(f"/marketplace/status/{cid}", params={"token": token_of(reg)})).json()
@@ -48,19 +58,16 @@ async def test_ws_client_messages(mp: Mp, redis) -> None:
     ws = await mp.client.ws_connect("/marketplace/ws", params={"token": token_of(reg)})
     await recv(ws), await recv(ws)
     await ws.send_json({"type": "request_pairing_code", "phone": "+79001234567"})
-    got = [await recv(ws) for _ in range(3)]  # state PAIRING + pairing_code event + direct answer
-    assert {"type": "pairing_code", "code": "ABCD-EFGH", "expires_in": 60} in got
+    await recv_until(ws, {"type": "pairing_code", "code": "ABCD-EFGH", "expires_in": 60})
     await ws.send_json({"type": "request_pairing_code", "phone": "nope"})
-    err = await recv(ws)
-    assert err["type"] == "error" and err["code"] == "invalid_phone"
+    await recv_until(ws, {"type": "error", "code": "invalid_phone"})
     await ws.send_str("{broken")
-    assert (await recv(ws))["code"] == "invalid_json"
+    await recv_until(ws, {"type": "error", "code": "invalid_json"})
     await ws.send_json({"type": "dance"})
-    assert (await recv(ws))["code"] == "unknown_type"
+    await recv_until(ws, {"type": "error", "code": "unknown_type"})
     await mp.clock.advance(25)  # QR expired: request_qr starts a new series
     await ws.send_json({"type": "request_qr"})
-    msgs = [await recv(ws) for _ in range(3)]
-    assert any(m["type"] == "qr" and m["expires_in"] == 20 for m in msgs)
+    await recv_until(ws, {"type": "qr", "expires_in": 20})
     assert ("request_qr", reg["company_id"]) in mp.sessions.calls
     await ws.close()
 
@@ -139,8 +146,7 @@ async def test_events_reach_sockets_on_another_instance(mp_factory, redis) -> No
     else:
         raise AssertionError("instance one's QR never reached the socket on instance two")
     await one.sessions.scan(reg["company_id"], "+79001110000")
-    seen = [await recv(ws), await recv(ws)]
-    assert {"type": "connected", "phone": "+79001110000"} in seen
+    await recv_until(ws, {"type": "connected", "phone": "+79001110000"})
     await ws.close()
 
 
@@ -184,3 +190,31 @@ async def test_uninstall_closes_the_salons_open_sockets(mp: Mp) -> None:
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == aiohttp.WSCloseCode.POLICY_VIOLATION
     assert not ws_other.closed  # the other salon's page is untouched
     await ws_other.close()
+
+
+class _RecordingSocket:
+    closed = False
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_str(self, data: str) -> None:
+        self.sent.append(data)
+
+
+async def test_events_wait_for_the_greeting(mp: Mp) -> None:
+    import json
+
+    from sessions.api import SessionEvent
+    from web.ws import WS_HUB
+
+    hub = mp.client.server.app[WS_HUB]  # type: ignore[index]
+    ws = _RecordingSocket()
+    hub.add(42, ws)  # type: ignore[arg-type]
+    await hub.dispatch(SessionEvent(42, "state", {"state": "SCAN_QR", "reason": None}))
+    assert ws.sent == []  # held: the greeting (state + current QR) must go first
+    await ws.send_str('{"type": "greeting"}')
+    await hub.release(ws)  # type: ignore[arg-type]
+    await hub.dispatch(SessionEvent(42, "connected", {"phone": "+79001234567"}))
+    assert [json.loads(m)["type"] for m in ws.sent] == ["greeting", "state", "connected"]
+    hub.discard(42, ws)  # type: ignore[arg-type]
