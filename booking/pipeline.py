@@ -203,7 +203,9 @@ class BookingHandler:
         return armed
 
     async def sweep(self) -> int:
-        """The periodic job: recover chats whose messages waited well past the debounce window."""
+        """The periodic job: recover chats whose messages waited well past the debounce window,
+        and forget answered messages older than a week."""
+        await self.store.purge_done()
         return await self.recover_once(min_age_s=self.config.debounce_s + self.config.recover_interval_s)
 
     async def close(self) -> None:

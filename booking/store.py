@@ -146,6 +146,14 @@ class BookingStore:
             company_id, message_ids,
         )
 
+    async def purge_done(self, older_than_days: int = 7) -> int:
+        """Drop answered inbox rows (kept a week to dedupe late redeliveries); returns how many."""
+        status = await self._pool.execute(
+            "DELETE FROM booking_inbox WHERE status = 'done' AND done_at < NOW() - make_interval(days => $1)",
+            older_than_days,
+        )
+        return int(status.split()[-1])
+
     async def pending_chats(self, received_before: datetime | None = None, limit: int = 1000) -> list[tuple[int, str]]:
         """Chats (company, chat) with unanswered messages (all received before the cutoff), oldest first."""
         rows = await self._pool.fetch(

@@ -294,3 +294,20 @@ async def test_non_stop_typing_is_answered_after_the_cap(pool, redis, clock: Fak
     finally:
         await handler.close()
         await tasks.close(grace_s=0)
+
+
+async def test_sweep_forgets_old_answered_messages_only(pool, redis, clock: FakeClock) -> None:
+    cid = await add_company(pool)
+    outbox = FakeOutbox()
+    handler, tasks = await make_handler(pool, redis, clock, [cid], outbox)
+    try:
+        await handler.handle(msg(1, cid, "какой адрес"))
+        await tick(clock, handler, 2.1)
+        await handler.handle(msg(2, cid, "привет", chat="79990003344@s.whatsapp.net"))  # still pending
+        await pool.execute("UPDATE booking_inbox SET done_at = NOW() - interval '8 days' WHERE message_id = 1")
+        await handler.sweep()
+        rows = await pool.fetch("SELECT message_id, status FROM booking_inbox ORDER BY message_id")
+        assert [(r["message_id"], r["status"]) for r in rows] == [(2, "pending")]
+    finally:
+        await handler.close()
+        await tasks.close(grace_s=0)
