@@ -21,6 +21,7 @@ from sessions.supervisor import EngineSupervisor, SupervisorConfig
 from sessions.transport import (
     Connected,
     Disconnected,
+    LoggedOut,
     NotConnectedError,
     QrCode,
     TransportError,
@@ -295,3 +296,18 @@ async def test_a_neonize_worker_logs_only_our_json_and_exits_on_stdin_close(tmp_
     records = [json.loads(line) for line in lines]  # every line is one of our JSON records
     assert any(r.get("logger", "").startswith("neonize") or r.get("logger", "").startswith("whatsmeow")
                for r in records)  # the library's own logging went through our handler
+
+
+async def test_forget_and_logout_go_through_a_worker(make_supervisor: Any, tmp_path: Path) -> None:
+    (tmp_path / "paired-4").touch()
+    (tmp_path / "paired-5").touch()
+    sup: EngineSupervisor = await make_supervisor(workers=1)
+    await sup.forget(4)
+    assert not (tmp_path / "paired-4").exists()
+    transport = sup.create(5)
+    events = transport.events()
+    await transport.start()
+    assert isinstance(await next_event(events), Connected)
+    await transport.logout()
+    assert isinstance(await next_event(events), LoggedOut)
+    assert not (tmp_path / "paired-5").exists()
