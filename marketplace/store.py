@@ -116,7 +116,7 @@ class MarketplaceStore:
                 _str(info.get("phone"), 20),
                 _str(info.get("address"), 500),
                 _str(info.get("timezone_name") or info.get("timezone"), 50),
-                info or None,
+                _clean(info) or None,
             )
         reinstalled = before is not None and before["integration_status"] in (FROZEN, UNINSTALLED)
         company = _company(row)
@@ -259,9 +259,20 @@ class MarketplaceStore:
         return [dict(r) for r in rows]
 
 
+def _clean(value: Any) -> Any:
+    """A JSON value without U+0000 (PostgreSQL text and JSONB refuse it)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
 def _str(value: Any, limit: int = 255) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         value = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
-    return value[:limit]
+    return value.replace("\x00", "")[:limit]

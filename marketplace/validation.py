@@ -34,7 +34,21 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise bad_request("invalid_json", "Body is not valid JSON") from None
     if not isinstance(data, dict):
         raise bad_request("invalid_json", "Body must be a JSON object")
+    if _has_nul(data):  # PostgreSQL text and JSONB cannot hold U+0000
+        raise bad_request("invalid_json", "Body must not contain NUL (\\u0000) characters")
     return data
+
+
+def _has_nul(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 50:
+        return False
+    if isinstance(value, dict):
+        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v, depth + 1) for v in value)
+    return False
 
 
 def positive_int(value: Any, field: str) -> int:

@@ -119,7 +119,8 @@ async def test_body_limits_malformed_json_and_wrong_types(mp_factory) -> None:
 
 
 async def test_injection_in_stored_text_is_kept_verbatim_and_shown_escaped(mp: Mp, pool) -> None:
-    mp.partner.companies[4242] = {"title": EVIL, "address": EVIL, "timezone_name": "Europe/Moscow"}
+    mp.partner.companies[4242] = {"title": EVIL, "address": EVIL, "timezone_name": "Europe/Moscow",
+                                  "short_descr": "nul\u0000inside"}
     user_data, sign = sign_user_data({"salon_name": EVIL, "name": EVIL}, DEV_PARTNER_TOKEN)
     resp = await mp.client.get("/marketplace/yclients/install", allow_redirects=False,
                                params={"salon_id": "4242", "user_data": user_data, "user_data_sign": sign})
@@ -131,6 +132,9 @@ async def test_injection_in_stored_text_is_kept_verbatim_and_shown_escaped(mp: M
     html = await page.text()
     assert EVIL not in html and "<script>alert" not in html
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    resp = await mp.client.post("/marketplace/webhook/yclients", json={
+        "salon_id": 4242, "application_id": 18000, "event": "freeze\u0000", "partner_token": DEV_PARTNER_TOKEN})
+    assert resp.status == 400 and "NUL" in (await resp.json())["error"]["message"]
     listing = await (await mp.client.get("/marketplace/companies", headers=ADMIN)).json()
     assert listing["companies"][0]["title"] == EVIL  # JSON carries the exact text; pages escape it
     resp = await mp.client.post("/marketplace/webhook/yclients", json={
