@@ -14,12 +14,17 @@ import importlib
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sessions.runtime import Clock
 from sessions.transport import TransportFactory
+
+# The JID a company's session last connected with (the SessionManager stores it in wa_sessions):
+# lets a transport on another machine resume that device from a shared neonize store with `jid=`.
+DeviceHint = Callable[[int], Awaitable[str | None]]
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,9 @@ class EngineConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def build_transport_factory(config: EngineConfig, *, clock: Clock | None = None, redis: Any = None) -> TransportFactory:
+def build_transport_factory(
+    config: EngineConfig, *, clock: Clock | None = None, redis: Any = None, device_hint: DeviceHint | None = None
+) -> TransportFactory:
     """The in-process factory for `config.provider`.
 
     `clock` and `redis` are handed to the simulator when given (the daemon's own objects);
@@ -70,7 +77,7 @@ def build_transport_factory(config: EngineConfig, *, clock: Clock | None = None,
     if config.provider == "neonize":
         from sessions.neonize_transport import NeonizeTransportFactory
 
-        return NeonizeTransportFactory(config)
+        return NeonizeTransportFactory(config, device_hint=device_hint)
     if config.provider == "sim":
         return _sim_factory(config, clock=clock, redis=redis)
     if ":" in config.provider:

@@ -28,7 +28,7 @@ from typing import Any
 
 import structlog
 
-from sessions.factory import EngineConfig
+from sessions.factory import DeviceHint, EngineConfig
 from sessions.transport import (
     Disconnected,
     LoggedOut,
@@ -91,10 +91,11 @@ class DeviceDirectory:
 class NeonizeTransportFactory:
     """Creates neonize transports sharing one gate, one device directory and one store."""
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, device_hint: DeviceHint | None = None) -> None:
         import neonize.client  # noqa: F401 - load the Go library now: a broken install fails at boot
 
         self.config = config
+        self.device_hint = device_hint
         self.gate = ConnectGate()
         store = config.store_dsn()
         if "://" not in store:
@@ -103,6 +104,19 @@ class NeonizeTransportFactory:
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="neonize-call")
         self.connects = 0  # store connections opened (never closed by the library)
         self._count_lock = threading.Lock()
+
+    def device_in_store(self, jid: str) -> bool:
+        """Whether the device store holds `jid`: connecting with `jid=` for a device that is not
+        there is a nil-pointer panic in the Go library that aborts the whole process (measured)."""
+        from neonize.client import ClientFactory
+
+        user = jid.partition("@")[0].partition(":")[0]
+        try:
+            devices = ClientFactory.get_all_devices_from_db(self.config.store_dsn())
+        except Exception as exc:  # noqa: BLE001 - an unreadable store: do not risk the panic
+            log.warning("neonize_device_store_unreadable", error=repr(exc))
+            return False
+        return any(d.JID.User.partition(":")[0] == user for d in devices)  # User keeps ":device"
 
     def count_connect(self) -> None:
         with self._count_lock:
@@ -146,6 +160,8 @@ class NeonizeTransport:
             raise TransportError("this transport was stopped; create a new one")
         if self._thread is not None and self._thread.is_alive():
             return
+        if self._jid is None and self._client is None and self._factory.device_hint is not None:
+            self.use_stored_jid(await self._factory.device_hint(self.company_id))
         self.prepare()
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name=f"neonize-{self.company_id}", daemon=True)
@@ -221,6 +237,12 @@ class NeonizeTransport:
                 return
             yield item
 
+    def use_stored_jid(self, jid: str | None) -> None:
+        """Resume this device (the JID the session last connected with) unless we know better locally."""
+        if jid and self._jid is None and self._client is None:
+            self._jid = jid
+            self._factory.devices.set(self.company_id, jid)
+
     def prepare(self) -> Any:
         """Bind to the running loop and build the neonize client (no connection yet); returns it."""
         self._loop = asyncio.get_running_loop()
@@ -247,6 +269,10 @@ class NeonizeTransport:
         )
 
         jid = None
+        if self._jid and not self._factory.device_in_store(self._jid):
+            self._log.warning("neonize_device_not_in_store", jid=self._jid, hint="pairing a new device")
+            self._factory.devices.delete(self.company_id)
+            self._jid = None
         if self._jid:
             from neonize.utils.jid import build_jid
 

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from sessions import wire
-from sessions.factory import EngineConfig
+from sessions.factory import DeviceHint, EngineConfig
 from sessions.proxy import ProxyTransport, WorkerDiedError
 from sessions.runtime import Spawner
 from sessions.transport import Disconnected, TransportError
@@ -78,9 +78,10 @@ class WorkerHandle:
 class EngineSupervisor:
     """A TransportFactory backed by worker processes; `start()` / `close()` bracket its life."""
 
-    def __init__(self, config: SupervisorConfig, spawner: Spawner) -> None:
+    def __init__(self, config: SupervisorConfig, spawner: Spawner, device_hint: DeviceHint | None = None) -> None:
         self._config = config
         self._spawner = spawner
+        self._device_hint = device_hint
         self._workers: dict[int, WorkerHandle] = {}
         self._ids = 0
         self._closing = False
@@ -154,11 +155,12 @@ class EngineSupervisor:
         async with proxy.lock:
             if not proxy.wanted or proxy.closed or proxy.worker is not None:
                 return
+            hint = await self._device_hint(proxy.company_id) if self._device_hint is not None else None
             worker = await self._pick_worker(for_session=True, proxy=proxy)
             worker.sessions[proxy.company_id] = proxy
             proxy.worker = worker
             try:
-                await self.request(worker, "start", proxy.company_id)
+                await self.request(worker, "start", proxy.company_id, **({"jid": hint} if hint else {}))
             except WorkerDiedError:
                 return  # the crash handler owns the session now and resumes it
             except BaseException:

@@ -139,7 +139,7 @@ class WorkerHost:
 
     async def _dispatch(self, op: str, company_id: int, args: dict[str, Any]) -> Any:
         if op == "start":
-            return await self._start(company_id)
+            return await self._start(company_id, args.get("jid"))
         if op == "forget":
             await self._factory.forget(company_id)
             return None
@@ -168,12 +168,15 @@ class WorkerHost:
             return None
         raise TransportError(f"unknown op {op}")
 
-    async def _start(self, company_id: int) -> dict[str, Any]:
+    async def _start(self, company_id: int, jid: Any = None) -> dict[str, Any]:
         if company_id in self._sessions:
             return {"already_running": True}  # idempotent: a resumed start after a parent retry
         if len(self._sessions) >= self._capacity:
             raise WorkerFullError(f"worker holds {self._capacity} sessions")
         transport = self._factory.create(company_id)
+        use_jid = getattr(transport, "use_stored_jid", None)
+        if jid and use_jid is not None:
+            use_jid(str(jid))
         self._sessions[company_id] = transport
         self._pumps[company_id] = self._spawn(f"worker-pump-{company_id}", self._pump(company_id, transport))
         self._starts += 1

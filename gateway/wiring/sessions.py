@@ -80,10 +80,19 @@ def _transport_factory(app: web.Application, settings: Settings) -> TransportFac
         neonize_qr_series_timeout_s=settings.neonize_qr_timeout_s,
         clock_offset_s=app[CLOCK].time() - time.time(),  # workers share the daemon's (DEMO_NOW) time
     )
+    from sessions.store import SessionStore
+
+    store = SessionStore(app[POOL])
+
+    async def device_hint(company_id: int) -> str | None:
+        """The JID the session last connected with (neonize resumes it from a shared store)."""
+        row = await store.get_session(company_id)
+        return row.jid if row is not None else None
+
     if settings.engine_workers <= 0:
         if settings.whatsapp_provider == "neonize":
             log.warning("neonize_in_process", hint="set ENGINE_WORKERS>=1: a Go fatal error would end the daemon")
-        return build_transport_factory(config, clock=app[CLOCK], redis=app[REDIS])
+        return build_transport_factory(config, clock=app[CLOCK], redis=app[REDIS], device_hint=device_hint)
     from sessions.supervisor import EngineSupervisor, SupervisorConfig
 
     supervisor = EngineSupervisor(
@@ -93,6 +102,7 @@ def _transport_factory(app: web.Application, settings: Settings) -> TransportFac
                          recycle_after_connects=(settings.engine_recycle_after_connects
                                                  if settings.whatsapp_provider == "neonize" else 0)),
         app[TASKS],
+        device_hint=device_hint,
     )
     supervisor.launch()  # workers boot while the app starts; placement waits for them (bounded)
     return supervisor

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import os
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -248,3 +250,56 @@ async def test_connect_starts_pass_the_gate_one_at_a_time(tmp_path: Path) -> Non
     assert peak[0] == 1 and factory.connects == 3
     for t in transports:
         await t.stop()
+
+
+async def test_a_jid_missing_from_the_store_pairs_anew_instead_of_crashing(tmp_path: Path) -> None:
+    """Connecting with jid= for a device the store lacks is a Go nil-pointer panic that aborts the
+    process: such a JID (known elsewhere, e.g. from wa_sessions) is checked and dropped first."""
+    asked: list[int] = []
+
+    async def hint(company_id: int) -> str | None:
+        asked.append(company_id)
+        return "79161234567:12@s.whatsapp.net"
+
+    config = EngineConfig(provider="neonize", var_dir=str(tmp_path), neonize_connect_attempts=1)
+    factory = NeonizeTransportFactory(config, device_hint=hint)
+    factory.devices.set(32, "79160000000:3@s.whatsapp.net")  # a stale local mapping
+    for cid in (31, 32):
+        transport = factory.create(cid)
+        events = transport.events()
+        await transport.start()
+        assert isinstance(await next_event(events, 20.0), Disconnected)  # offline, and still alive
+        client = transport.prepare()
+        assert client.jid is None and client.new_device is True
+        assert factory.devices.get(cid) is None
+        await transport.stop()
+    assert asked == [31]  # the local mapping came first for 32
+
+
+async def test_a_device_known_elsewhere_is_resumed_with_its_jid(tmp_path: Path) -> None:
+    """No local mapping, but the manager stored the JID and the shared store has the device: the
+    client is built with jid= (resume), not as a new device."""
+
+    async def hint(company_id: int) -> str | None:
+        return "79161234567:12@s.whatsapp.net"
+
+    config = EngineConfig(provider="neonize", var_dir=str(tmp_path), neonize_connect_attempts=1)
+    factory = NeonizeTransportFactory(config, device_hint=hint)
+    assert not factory.device_in_store("79161234567:12@s.whatsapp.net")  # also creates the schema
+    with sqlite3.connect(config.store_dsn()) as db:  # a linked device as whatsmeow stores it
+        db.execute(
+            "INSERT INTO whatsmeow_device (jid, registration_id, noise_key, identity_key, signed_pre_key,"
+            " signed_pre_key_id, signed_pre_key_sig, adv_key, adv_details, adv_account_sig, adv_account_sig_key,"
+            " adv_device_sig) VALUES (?, 1234, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+            ("79161234567:12@s.whatsapp.net", os.urandom(32), os.urandom(32), os.urandom(32), os.urandom(64),
+             os.urandom(32), b"", os.urandom(64), os.urandom(32), os.urandom(64)))
+    assert factory.device_in_store("79161234567:12@s.whatsapp.net")
+    transport = factory.create(33)
+    events = transport.events()
+    await transport.start()
+    assert isinstance(await next_event(events, 20.0), Disconnected)  # offline, as expected
+    client = transport.prepare()
+    assert (client.jid.User, client.jid.Device, client.jid.Server) == ("79161234567", 12, "s.whatsapp.net")
+    assert client.new_device is False
+    assert factory.devices.get(33) == "79161234567:12@s.whatsapp.net"
+    await transport.stop()

@@ -311,3 +311,26 @@ async def test_forget_and_logout_go_through_a_worker(make_supervisor: Any, tmp_p
     await transport.logout()
     assert isinstance(await next_event(events), LoggedOut)
     assert not (tmp_path / "paired-5").exists()
+
+
+async def test_the_stored_jid_travels_to_the_worker(make_supervisor: Any, tmp_path: Path) -> None:
+    """The JID the manager stored (wa_sessions.jid) reaches the worker's transport (neonize: jid=)."""
+    asked: list[int] = []
+
+    async def hint(company_id: int) -> str | None:
+        asked.append(company_id)
+        return "79001:1@s.whatsapp.net" if company_id == 1 else None
+
+    tasks = TaskSupervisor("test-hint")
+    sup = EngineSupervisor(SupervisorConfig(workers=1, engine=engine(tmp_path), place_timeout_s=15.0), tasks,
+                           device_hint=hint)
+    try:
+        await sup.start()
+        for cid in (1, 2):
+            await sup.create(cid).start()
+        assert asked == [1, 2]
+        assert (tmp_path / "hint-1").read_text() == "79001:1@s.whatsapp.net"
+        assert not (tmp_path / "hint-2").exists()
+    finally:
+        await sup.close()
+        await tasks.close()

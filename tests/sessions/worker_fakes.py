@@ -33,6 +33,9 @@ class FileTransport:
             self._queue.put_nowait(QrCode(code=f"qr-{self.company_id}-{os.getpid()}", expires_in_s=60.0,
                                           issued_at=0.0, index=0))
 
+    def use_stored_jid(self, jid: str) -> None:
+        (self._root / f"hint-{self.company_id}").write_text(jid)
+
     async def request_pairing_code(self, phone: str) -> PairingCode:
         return PairingCode(code="ABCD-EFGH", expires_in_s=60.0)
 
