@@ -254,9 +254,14 @@ class Session:
                     self.log.error("inbound_sink_failed", error=repr(exc), exc_info=exc)
             return None
         if isinstance(event, QrCode):
+            # The QR is readable (current_qr) before anyone hears of the SCAN_QR state.
+            remaining_s = await self._store_qr(event)
             if self.state not in (S.SCAN_QR, S.PAIRING):
                 await self.transition(S.SCAN_QR, "waiting for a QR scan")
-            await self._store_qr(event)
+            if remaining_s is not None:
+                await self.ctx.publish(
+                    SessionEvent(cid, "qr", {"qr": event.code, "expires_in": round(remaining_s)})
+                )
             return None
         if isinstance(event, PairingCode):
             await self.ctx.publish(
@@ -302,14 +307,13 @@ class Session:
         self.log.warning("unknown_transport_event", event=type(event).__name__)
         return None
 
-    async def _store_qr(self, event: QrCode) -> None:
+    async def _store_qr(self, event: QrCode) -> float | None:
+        """Keep the QR in Redis for every instance; returns its remaining validity (None if expired)."""
         now = self.ctx.clock.time()
         expires_at = event.issued_at + event.expires_in_s
         remaining_s = expires_at - now
         if remaining_s <= 0:
-            return
+            return None
         value = json.dumps({"qr": event.code, "generated_at": event.issued_at, "expires_at": expires_at})
         await self.ctx.redis.set(keys.current_qr(self.company_id), value, px=max(1, int(remaining_s * 1000)))
-        await self.ctx.publish(
-            SessionEvent(self.company_id, "qr", {"qr": event.code, "expires_in": round(remaining_s)})
-        )
+        return remaining_s

@@ -73,7 +73,7 @@ async def test_scan_connects_with_phone_and_publishes(engine: Engine, company: i
     stored = json.loads(await redis.get(keys.current_qr(company)))
     assert stored["qr"] == qr.code and stored["expires_at"] - stored["generated_at"] == 60
     assert 0 < await redis.pttl(keys.current_qr(company)) <= 60_000
-    first = engine.recorder.of_type(company, "qr")[0]
+    first = await engine.recorder.wait_event(company, "qr")
     assert first.data == {"qr": qr.code, "expires_in": 60}
 
     await engine.phone.scan(company, "+79991234567")
