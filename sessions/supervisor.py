@@ -207,9 +207,11 @@ class EngineSupervisor:
                 raise TransportError("engine supervisor is closing")
             if proxy is not None and not proxy.wanted:
                 raise TransportError("the session was stopped while waiting for an engine worker")
-            candidates = [w for w in self.live_workers() if not (for_session and w.retiring)]
+            candidates = self.live_workers()
             if for_session:
                 candidates = [w for w in candidates if len(w.sessions) < self._config.sessions_per_worker]
+                # a retiring worker (connect budget spent) takes sessions only when nobody else can
+                candidates = [w for w in candidates if not w.retiring] or candidates
             if candidates:
                 return min(candidates, key=lambda w: (len(w.sessions), w.slot))
             if loop.time() > deadline:
@@ -351,6 +353,7 @@ class EngineSupervisor:
 
     def _retire(self, worker: WorkerHandle) -> None:
         """Close an empty retiring worker's stdin: it exits and its slot starts a fresh one."""
+        worker.alive = False  # no placement on it any more
         if worker.process.stdin is not None and not worker.process.stdin.is_closing():
             worker.process.stdin.close()
 
