@@ -127,7 +127,11 @@ class Dialogue(VisitChanges):
         if u.intent == "hours_address":
             text = texts.hours_address(cat)
         elif u.intent == "prices":
-            text = texts.price_list(cat, u.service_ids)
+            # "сколько стоит маникюр": every manicure the word may mean, not just the likeliest.
+            ids = list(u.service_ids)
+            for alternatives in (u.hints.get("ambiguous_services") or {}).values():
+                ids += [int(x) for x in alternatives if int(x) not in ids]
+            text = texts.price_list(cat, ids)
         else:
             text = texts.services_list(cat, with_prices=True)
         if st.flow and st.awaiting:

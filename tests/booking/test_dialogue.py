@@ -203,3 +203,10 @@ async def test_cancel_names_the_visit_by_its_day(bot: Bot) -> None:
     r = await say(bot, st, "отмените запись в четверг", Understanding("cancel", [], None, date(2026, 11, 26)),
                   phone=phone)
     assert "Отменить" in r and "12:00" in r and st.target is not None
+
+
+async def test_price_of_an_ambiguous_word_lists_every_reading(bot: Bot) -> None:
+    st = DialogueState()
+    u = Understanding("prices", [1012], hints={"ambiguous_services": {1012: [1011]}})
+    r = await say(bot, st, "сколько стоит маникюр", u)
+    assert "Маникюр классический — 1 200 ₽" in r and "Маникюр с покрытием гель-лак — 2 200 ₽" in r
