@@ -24,7 +24,7 @@ from aiohttp import web
 from marketplace.appkeys import MARKETPLACE
 from marketplace.service import MarketplaceService
 from marketplace.tokens import TokenError, constant_equals, token_fingerprint
-from marketplace.validation import json_error
+from marketplace.validation import is_digits, json_error
 
 log = structlog.get_logger(__name__)
 
@@ -170,7 +170,7 @@ async def _admin_on_salon_route(request: web.Request, policy: str, svc: Marketpl
         except TokenError as exc:
             raise Rejected(401, "invalid_token", str(exc), "The link is invalid or has expired") from None
     asked = request.query.get("company_id", "")
-    if asked.isdigit() and 0 < int(asked) < 2**31 and await svc.store.get(int(asked)) is not None:
+    if is_digits(asked) and 0 < int(asked) < 2**31 and await svc.store.get(int(asked)) is not None:
         return Principal("admin", int(asked), "admin_key")
     raise Rejected(404, "not_found", "admin without a company", "Pass ?company_id= of an existing company")
 
@@ -189,6 +189,6 @@ def _check_scope(request: web.Request, policy: str, principal: Principal) -> Non
         asked = request.query.get("company_id") or request.query.get("company")
     if asked is None or asked == "":
         return
-    if not asked.isdigit() or int(asked) != principal.company_id:
+    if not is_digits(asked) or int(asked) != principal.company_id:
         raise Rejected(403, "forbidden", f"credentials of company {principal.company_id} used for {asked[:12]!r}",
                        "These credentials belong to another salon")

@@ -18,6 +18,7 @@ import structlog
 from marketplace import store as st
 from marketplace.service import MarketplaceService
 from marketplace.tokens import constant_equals
+from marketplace.validation import is_digits
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +60,7 @@ class Lifecycle:
         salon_raw = body.get("salon_id")
         if not isinstance(event, str) or not event:
             raise NoticeRejected(400, "invalid_field", "event (or event_type) is required")
-        if isinstance(salon_raw, bool) or not str(salon_raw).isdigit() or not 0 < int(str(salon_raw)) < 2**31:
+        if isinstance(salon_raw, bool) or not is_digits(str(salon_raw)) or not 0 < int(str(salon_raw)) < 2**31:
             raise NoticeRejected(400, "invalid_field", "salon_id must be a positive integer")
         salon_id = int(str(salon_raw))
         safe_payload = {k: v for k, v in body.items() if k != "partner_token"}

@@ -28,6 +28,7 @@ from marketplace.tokens import (
     issue_token,
     new_api_key,
 )
+from marketplace.validation import is_digits
 from sessions.api import SessionService, SessionState
 from sessions.runtime import Clock
 
@@ -241,7 +242,7 @@ def _salon_ids(query: dict[str, list[str]]) -> list[int]:
     """`salon_id`, `salon_ids[0]`, `salon_ids[1]`..., `salon_ids[]` in that order, valid ones only."""
     raw: list[str] = list(query.get("salon_id", []))
     indexed = sorted(
-        (k for k in query if k.startswith("salon_ids[") and k.endswith("]") and k[10:-1].isdigit()),
+        (k for k in query if k.startswith("salon_ids[") and k.endswith("]") and is_digits(k[10:-1])),
         key=lambda k: int(k[10:-1]),
     )
     for k in indexed:
@@ -249,7 +250,7 @@ def _salon_ids(query: dict[str, list[str]]) -> list[int]:
     raw.extend(query.get("salon_ids[]", []))
     out: list[int] = []
     for value in raw:
-        if value.isdigit() and len(value) <= 10 and 0 < int(value) < 2**31 and int(value) not in out:
+        if is_digits(value) and len(value) <= 10 and 0 < int(value) < 2**31 and int(value) not in out:
             out.append(int(value))
     return out
 

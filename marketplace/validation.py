@@ -13,6 +13,12 @@ _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(\.[A-Za-z0-9\
 MAX_INT = 2**31 - 1
 
 
+def is_digits(value: str) -> bool:
+    """ASCII digits only, at most 18 (`str.isdigit` also accepts '¹' or '٣', which `int()` refuses,
+    and `int()` refuses thousands of digits)."""
+    return 0 < len(value) <= 18 and value.isascii() and value.isdigit()
+
+
 def bad_request(code: str, message: str) -> web.HTTPBadRequest:
     """A 400 in the contract shape."""
     body = json.dumps({"success": False, "error": {"code": code, "message": message}}, ensure_ascii=False)
@@ -55,7 +61,7 @@ def positive_int(value: Any, field: str) -> int:
     """A positive 32-bit integer (ints, or digit strings as YClients sometimes sends)."""
     if isinstance(value, bool):
         raise bad_request("invalid_field", f"{field} must be a positive integer")
-    if isinstance(value, str) and value.isdigit() and len(value) <= 10:
+    if isinstance(value, str) and is_digits(value) and len(value) <= 10:
         value = int(value)
     if not isinstance(value, int) or not 0 < value <= MAX_INT:
         raise bad_request("invalid_field", f"{field} must be a positive integer")
@@ -82,6 +88,6 @@ def email(value: Any, field: str = "email") -> str:
 def path_int(request: web.Request, name: str) -> int:
     """A positive integer path parameter (404-free: a 400 for junk)."""
     raw = request.match_info.get(name, "")
-    if not raw.isdigit() or len(raw) > 10 or not 0 < int(raw) <= MAX_INT:
+    if not is_digits(raw) or len(raw) > 10 or not 0 < int(raw) <= MAX_INT:
         raise bad_request("invalid_field", f"{name} must be a positive integer")
     return int(raw)

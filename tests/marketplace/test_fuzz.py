@@ -7,6 +7,7 @@ shape and random bytes, random credentials); they are replayed against the real 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -56,7 +57,7 @@ async def test_no_5xx_on_arbitrary_input(mp: Mp) -> None:
     reg = await mp.register(31337)
     cases: list[tuple[str, str, dict[str, str], bytes | None, dict[str, str]]] = []
 
-    @settings(max_examples=250, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=int(os.environ.get("MP_FUZZ_EXAMPLES", "250")), deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(requests())
     def collect(case: Any) -> None:
         cases.append(case)
@@ -81,3 +82,17 @@ async def test_no_5xx_on_arbitrary_input(mp: Mp) -> None:
 async def test_openapi_spec_is_served(mp: Mp) -> None:
     spec = await (await mp.client.get("/marketplace/openapi.json")).json()
     assert spec["openapi"].startswith("3.") and "/marketplace/register" in spec["paths"]
+
+
+async def test_unicode_digits_and_huge_numbers_are_bad_input_not_crashes(mp: Mp) -> None:
+    reg = await mp.register(31338)
+    key = {"X-API-Key": reg["api_key"]}
+    for value in ("¹", "٣", "1" * 5000):
+        resp = await mp.client.post("/marketplace/callback", params={"company_id": value}, json={}, headers=key)
+        assert resp.status == 403, value
+        resp = await mp.client.post("/marketplace/webhook/yclients", json={
+            "salon_id": value, "application_id": 18000, "event": "freeze", "partner_token": "dev-partner-token"})
+        assert resp.status == 400, value
+        resp = await mp.client.get("/marketplace/yclients/install", params={"salon_ids[0]": value},
+                                   allow_redirects=False)
+        assert resp.status == 403, value
