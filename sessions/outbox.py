@@ -150,11 +150,11 @@ class Outbox:
             return False
         now = self.clock.now()
         await self.store.mark_outbox_sent(row.id, now)
+        self._count("sent")
         await self.store.insert_message(
             row.company_id, direction="out", wa_message_id=row.wa_message_id, chat=row.chat, text=row.text,
             sender_phone=None, push_name=None, sent_at=now, received_at=now, handled=True, note=row.kind,
         )
-        self._count("sent")
         bound.info("outbox_sent", kind=row.kind)
         return True
 

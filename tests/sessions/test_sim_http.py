@@ -68,6 +68,10 @@ async def test_scan_chat_and_outbound_through_the_app(make_client) -> None:  # t
     assert other == {"success": True, "company_id": company, "count": 0, "messages": []}
     assert [m.text for m in replier.seen] == ["Сколько стоит стрижка?"]
 
+    async def counted() -> bool:
+        return 'wa_outbound_messages_total{outcome="sent"} 1.0' in await (await client.get("/metrics")).text()
+
+    await eventually(counted)
     metrics = await (await client.get("/metrics")).text()
     assert 'wa_sessions{state="CONNECTED"} 1.0' in metrics
     assert 'wa_outbound_messages_total{outcome="sent"} 1.0' in metrics
