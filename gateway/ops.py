@@ -42,6 +42,12 @@ def error_body(status: int, code: str | None = None, message: str | None = None)
     }
 
 
+def _route_of(request: web.Request) -> str:
+    """The route template, never the raw path (paths can carry tokens: /marketplace/qr/{token})."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
 def _wants_json(request: web.Request) -> bool:
     accept = request.headers.get("Accept", "")
     return not ("text/html" in accept and request.method == "GET")
@@ -56,15 +62,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400 or exc.content_type == "application/json" or not _wants_json(request):
             raise
         message = exc.reason if exc.text in (None, "", f"{exc.status}: {exc.reason}") else exc.text
-        log.info("request_rejected", path=request.path, status=exc.status, why=message)
+        log.info("request_rejected", route=_route_of(request), status=exc.status, why=message)
         return web.json_response(
             error_body(exc.status, message=message), status=exc.status, headers=_keep_headers(exc)
         )
     except json.JSONDecodeError:
-        log.info("request_rejected", path=request.path, status=400, why="malformed json")
+        log.info("request_rejected", route=_route_of(request), status=400, why="malformed json")
         return web.json_response(error_body(400, "invalid_json", "Body is not valid JSON"), status=400)
     except Exception as exc:  # noqa: BLE001 - the last line of defence
-        log.error("unhandled_error", path=request.path, error=repr(exc), exc_info=exc)
+        log.error("unhandled_error", route=_route_of(request), error=repr(exc), exc_info=exc)
         return web.json_response(error_body(500, message="Internal server error"), status=500)
 
 
@@ -80,8 +86,7 @@ def _keep_headers(exc: web.HTTPException) -> dict[str, str]:
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count requests by route template (never by raw path: ids would explode the label set)."""
     metrics = request.app[HTTP_METRICS]
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
+    route = _route_of(request)
     started = time.perf_counter()
     status = 500
     try:
