@@ -64,7 +64,7 @@ class SalonCatalog:
     staff: tuple[CatalogStaff, ...] = ()
 
     @classmethod
-    def from_salon_json(cls, data: dict[str, Any]) -> "SalonCatalog":
+    def from_salon_json(cls, data: dict[str, Any]) -> SalonCatalog:
         """Build from the demo-salon.json format."""
         company = data["company"]
         categories = {c["id"]: c["title"] for c in data.get("service_categories", [])}
@@ -101,7 +101,7 @@ class SalonCatalog:
         )
 
     @classmethod
-    def from_salon_file(cls, path: str | Path) -> "SalonCatalog":
+    def from_salon_file(cls, path: str | Path) -> SalonCatalog:
         """Read a demo-salon.json-format file."""
         return cls.from_salon_json(json.loads(Path(path).read_text("utf-8")))
 

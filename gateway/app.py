@@ -99,7 +99,7 @@ async def _startup_ctx(app: web.Application) -> AsyncIterator[None]:
             for name, hook in readiness.hooks:
                 try:
                     await hook()
-                except Exception as exc:  # noqa: BLE001 - reported by /readyz, not a crash loop
+                except Exception as exc:
                     readiness.startup_error = f"{name}: {exc!r}"
                     log.error("startup_hook_failed", hook=name, error=repr(exc), exc_info=exc)
                     return

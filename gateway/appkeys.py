@@ -11,11 +11,11 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from gateway.clock import FakeClock, SystemClock
 from gateway.embedded import EmbeddedServices
 from gateway.scheduler import Scheduler
 from gateway.settings import Settings
 from gateway.tasks import TaskSupervisor
+from sessions.runtime import Clock
 
 StartupHook = Callable[[], Awaitable[object]]
 
@@ -33,7 +33,7 @@ class Readiness:
 
 
 SETTINGS = web.AppKey("settings", Settings)
-CLOCK = web.AppKey("clock", SystemClock | FakeClock)  # type: ignore[arg-type]
+CLOCK = web.AppKey("clock", Clock)  # SystemClock, or FakeClock in tests
 TASKS = web.AppKey("tasks", TaskSupervisor)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 READINESS = web.AppKey("readiness", Readiness)

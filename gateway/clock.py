@@ -10,7 +10,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 class SystemClock:
@@ -20,12 +20,12 @@ class SystemClock:
         self._offset_s = 0.0
         if start_at is not None:
             if start_at.tzinfo is None:
-                start_at = start_at.replace(tzinfo=timezone.utc)
+                start_at = start_at.replace(tzinfo=UTC)
             self._offset_s = start_at.timestamp() - time.time()
 
     def now(self) -> datetime:
         """The current aware datetime (UTC)."""
-        return datetime.fromtimestamp(time.time() + self._offset_s, tz=timezone.utc)
+        return datetime.fromtimestamp(time.time() + self._offset_s, tz=UTC)
 
     def time(self) -> float:
         """The current Unix time in seconds."""
@@ -44,16 +44,16 @@ class FakeClock:
     """A clock that only moves when told to. `sleep()` waits until `advance()` passes its deadline."""
 
     def __init__(self, start_at: datetime | None = None) -> None:
-        start = start_at or datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc)
+        start = start_at or datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
         if start.tzinfo is None:
-            start = start.replace(tzinfo=timezone.utc)
+            start = start.replace(tzinfo=UTC)
         self._t = start.timestamp()
         self._mono = 1000.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self._t, tz=timezone.utc)
+        return datetime.fromtimestamp(self._t, tz=UTC)
 
     def time(self) -> float:
         return self._t

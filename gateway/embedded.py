@@ -30,14 +30,14 @@ class EmbeddedServices:
         if self._redis is not None:
             try:
                 self._redis.shutdown(save=True)
-            except Exception:  # noqa: BLE001 - best effort on the way out
-                pass
+            except Exception as exc:  # noqa: BLE001 - best effort on the way out
+                log.debug("embedded_redis_stop_failed", error=repr(exc))
             self._redis = None
         if self._pg is not None:
             try:
                 self._pg.cleanup()
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as exc:  # noqa: BLE001 - best effort on the way out
+                log.debug("embedded_postgres_stop_failed", error=repr(exc))
             self._pg = None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-_SECRET_KEYS = re.compile(r"(token|secret|password|api_key|apikey|authorization|sign)", re.I)
+_SECRET_KEYS = re.compile(r"(token|secret|password|api_key|apikey|authorization|sign)", re.IGNORECASE)
 
 
 def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:

@@ -69,7 +69,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except json.JSONDecodeError:
         log.info("request_rejected", route=_route_of(request), status=400, why="malformed json")
         return web.json_response(error_body(400, "invalid_json", "Body is not valid JSON"), status=400)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
+    except Exception as exc:
         log.error("unhandled_error", route=_route_of(request), error=repr(exc), exc_info=exc)
         return web.json_response(error_body(500, message="Internal server error"), status=500)
 

@@ -73,7 +73,7 @@ class Scheduler:
         try:
             await spec.fn()
             return True
-        except Exception as exc:  # noqa: BLE001 - one failing job must not stop the scheduler
+        except Exception as exc:
             log.error("job_failed", job=name, error=repr(exc), exc_info=exc)
             return False
         finally:

@@ -116,7 +116,7 @@ class Settings(BaseSettings):
         return None if value == "" else value
 
     @model_validator(mode="after")
-    def _demo_defaults(self) -> "Settings":
+    def _demo_defaults(self) -> Settings:
         # Demo mode needs an operator key to show; an ADMIN_API_KEY from the environment wins.
         if self.demo and not self.admin_api_key:
             self.admin_api_key = DEMO_ADMIN_API_KEY

@@ -64,7 +64,7 @@ class CurrentQr:
     expires_at: float  # unix seconds
 
     def expires_in_s(self, now_s: float) -> int:
-        return max(0, int(round(self.expires_at - now_s)))
+        return max(0, round(self.expires_at - now_s))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from sessions.api import SessionEvent
 
 
 def encode_event(event: SessionEvent) -> str:
-    """The JSON form published on `keys.EVENTS_CHANNEL`."""
+    """The JSON form published on `keys.events_channel`."""
     return json.dumps({"company_id": event.company_id, "type": event.type, "data": event.data}, ensure_ascii=False)
 
 
@@ -27,13 +27,14 @@ def decode_event(raw: str | bytes) -> SessionEvent | None:
 
 async def publish_event(redis: aioredis.Redis, event: SessionEvent) -> None:
     """Fan an event out to every instance."""
-    await redis.publish(keys.EVENTS_CHANNEL, encode_event(event))
+    await redis.publish(keys.events_channel(redis), encode_event(event))
 
 
 async def subscribe_events(redis: aioredis.Redis) -> AsyncIterator[SessionEvent]:
     """Events of all instances, until cancelled."""
+    channel = keys.events_channel(redis)
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(keys.EVENTS_CHANNEL)
+    await pubsub.subscribe(channel)
     try:
         async for message in pubsub.listen():
             if message.get("type") != "message":
@@ -42,5 +43,5 @@ async def subscribe_events(redis: aioredis.Redis) -> AsyncIterator[SessionEvent]
             if event is not None:
                 yield event
     finally:
-        await pubsub.unsubscribe(keys.EVENTS_CHANNEL)
+        await pubsub.unsubscribe(channel)
         await pubsub.aclose()

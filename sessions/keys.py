@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
-EVENTS_CHANNEL = "sessions:events"  # pub/sub: JSON SessionEvent of every instance
+from typing import Any
+
+# Pub/sub channels are server-wide in Redis (they ignore the logical db), so each channel name
+# carries the db index: deployments or test runs sharing one server on different dbs stay apart.
+
+
+def db_index(redis: Any) -> int:
+    """The logical db a redis-py client is bound to."""
+    return int(redis.connection_pool.connection_kwargs.get("db") or 0)
+
+
+def events_channel(redis: Any) -> str:
+    """Pub/sub: JSON SessionEvent of every instance."""
+    return f"sessions:events:{db_index(redis)}"
+
+
+def control_channel(redis: Any) -> str:
+    """Pub/sub: {"company_id", "action"} from the CLI (or another instance) to running daemons."""
+    return f"sessions:control:{db_index(redis)}"
+
+
+def sim_wake_channel(redis: Any) -> str:
+    """Pub/sub: a company id whose simulator phone side has news."""
+    return f"sim:wake:{db_index(redis)}"
 
 
 def current_qr(company_id: int) -> str:
@@ -40,8 +63,6 @@ def sim_prefix(company_id: int) -> str:
     return f"sim:{company_id}"
 
 
-CONTROL_CHANNEL = "sessions:control"  # pub/sub: {"company_id", "action"} from the CLI to running daemons
-SIM_WAKE_CHANNEL = "sim:wake"  # pub/sub: a company id whose simulator phone side has news
 
 
 def sim_commands(company_id: int) -> str:

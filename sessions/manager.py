@@ -3,7 +3,7 @@
 One `Session` object per company on this instance; the desired state (`running`/`stopped`) is
 stored so `restore()` at boot starts exactly the sessions that should run, with bounded
 concurrency and staggered starts. Control messages (from the CLI, or forwarded by another
-instance) arrive on `keys.CONTROL_CHANNEL`.
+instance) arrive on `keys.control_channel`.
 
 With a `LeaseKeeper` (several instances), a session runs only on the instance holding its lease
 (DESIGN.md section 9): stop/logout/pairing requests reaching another instance are forwarded to the
@@ -249,7 +249,7 @@ class SessionManager:
     async def _pairing_on_owner(self, company_id: int, phone: str, timeout_s: int = 10) -> tuple[str, int]:
         """Ask the instance owning the session for a pairing code (Redis request/reply)."""
         request_id = secrets.token_hex(8)
-        await self.redis.publish(keys.CONTROL_CHANNEL, json.dumps(
+        await self.redis.publish(keys.control_channel(self.redis), json.dumps(
             {"company_id": company_id, "action": "request_pairing_code", "phone": phone, "reply": request_id}))
         answer = await self.redis.blpop([keys.rpc_reply(request_id)], timeout=timeout_s)
         if answer is None:
@@ -404,7 +404,7 @@ class SessionManager:
     async def _control_loop(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(keys.CONTROL_CHANNEL)
+            await pubsub.subscribe(keys.control_channel(self.redis))
             async for message in pubsub.listen():
                 if message.get("type") != "message":
                     continue
@@ -468,4 +468,4 @@ async def send_control(redis: aioredis.Redis, company_id: int, action: str) -> i
     """Ask running daemons to act on a session; returns how many daemons listened."""
     if action not in CONTROL_ACTIONS:
         raise ValueError(f"action must be one of {sorted(CONTROL_ACTIONS)}")
-    return int(await redis.publish(keys.CONTROL_CHANNEL, json.dumps({"company_id": company_id, "action": action})))
+    return int(await redis.publish(keys.control_channel(redis), json.dumps({"company_id": company_id, "action": action})))

@@ -3,7 +3,7 @@
 The "phone side" (pending scans and pairing confirmations, injected faults, client messages
 waiting for delivery, what the bot sent, linked devices) lives in Redis, never in process memory, so a transport can run inside an engine worker process while the simulator API
 (`SimPhone`) runs in the daemon. The phone side queues a command and publishes the company id on
-`keys.SIM_WAKE_CHANNEL`; `SimHub` (one subscription per process) wakes that company's transport,
+`keys.sim_wake_channel`; `SimHub` (one subscription per process) wakes that company's transport,
 which drains its queues. Commands survive a missed wake-up: a transport drains them on start.
 """
 
@@ -119,7 +119,7 @@ class SimHub:
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(keys.SIM_WAKE_CHANNEL)
+                await pubsub.subscribe(keys.sim_wake_channel(self._redis))
                 ready.set()
                 delay_s = 0.1
                 for waker in list(self._wakers.values()):

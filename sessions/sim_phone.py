@@ -1,6 +1,6 @@
 """The simulator's phone side: what a person (or a test) does on the simulated phone.
 
-Everything is written to Redis and announced on `keys.SIM_WAKE_CHANNEL`, so it reaches
+Everything is written to Redis and announced on `keys.sim_wake_channel`, so it reaches
 the company's simulator transport wherever it runs (this process or an engine worker).
 """
 
@@ -50,7 +50,7 @@ class SimPhone:
         self._hub = hub
 
     async def _wake(self, company_id: int) -> None:
-        await self._redis.publish(keys.SIM_WAKE_CHANNEL, str(company_id))
+        await self._redis.publish(keys.sim_wake_channel(self._redis), str(company_id))
         if self._hub is not None:
             self._hub.wake(company_id)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import Protocol
 
 
 class TransportError(Exception):
@@ -105,18 +105,18 @@ class StreamReplaced:
     """Another client took over this session (WhatsApp error 440). Terminal."""
 
 
-TransportEvent = Union[
-    QrCode,
-    QrSeriesExpired,
-    PairingCode,
-    Connected,
-    IncomingText,
-    Disconnected,
-    LoggedOut,
-    TemporaryBan,
-    ClientOutdated,
-    StreamReplaced,
-]
+TransportEvent = (
+    QrCode
+    | QrSeriesExpired
+    | PairingCode
+    | Connected
+    | IncomingText
+    | Disconnected
+    | LoggedOut
+    | TemporaryBan
+    | ClientOutdated
+    | StreamReplaced
+)
 
 
 class Transport(Protocol):

@@ -15,7 +15,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -36,7 +36,7 @@ from gateway.settings import Settings
 ADMIN_KEY = "test-admin-key-0123456789"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef"
 # 2026-11-23 10:00 in Moscow: a Monday morning.
-START = datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
 
 def dsn_with_database(dsn: str, name: str) -> str:
@@ -148,7 +148,7 @@ def redis_server_url() -> Iterator[str]:
     finally:
         try:
             server.shutdown(nosave=True)
-        except Exception:  # noqa: BLE001 - the server may already be gone
+        except Exception:  # noqa: BLE001, S110 - the server may already be gone
             pass
 
 

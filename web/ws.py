@@ -27,7 +27,7 @@ from marketplace.tokens import TokenError
 from marketplace.validation import json_error
 from sessions.api import SessionEvent
 from sessions.events import decode_event
-from sessions.keys import EVENTS_CHANNEL
+from sessions.keys import events_channel
 from sessions.runtime import Clock
 
 log = structlog.get_logger(__name__)
@@ -76,7 +76,7 @@ class WsHub:
         while True:
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(EVENTS_CHANNEL)
+                await pubsub.subscribe(events_channel(redis))
                 self.subscribed.set()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)

@@ -70,16 +70,16 @@ class CategoryMatcher:
         }
         category_of = {sid: cid for cid, members in by_category.items() for sid in members}
         for lemma in BODY_LEMMAS:
-            named = {sid for sid, lemmas in lemmas_of.items() if lemma in lemmas}
-            if len(named) == 1:
-                (only,) = named
-                named = {
+            body_named = {sid for sid, lemmas in lemmas_of.items() if lemma in lemmas}
+            if len(body_named) == 1:
+                (only,) = body_named
+                body_named = {
                     sid
                     for sid in by_category[category_of[only]]
                     if not (lemmas_of[sid] & BODY_LEMMAS) or lemma in lemmas_of[sid]
                 }
-            if named:
-                self._body[lemma] = named
+            if body_named:
+                self._body[lemma] = body_named
 
     def group(self, tokens: list[str], skip: set[int]) -> list[int]:
         """The services of the group the message names, sorted; [] when it names none or also names

@@ -434,7 +434,7 @@ def _nails_on_feet(tokens: list[str], found: dict[str, set[int]]) -> bool:
 
 
 def _qualifies_chosen(
-    tokens: list[str], covered: set[str], found: dict[str, set[int]], used: set[int]
+    tokens: list[str], covered: set[str] | frozenset[str], found: dict[str, set[int]], used: set[int]
 ) -> bool:
     """Whether every word of `covered` stands right after a service already chosen ("педикюр
     покрытие", "педикюр с покрытием"): it qualifies that service and selects no other."""

@@ -1,7 +1,7 @@
 """`ai-admin sessions list|show|start|stop|logout COMPANY_ID`.
 
 `start`/`stop`/`logout` store the desired state in Postgres and send a control message on Redis
-(`sessions.keys.CONTROL_CHANNEL`) that every running daemon listens to; with no daemon running,
+(`sessions.keys.control_channel`) that every running daemon listens to; with no daemon running,
 the desired state is applied at its next start.
 """
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from gateway.clock import FakeClock, SystemClock
 from gateway.tasks import TaskSupervisor
 
 
 async def test_fake_clock_wakes_sleepers_in_deadline_order():
-    clock = FakeClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
     woke: list[str] = []
 
     async def sleeper(name: str, s: float) -> None:
@@ -21,7 +21,7 @@ async def test_fake_clock_wakes_sleepers_in_deadline_order():
     await asyncio.sleep(0)
     await clock.advance(10)
     assert woke == ["a@00:00:05"]
-    assert clock.now() == datetime(2026, 1, 1, 0, 0, 10, tzinfo=timezone.utc)
+    assert clock.now() == datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
     await clock.advance(timedelta(seconds=10))
     assert woke == ["a@00:00:05", "b@00:00:20"]
     await asyncio.gather(*tasks)

@@ -6,28 +6,19 @@ import asyncio
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import db
+from gateway.app import create_app
 from gateway.appkeys import READINESS
-from tests.conftest import app_of
 
 
-async def test_healthz_answers_and_readyz_waits_for_startup(make_client):
+async def test_healthz_answers_and_readyz_waits_for_startup(settings):
+    """/healthz answers while startup hooks still run; /readyz is 503 until they finish."""
     gate = asyncio.Event()
-    client = await make_client(wait_ready=False)
-    app = app_of(client)
-    # Hold startup open: a hook that waits for the gate (as a slow session restore would).
-    readiness = app[READINESS]
-    assert not readiness.finished.is_set() or readiness.started
-    # The app's own hooks may already have finished; add a fresh instance with a held hook instead.
-    await client.close()
+    app = create_app(settings)
 
-    from gateway.app import create_app
-    from aiohttp.test_utils import TestClient, TestServer
-
-    app = create_app(app[__import__("gateway.appkeys", fromlist=["SETTINGS"]).SETTINGS])
-
-    async def held() -> None:
+    async def held() -> None:  # a slow session restore, held open by the test
         await gate.wait()
 
     app[READINESS].hooks.insert(0, ("held", held))
@@ -40,13 +31,30 @@ async def test_healthz_answers_and_readyz_waits_for_startup(make_client):
         resp = await client.get("/readyz")
         assert resp.status == 503
         body = await resp.json()
-        assert body["checks"]["started"] is False
-        assert body["checks"]["postgres"] is True and body["checks"]["redis"] is True
+        assert body["checks"] == {"started": False, "postgres": True, "redis": True}
         gate.set()
         await asyncio.wait_for(app[READINESS].finished.wait(), 10)
         resp = await client.get("/readyz")
         assert resp.status == 200
         assert (await resp.json())["status"] == "ready"
+    finally:
+        await client.close()
+
+
+async def test_readyz_reports_a_failed_startup_hook(settings):
+    app = create_app(settings)
+
+    async def broken() -> None:
+        raise RuntimeError("restore exploded")
+
+    app[READINESS].hooks.insert(0, ("broken", broken))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        await asyncio.wait_for(app[READINESS].finished.wait(), 10)
+        resp = await client.get("/readyz")
+        assert resp.status == 503
+        assert "restore exploded" in (await resp.json())["startup_error"]
     finally:
         await client.close()
 

@@ -32,7 +32,7 @@ async def two(make_engine: EngineFactory) -> tuple[Engine, Engine]:
 
 
 async def _subscribed(engine: Engine) -> bool:
-    return int((await engine.manager.redis.pubsub_numsub(keys.CONTROL_CHANNEL))[0][1]) >= 2
+    return int((await engine.manager.redis.pubsub_numsub(keys.control_channel(engine.manager.redis)))[0][1]) >= 2
 
 
 async def test_only_the_owner_runs_and_requests_are_forwarded(make_engine: EngineFactory, company: int) -> None:
