@@ -17,9 +17,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
 
 import structlog
+
+from sessions.logsetup import configure_structlog
 
 CONFIG_ENV = "AIAD_ENGINE_CONFIG"
 CAPACITY_ENV = "AIAD_WORKER_CAPACITY"
@@ -28,29 +29,8 @@ WORKER_ID_ENV = "AIAD_WORKER_ID"
 
 
 def configure_worker_logging(level: str = "INFO") -> None:
-    """JSON logs on stderr through structlog; must run before neonize is imported."""
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)],
-    )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    """JSON logs on stderr, secrets redacted like the daemon's; must run before neonize is imported."""
+    configure_structlog(level, "json")
 
 
 def main() -> None:
