@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 
 from sessions import keys
+from sessions.aio import close_within
 from sessions.api import SessionEvent
 
 
@@ -43,5 +44,5 @@ async def subscribe_events(redis: aioredis.Redis) -> AsyncIterator[SessionEvent]
             if event is not None:
                 yield event
     finally:
-        await pubsub.unsubscribe(channel)
-        await pubsub.aclose()
+        await close_within(pubsub.unsubscribe(channel), "events_unsubscribe")
+        await close_within(pubsub.aclose(), "events_pubsub")

@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from sessions import keys
-from sessions.aio import cancel_and_wait
+from sessions.aio import cancel_and_wait, close_within
 from sessions.api import CurrentQr, SessionEvent, SessionInfo, SessionListener, SessionState
 from sessions.config import SessionsConfig
 from sessions.events import publish_event
@@ -419,8 +419,7 @@ class SessionManager:
                 except Exception as exc:  # noqa: BLE001 - keep listening
                     log.error("sessions_control_failed", company_id=company_id, action=action, error=repr(exc))
         finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
+            await close_within(pubsub.aclose(), "sessions_control_pubsub")
 
     async def _on_control(self, company_id: int, action: str, data: dict[str, object]) -> None:
         if action == "start" or action == "request_qr":

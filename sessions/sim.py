@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from sessions import keys
-from sessions.aio import cancel_and_wait
+from sessions.aio import cancel_and_wait, close_within
 from sessions.config import SimConfig
 from sessions.jid import jid_to_phone, phone_to_jid
 from sessions.runtime import Clock, Spawner
@@ -137,8 +137,7 @@ class SimHub:
                 await asyncio.sleep(delay_s)
                 delay_s = min(5.0, delay_s * 2)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                await close_within(pubsub.aclose(), "sim_hub_pubsub")
 
     def register(self, company_id: int, waker: asyncio.Event) -> None:
         self._wakers[company_id] = waker

@@ -25,6 +25,7 @@ from marketplace.auth import PRINCIPAL, bearer
 from marketplace.service import MarketplaceService
 from marketplace.tokens import TokenError
 from marketplace.validation import json_error
+from sessions.aio import CLOSE_TIMEOUT_S, close_within
 from sessions.api import SessionEvent
 from sessions.events import decode_event
 from sessions.keys import events_channel
@@ -45,6 +46,7 @@ class WsHub:
         # Sockets still being greeted: events for them wait here so the greeting goes first.
         self._held: dict[web.WebSocketResponse, list[dict[str, Any]]] = {}
         self.subscribed = asyncio.Event()  # set while the Redis subscription is live
+        self.close_timeout_s = CLOSE_TIMEOUT_S  # how long a cancelled `run` may spend letting go of Redis
 
     @property
     def count(self) -> int:
@@ -92,7 +94,7 @@ class WsHub:
                 await asyncio.sleep(1.0)
             finally:
                 self.subscribed.clear()
-                await pubsub.aclose()
+                await close_within(pubsub.aclose(), "ws_hub_pubsub", self.close_timeout_s)
 
     async def dispatch(self, event: SessionEvent) -> None:
         """Send one session event to the company's sockets on this instance."""

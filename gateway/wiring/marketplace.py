@@ -9,7 +9,6 @@ Tests may put their own objects under `MP_SESSIONS` / `MP_PARTNER` before the ap
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,6 +27,7 @@ from marketplace.lifecycle import Lifecycle
 from marketplace.partner import HttpPartnerApi, PartnerApi
 from marketplace.service import MarketplaceService
 from marketplace.store import MarketplaceStore
+from sessions.aio import cancel_and_wait
 from sessions.api import OutboxSender, SessionService
 from web import pages
 from web.security import security_middleware
@@ -141,9 +141,7 @@ async def _marketplace_ctx(app: web.Application) -> AsyncIterator[None]:
             await asyncio.wait_for(hub.subscribed.wait(), timeout=5)
         except TimeoutError:
             pass
-        hub_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await hub_task
+        await cancel_and_wait(hub_task)  # bounded: a wedged subscription cannot hang the shutdown
         await hub.close_all()
         if http_session is not None:
             await http_session.close()

@@ -1,0 +1,54 @@
+"""The WebSocket hub's subscriber ends in bounded time even when Redis will not let go."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from web.ws import WsHub
+
+
+class _HangingClosePubSub:
+    """A real subscription whose `aclose` never returns (a wedged connection)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def aclose(self) -> None:
+        await asyncio.Event().wait()
+
+
+class _Redis:
+    def __init__(self, inner: aioredis.Redis) -> None:
+        self._inner = inner
+        self.pubsubs: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def pubsub(self, **kwargs: Any) -> _HangingClosePubSub:
+        inner = self._inner.pubsub(**kwargs)
+        self.pubsubs.append(inner)
+        return _HangingClosePubSub(inner)
+
+
+async def test_hub_run_ends_when_cancelled_even_if_pubsub_close_hangs(redis: aioredis.Redis) -> None:
+    hub = WsHub(cast(Any, None))
+    hub.close_timeout_s = 0.05
+    wrapped = _Redis(redis)
+    task = asyncio.create_task(hub.run(cast(aioredis.Redis, wrapped)))
+    await asyncio.wait_for(hub.subscribed.wait(), 10)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    try:
+        assert task in done, "the hub's run loop hung in its cleanup"
+        assert task.cancelled()
+        assert not hub.subscribed.is_set()
+    finally:
+        for pubsub in wrapped.pubsubs:
+            await pubsub.aclose()
