@@ -108,11 +108,13 @@ class SimHub:
     async def ensure_started(self) -> None:
         """Subscribe once (idempotent); returns when the subscription is active."""
         async with self._lock:
-            if self._task is not None and not self._task.done():
-                return
-            self._ready = asyncio.Event()
-            self._task = _spawn(self._spawner, "sim-hub", self._listen(self._ready))
-        await self._ready.wait()
+            if self._task is None or self._task.done() or self._ready is None:
+                fresh = self._ready = asyncio.Event()
+                self._task = _spawn(self._spawner, "sim-hub", self._listen(fresh))
+                # A hub closed before it subscribed must not leave anyone waiting forever.
+                self._task.add_done_callback(lambda _: fresh.set())
+            ready = self._ready
+        await ready.wait()  # a second caller waits for the same subscription too
 
     async def _listen(self, ready: asyncio.Event) -> None:
         delay_s = 0.1

@@ -73,7 +73,10 @@ async def test_connect_page_in_chromium(make_client, database_url) -> None:
             scan = await client.post(f"/sim/{reg['company_id']}/scan", json={"phone": "+79005550099"})
             assert scan.status == 200
             await page.wait_for_selector("#success-view", state="visible", timeout=15000)
-            assert "+79005550099" in await page.inner_text("#connected-phone")
+            # The success view opens on the CONNECTED state; the phone arrives with the `connected` message after it.
+            await page.wait_for_function(
+                "() => document.querySelector('#connected-phone').textContent.includes('+79005550099')",
+                timeout=15000)
             assert await page.is_hidden("#connect-view")
             assert not [e for e in errors if "Content Security Policy" in e], errors
         finally:
