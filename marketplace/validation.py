@@ -8,7 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+from sessions.jid import is_e164
+
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(\.[A-Za-z0-9\-]{1,63})+$")
 MAX_INT = 2**31 - 1
 
@@ -21,14 +22,16 @@ def is_digits(value: str) -> bool:
 
 def bad_request(code: str, message: str) -> web.HTTPBadRequest:
     """A 400 in the contract shape."""
-    body = json.dumps({"success": False, "error": {"code": code, "message": message}}, ensure_ascii=False)
-    return web.HTTPBadRequest(text=body, content_type="application/json")
+    return web.HTTPBadRequest(text=_error_json(code, message), content_type="application/json")
 
 
 def json_error(exc_cls: type[web.HTTPException], code: str, message: str, **kw: Any) -> web.HTTPException:
     """Any HTTP error in the contract shape."""
-    body = json.dumps({"success": False, "error": {"code": code, "message": message}}, ensure_ascii=False)
-    return exc_cls(text=body, content_type="application/json", **kw)
+    return exc_cls(text=_error_json(code, message), content_type="application/json", **kw)
+
+
+def _error_json(code: str, message: str) -> str:
+    return json.dumps({"success": False, "error": {"code": code, "message": message}}, ensure_ascii=False)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -73,7 +76,7 @@ def phone_e164(value: Any, field: str = "phone") -> str:
     if not isinstance(value, str):
         raise bad_request("invalid_field", f"{field} must be a string in E.164 format, e.g. +79001234567")
     cleaned = re.sub(r"[\s\-()]", "", value)
-    if not _E164.match(cleaned):
+    if not is_e164(cleaned):
         raise bad_request("invalid_field", f"{field} must be in E.164 format, e.g. +79001234567")
     return cleaned
 

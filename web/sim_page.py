@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import jinja2
 from aiohttp import web
 
+from marketplace.validation import json_error
 from sessions.api import SessionService
 from sessions.jid import is_e164
 from sessions.runtime import Clock
@@ -54,8 +55,7 @@ _SIM_STATUS = {
 
 
 def _fail(exc_cls: type[web.HTTPException], code: str, message: str) -> NoReturn:
-    body = {"success": False, "error": {"code": code, "message": message}}
-    raise exc_cls(text=json.dumps(body, ensure_ascii=False), content_type="application/json")
+    raise json_error(exc_cls, code, message)
 
 
 def _sim_fail(err: SimError) -> NoReturn:
