@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from sessions.jid import is_e164
+from sync.jsonbody import BadJson, parse_json_body
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(\.[A-Za-z0-9\-]{1,63})+$")
 MAX_INT = 2**31 - 1
@@ -35,29 +36,16 @@ def _error_json(code: str, message: str) -> str:
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object (400 for malformed JSON or another JSON type)."""
+    """The request body as a JSON object (400 for malformed JSON, another JSON type, NaN/Infinity,
+    NUL characters or lone surrogates: PostgreSQL cannot store those)."""
     raw = await request.read()  # 413 is raised here past client_max_size
     try:
-        data = json.loads(raw.decode("utf-8")) if raw else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise bad_request("invalid_json", "Body is not valid JSON") from None
+        data = parse_json_body(raw)
+    except BadJson as exc:
+        raise bad_request("invalid_json", str(exc)) from None
     if not isinstance(data, dict):
         raise bad_request("invalid_json", "Body must be a JSON object")
-    if _has_nul(data):  # PostgreSQL text and JSONB cannot hold U+0000
-        raise bad_request("invalid_json", "Body must not contain NUL (\\u0000) characters")
     return data
-
-
-def _has_nul(value: Any, depth: int = 0) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if depth > 50:
-        return False
-    if isinstance(value, dict):
-        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v, depth + 1) for v in value)
-    return False
 
 
 def positive_int(value: Any, field: str) -> int:

@@ -292,9 +292,7 @@ class Session:
             await self.transition(S.LOGGED_OUT, event.reason)
             return "done"
         if isinstance(event, TemporaryBan):
-            self.banned_until = (
-                datetime.fromtimestamp(event.expires_at, tz=UTC) if event.expires_at else None
-            )
+            self.banned_until = _ban_expiry(event.expires_at)
             until = f" until {self.banned_until.isoformat()}" if self.banned_until else ""
             await self.transition(S.BANNED, f"temporary ban ({event.code}){until}")
             return "done"
@@ -317,3 +315,13 @@ class Session:
         value = json.dumps({"qr": event.code, "generated_at": event.issued_at, "expires_at": expires_at})
         await self.ctx.redis.set(keys.current_qr(self.company_id), value, px=max(1, int(remaining_s * 1000)))
         return remaining_s
+
+
+def _ban_expiry(expires_at: float | None) -> datetime | None:
+    """The ban's end as a datetime; None when absent or not representable (never crash the loop on it)."""
+    if not expires_at:
+        return None
+    try:
+        return datetime.fromtimestamp(expires_at, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None

@@ -18,6 +18,7 @@ from aiohttp import web
 from sync.client import YClientsClient
 from sync.clock import Clock
 from sync.errors import NotFound, YClientsError
+from sync.jsonbody import BadJson, parse_json_body
 from sync.models import as_int
 from sync.service import Spawner
 from sync.store import SyncStore, WebhookEvent
@@ -34,6 +35,9 @@ def dedupe_key(company_id: int, resource: str, resource_id: Any, status: str, da
     marker = changed if changed else json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
     raw = json.dumps([company_id, resource, str(resource_id), status, marker], ensure_ascii=False)
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+MAX_COMPANY_ID = 2**31 - 1  # companies.id is an int4
 
 
 def _bad(message: str, code: str = "bad_request") -> web.HTTPBadRequest:
@@ -66,15 +70,19 @@ class WebhookIngest:
 
     async def handle(self, request: web.Request) -> web.Response:
         """The HTTP handler: 200 fast; 400 malformed; 404 unknown company (JSON error shape)."""
-        company_id = int(request.match_info["companyId"])
-        ref = await self.store.company_ref(company_id)
+        raw_id = request.match_info["companyId"]
+        company_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 10 else 0
+        ref = await self.store.company_ref(company_id) if 0 < company_id <= MAX_COMPANY_ID else None
         if ref is None:
             body = {"success": False, "error": {"code": "not_found", "message": "Unknown company"}}
             raise web.HTTPNotFound(text=json.dumps(body), content_type="application/json")
+        raw = await request.read()
+        if not raw:
+            raise _bad("Body is not valid JSON", "invalid_json")
         try:
-            payload = await request.json(loads=json.loads)
-        except (ValueError, UnicodeDecodeError):
-            raise _bad("Body is not valid JSON", "invalid_json") from None
+            payload = parse_json_body(raw)
+        except BadJson as exc:
+            raise _bad(str(exc), "invalid_json") from None
         if not isinstance(payload, dict):
             raise _bad("Body must be a JSON object")
         salon = as_int(payload.get("company_id"))

@@ -8,7 +8,6 @@ browser: the session state, a scan button, and a chat with the bot (external JS,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, NoReturn
 import jinja2
 from aiohttp import web
 
-from marketplace.validation import json_error
+from marketplace.validation import json_error, read_json_object
 from sessions.api import SessionService
 from sessions.jid import is_e164
 from sessions.runtime import Clock
@@ -41,6 +40,7 @@ class SimApi:
 
 SIM_API = web.AppKey("sim_api", SimApi)
 MAX_TEXT = 4096
+MAX_BAN_S = 366 * 86400  # a simulated ban lasts at most a year
 
 _SIM_STATUS = {
     "no_qr": web.HTTPConflict,
@@ -74,15 +74,10 @@ async def _company(request: web.Request) -> int:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
+    """The JSON object body ({} when there is none); 400 for anything PostgreSQL could not store."""
     if not request.can_read_body:
         return {}
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        _fail(web.HTTPBadRequest, "invalid_json", "Body is not valid JSON")
-    if not isinstance(data, dict):
-        _fail(web.HTTPBadRequest, "invalid_json", "Body must be a JSON object")
-    return data
+    return await read_json_object(request)
 
 
 def _optional_phone(data: dict[str, Any], field: str) -> str | None:
@@ -163,8 +158,10 @@ async def fault(request: web.Request) -> web.Response:
         _fail(web.HTTPBadRequest, "invalid_fault", "'kind' is required")
     if not isinstance(count, int) or isinstance(count, bool):
         _fail(web.HTTPBadRequest, "invalid_count", "'count' must be an integer")
-    if not isinstance(expires_in_s, (int, float)) or isinstance(expires_in_s, bool) or expires_in_s <= 0:
-        _fail(web.HTTPBadRequest, "invalid_expires_in", "'expires_in_s' must be a positive number")
+    if (not isinstance(expires_in_s, (int, float)) or isinstance(expires_in_s, bool)
+            or not 0 < expires_in_s <= MAX_BAN_S):
+        _fail(web.HTTPBadRequest, "invalid_expires_in",
+              f"'expires_in_s' must be a positive number of seconds, at most {MAX_BAN_S}")
     try:
         await _phone(request).fault(company_id, kind, count=count, expires_in_s=float(expires_in_s))
     except SimError as err:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from gateway.settings import DEV_PARTNER_TOKEN
 from marketplace.signing import sign_user_data
 from tests.marketplace.support import ADMIN, Mp
@@ -182,3 +184,18 @@ async def test_a_notice_whose_handling_failed_is_retried_on_resend(mp: Mp, pool)
     assert await pool.fetchval("SELECT integration_status FROM companies WHERE salon_id = 7301") == "frozen"
     resp = await mp.client.post("/marketplace/webhook/yclients", json=notice(7301, "freeze"))
     assert (await resp.json())["result"] == "duplicate" and len(calls) == 2
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"salon_id": 7211, "status": "connected", "x": Infinity}',
+    b'{"salon_id": 7211, "status": "connected", "x": NaN}',
+    b'{"salon_id": 7211, "status": "connected", "x": "\\ud800"}',
+    b'{"salon_id": 7211, "status": "connected", "x": "a\\u0000b"}',
+])
+async def test_salon_callback_refuses_json_postgres_cannot_store(mp: Mp, pool, raw: bytes) -> None:
+    a = await mp.register(7211)
+    resp = await mp.client.post("/marketplace/callback", data=raw,
+                                headers={"X-API-Key": a["api_key"], "Content-Type": "application/json"})
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "invalid_json"
+    assert await pool.fetchval("SELECT count(*) FROM marketplace_events WHERE source = 'callback'") == 0

@@ -102,6 +102,12 @@ async def test_sim_api_validates_input(make_client) -> None:  # type: ignore[no-
     await expect("GET", f"/sim/{company}/outbound?to=abc", 400, "invalid_phone")
     await expect("POST", f"/sim/{company}/fault", 400, "invalid_fault", json={"kind": "meteor"})
     await expect("POST", f"/sim/{company}/fault", 400, "invalid_count", json={"kind": "disconnect", "count": "x"})
+    await expect("POST", f"/sim/{company}/fault", 400, "invalid_expires_in", json={"kind": "ban", "expires_in_s": 1e308})
+    # Text PostgreSQL cannot store (NUL, a lone surrogate) is refused at the door, not lost later.
+    for raw in (b'{"from": "+79161234567", "text": "a\\u0000b"}', b'{"from": "+79161234567", "text": "\\ud800"}',
+                b'{"kind": "ban", "expires_in_s": Infinity}'):
+        await expect("POST", f"/sim/{company}/inbound", 400, "invalid_json", data=raw,
+                     headers={"Content-Type": "application/json"})
     await expect("POST", f"/sim/{company}/pair", 409, "no_pairing_code", json={"code": "ABCD-EFGH"})
     await expect("POST", "/sim/99999/scan", 404, "company_not_found", json={})
     # Nothing was lost or half-done by the refused requests.

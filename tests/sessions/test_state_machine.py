@@ -231,3 +231,12 @@ async def test_logout_deletes_credentials(engine: Engine, company: int) -> None:
 async def test_info_of_unknown_company_is_stopped(engine: Engine) -> None:
     info = await engine.manager.info(999_999)
     assert info.state is S.STOPPED and info.desired == "stopped"
+
+
+async def test_a_ban_with_an_unrepresentable_expiry_still_ends_banned(engine: Engine, company: int) -> None:
+    await connect(engine, company)
+    # What WhatsApp says is not ours to trust: an absurd expiry must not crash the session loop.
+    await engine.phone._command(company, {"kind": "ban", "count": 1, "expires_in_s": 1e308})
+    await engine.recorder.wait_state(company, S.BANNED)
+    info = await engine.manager.info(company)
+    assert info.state is S.BANNED and "temporary ban" in (info.reason or "")

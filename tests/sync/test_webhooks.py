@@ -222,3 +222,26 @@ async def test_a_burst_of_events_is_drained_by_one_background_task(
         await client.post(f"/marketplace/webhook/{cid}", json=event(4004, "update"))
         assert len(spawner.spawned) == 2  # idle again: the next event starts a new task
         await spawner.spawned[1][1]
+
+
+async def test_a_company_id_beyond_int4_is_unknown_not_a_500(hook: TestClient, pool: Any) -> None:
+    await add_company(pool, DEMO_SALON)
+    for cid in ("99999999999999", "2147483648", "0"):
+        resp = await hook.post(f"/marketplace/webhook/{cid}", json=event(1))
+        assert resp.status == 404, cid
+        assert (await resp.json())["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"company_id": %d, "resource": "record", "resource_id": 1, "status": "update", "data": {"x": Infinity}}',
+    b'{"company_id": %d, "resource": "record", "resource_id": 1, "status": "update", "data": {"x": "\\ud800"}}',
+    b'{"company_id": %d, "resource": "record", "resource_id": 1, "status": "update", "data": {"x": "a\\u0000"}}',
+    b'',
+])
+async def test_json_postgres_cannot_store_is_a_400_and_stores_nothing(hook: TestClient, pool: Any, raw: bytes) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    body = raw % DEMO_SALON if raw else raw
+    resp = await hook.post(f"/marketplace/webhook/{cid}", data=body, headers={"Content-Type": "application/json"})
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "invalid_json"
+    assert await _events(pool) == []
