@@ -61,6 +61,19 @@ class VisitChanges:
         if handoff is not None:
             await handoff.pause(turn.salon.company_id, turn.chat)
 
+    def _apply_same_time(self, turn: Turn, st: DialogueState) -> None:
+        """Fill what a move leaves unsaid from the visit being moved: "на пятницу на то же время" keeps
+        its time; "сдвиньте на 17:00" / "на вечер" (no day) keeps its day (when that is not past)."""
+        if st.target is None:
+            return
+        starts = datetime.fromisoformat(st.target.starts_at).astimezone(turn.local_now.tzinfo)
+        if st.same_time:
+            st.same_time = False
+            st.time = starts.strftime("%H:%M")
+            st.part_of_day = None
+        if (st.time or st.part_of_day) and not st.date and starts.date() >= turn.today:
+            st.date = starts.date().isoformat()
+
     async def _do_move(self, turn: Turn, st: DialogueState, offer: Offer) -> list[str]:
         target = st.target
         assert target is not None
@@ -151,6 +164,7 @@ class VisitChanges:
             return [f"Отменить вашу запись: {self._record_line(turn, record)}? (да/нет)"]
         st.service_ids = list(record.service_ids)
         st.staff_id = record.staff_id
+        self._apply_same_time(turn, st)
         if st.date or st.time or st.part_of_day:
             return await self._search(turn, st)
         st.awaiting = "when"

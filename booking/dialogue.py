@@ -24,7 +24,7 @@ from booking.ports import (
     OutcomeUnknown,
     SlotTaken,
 )
-from booking.slots import SlotFinder, SlotQuery
+from booking.slots import OwnVisit, SlotFinder, SlotQuery
 from booking.state import DialogueState, Offer, RecordRef
 from booking.turn import Turn
 
@@ -50,12 +50,25 @@ class Dialogue(VisitChanges):
     async def step(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
         """Advance the conversation by one client turn; returns the replies to send."""
         first_contact = not st.greeted
+        if first_contact and not st.client_name and u.intent != "human":
+            st.client_name = u.client_name or await self._known_name(turn)
         replies = await self._step(turn, st, u)
         st.greeted = True
-        if first_contact and u.intent != "greeting" and replies:
-            # The first answer a client ever gets introduces the salon.
-            replies[0] = f"Здравствуйте! Это салон {texts.salon_name(turn.catalog)} 🌸\n{replies[0]}"
+        if first_contact and replies:
+            # The first answer a client ever gets introduces the salon (by the client's name when known).
+            hello = texts.hello(turn.catalog, st.client_name)
+            if u.intent == "greeting" and replies[0].startswith("Здравствуйте! Это салон"):
+                replies[0] = hello + replies[0][len(texts.hello(turn.catalog, None)):]
+            elif u.intent != "greeting":
+                replies[0] = f"{hello}\n{replies[0]}"
         return replies
+
+    async def _known_name(self, turn: Turn) -> str | None:
+        """The name the salon knows this phone by (None for a new client or when it cannot be read)."""
+        try:
+            return await self.actions.api.client_name(turn.salon.salon_id, turn.phone)
+        except BookingError:
+            return None
 
     async def _step(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
         intent = u.intent
@@ -124,6 +137,7 @@ class Dialogue(VisitChanges):
     # --- information ---------------------------------------------------------------------
     def _info(self, turn: Turn, st: DialogueState, u: Understanding) -> str:
         cat = turn.catalog
+        in_flow = bool(st.flow and st.awaiting)
         if u.intent == "hours_address":
             text = texts.hours_address(cat)
         elif u.intent == "prices":
@@ -131,10 +145,12 @@ class Dialogue(VisitChanges):
             ids = list(u.service_ids)
             for alternatives in (u.hints.get("ambiguous_services") or {}).values():
                 ids += [int(x) for x in alternatives if int(x) not in ids]
-            text = texts.price_list(cat, ids)
+            if not ids and in_flow:  # "а сколько стоит?" mid-booking: the service being booked
+                ids = list(st.service_ids)
+            text = texts.price_list(cat, ids, ask=not in_flow)
         else:
-            text = texts.services_list(cat, with_prices=True)
-        if st.flow and st.awaiting:
+            text = texts.services_list(cat, with_prices=True, ask=not in_flow)
+        if in_flow:
             text += "\n\n" + self._reprompt(turn, st)
         return text
 
@@ -172,11 +188,14 @@ class Dialogue(VisitChanges):
         elif u.part_of_day:
             st.part_of_day = u.part_of_day
             st.time = None
+        if u.hints.get("same_time") and not u.time:
+            st.same_time = True
 
     async def _book_request(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
         if st.flow == "reschedule" and st.target is not None and not u.service_ids:
             self._merge(st, u)  # "давайте на завтра в 15" while moving a visit: keep moving it
             st.service_ids, st.staff_id = list(st.target.service_ids), st.target.staff_id
+            self._apply_same_time(turn, st)
             return await self._search(turn, st)
         if u.intent == "book" and st.flow not in (None, "book"):
             st.reset_flow()
@@ -218,6 +237,7 @@ class Dialogue(VisitChanges):
             today=turn.today,
             now_hm=turn.local_now.time(),
             only_staff=st.flow == "reschedule",
+            own=self._own_visit(turn, st),
         )
         if query.day is not None and query.day < turn.today:
             st.date = None
@@ -255,6 +275,18 @@ class Dialogue(VisitChanges):
         body = "\n".join(lines)
         text = f"{head}\n{body}\nКакое время вам подходит? Напишите номер или время."
         return [(prefix + " " if prefix else "") + text]
+
+    def _own_visit(self, turn: Turn, st: DialogueState) -> OwnVisit | None:
+        """The visit being moved, so its own time does not hide overlapping new times."""
+        target = st.target
+        if st.flow != "reschedule" or target is None or target.staff_id is None:
+            return None
+        durations = {s.id: s.duration_s or 0 for s in turn.catalog.services}
+        length_s = sum(durations.get(i, 0) for i in target.service_ids)
+        if length_s <= 0:
+            return None
+        start = datetime.fromisoformat(target.starts_at).astimezone(turn.local_now.tzinfo)
+        return OwnVisit(target.staff_id, start, length_s)
 
     def _offers_head(self, turn: Turn, st: DialogueState, staff_busy: bool, day_full: bool) -> str:
         cat = turn.catalog
@@ -330,7 +362,7 @@ class Dialogue(VisitChanges):
             new = f"{texts.short_day(date.fromisoformat(o.date), turn.today)} в {o.time}"
             return f"Переношу вашу запись ({old}) на {new}, мастер {who}. Подтверждаете? (да/нет)"
         cost = texts.total_price(cat, o.service_ids)
-        name = f"{st.client_name}, " if st.client_name else ""
+        name = f"{texts.first_name(st.client_name)}, " if st.client_name else ""
         return (
             f"{name}записываю вас: {what}, мастер {who}, {when}"
             + (f", стоимость {cost}" if cost else "")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 
 from booking.model import SalonCatalog
 from booking.ports import FreeSlot, YClientsBooking
@@ -19,6 +20,15 @@ PART_RANGES: dict[str, tuple[int, int]] = {
 
 
 @dataclass(frozen=True)
+class OwnVisit:
+    """The visit being moved: its time is free for its own new time ("сдвиньте с 16:00 на 17:00")."""
+
+    staff_id: int
+    start: datetime  # aware, salon-local
+    length_s: int
+
+
+@dataclass(frozen=True)
 class SlotQuery:
     service_ids: list[int]
     staff_id: int | None
@@ -28,6 +38,7 @@ class SlotQuery:
     today: date
     now_hm: time  # salon-local time now: today's past slots are skipped
     only_staff: bool = False  # rescheduling keeps the master (PUT book_record moves only the time)
+    own: OwnVisit | None = None  # rescheduling: the visit being moved (book_times counts it as busy)
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,35 @@ def _in_part(slot: FreeSlot, part: str | None) -> bool:
         return True
     lo, hi = PART_RANGES[part]
     return lo * 60 <= _minutes(slot.time) < hi * 60
+
+
+def freed_by_own(slots: list[FreeSlot], own: OwnVisit, step_min: int = 15) -> list[FreeSlot]:
+    """Start times that book_times hides only because the visit being moved occupies them.
+
+    A slot at s means [s, s + length) is free; those intervals with the visit's own interval form
+    the time the visit could use. Each step-aligned start whose whole interval fits in that union
+    (other than the visit's current start) is a free time for the move."""
+    length = own.length_s // 60
+    if length <= 0:
+        return []
+    own_lo = own.start.hour * 60 + own.start.minute
+    spans = sorted([(_minutes(s.time), _minutes(s.time) + length) for s in slots] + [(own_lo, own_lo + length)])
+    merged: list[list[int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    known = {s.time for s in slots}
+    out: list[FreeSlot] = []
+    for t in range(own_lo - length + step_min, own_lo + length, step_min):
+        hm = f"{t // 60:02d}:{t % 60:02d}"
+        if t < 0 or t + length > 24 * 60 or t == own_lo or hm in known:
+            continue
+        if any(lo <= t and t + length <= hi for lo, hi in merged):
+            start = own.start.replace(hour=t // 60, minute=t % 60, second=0, microsecond=0)
+            out.append(FreeSlot(own.staff_id, hm, start.isoformat(), own.length_s))
+    return out
 
 
 def pick(slots: list[FreeSlot], query: SlotQuery, limit: int) -> list[FreeSlot]:
@@ -91,7 +131,13 @@ class SlotFinder:
             *(self._api.book_times(salon_id, sid, day, query.service_ids) for sid in staff_ids)
         )
         out: list[FreeSlot] = []
+        own = query.own
         for staff_id, slots in zip(staff_ids, results):
+            if own is not None and staff_id == own.staff_id and day == own.start.date():
+                starts = sorted({_minutes(s.time) for s in slots})
+                steps = [b - a for a, b in pairwise(starts)]
+                step = min(max(min(steps), 5), 60) if steps else 15
+                slots = sorted([*slots, *freed_by_own(list(slots), own, step)], key=lambda s: _minutes(s.time))
             for s in slots:
                 slot = s if s.staff_id == staff_id else FreeSlot(staff_id, s.time, s.datetime_raw, s.seance_length_s)
                 if day == query.today and _minutes(slot.time) <= query.now_hm.hour * 60 + query.now_hm.minute:

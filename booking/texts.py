@@ -95,6 +95,18 @@ def total_price(catalog: SalonCatalog, service_ids: list[int]) -> str:
     return rub(lo) if lo == hi else f"{rub(lo)}–{rub(hi)}".replace(" ₽–", "–")
 
 
+def first_name(name: str) -> str:
+    """How to address a client: "Елена" of "Елена Орлова"."""
+    parts = name.split()
+    return parts[0] if parts else name
+
+
+def hello(catalog: SalonCatalog, client_name: str | None) -> str:
+    """"Здравствуйте, Елена! Это салон «Лаванда» 🌸" (without the name when it is not known)."""
+    who = f", {first_name(client_name)}" if client_name and client_name.strip() else ""
+    return f"Здравствуйте{who}! Это салон {salon_name(catalog)} 🌸"
+
+
 def greeting(catalog: SalonCatalog) -> str:
     return (
         f"Здравствуйте! Это салон {salon_name(catalog)} 🌸 Могу записать вас, перенести или отменить визит, "
@@ -120,12 +132,13 @@ def hours_address(catalog: SalonCatalog) -> str:
     return "\n".join(parts)
 
 
-def price_list(catalog: SalonCatalog, service_ids: list[int]) -> str:
+def price_list(catalog: SalonCatalog, service_ids: list[int], *, ask: bool = True) -> str:
+    """Prices of these services (all services when none); `ask`: end with an offer to book."""
     by_id = {s.id: s for s in catalog.services}
     if service_ids:
         lines = [f"• {by_id[i].title} — {price(by_id[i])}" + _dur(by_id[i]) for i in service_ids if i in by_id]
-        return "\n".join(lines) + "\n\nЗаписать вас?"
-    return services_list(catalog, with_prices=True)
+        return "\n".join(lines) + ("\n\nЗаписать вас?" if ask else "")
+    return services_list(catalog, with_prices=True, ask=ask)
 
 
 def _dur(service: CatalogService) -> str:
@@ -133,7 +146,7 @@ def _dur(service: CatalogService) -> str:
     return f" ({d})" if d else ""
 
 
-def services_list(catalog: SalonCatalog, *, with_prices: bool = True) -> str:
+def services_list(catalog: SalonCatalog, *, with_prices: bool = True, ask: bool = True) -> str:
     groups: dict[str, list[CatalogService]] = {}
     for s in catalog.services:
         groups.setdefault(s.category_title or "Услуги", []).append(s)
@@ -142,7 +155,8 @@ def services_list(catalog: SalonCatalog, *, with_prices: bool = True) -> str:
         lines.append(f"\n{title}:")
         for s in items:
             lines.append(f"• {s.title}" + (f" — {price(s)}" if with_prices else ""))
-    lines.append("\nНа что вас записать?")
+    if ask:
+        lines.append("\nНа что вас записать?")
     return "\n".join(lines)
 
 

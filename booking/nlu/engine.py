@@ -30,6 +30,8 @@ _CATALOGS_MAX = 512
 # "до завтра" / "до встречи" are goodbyes, not dates.
 _FAREWELL_TOKENS = re.compile(r"\bдо\s+(?:завтра|свидания|встречи|связи)\b")
 # Words of a move: the day and time named after them are the new ones.
+# "на то же время", "в тоже время", "на это же время": the time of the visit being moved.
+_SAME_TIME = re.compile(r"\b(?:(?:то|это|тот)\s+же\s+(?:самое\s+)?время|тоже\s+(?:самое\s+)?время|время\s+то\s+же)\b")
 _BOOK_STEMS = ("запиш", "записат", "записыв")
 _MOVE_STEMS = ("перенес", "перенос", "перезапис", "сдвин", "сдвиг", "передвин", "подвин", "поменя", "измени")
 
@@ -179,6 +181,8 @@ class NluEngine:
 
         _fit_services_to_staff(service_match, staff_match, catalog)
         hints = _hints(date_match, time_match, staff_match, service_match, local_now.date())
+        if time_match.time is None and _SAME_TIME.search(raw):
+            hints["same_time"] = True
         has_slots = bool(
             service_match.service_ids
             or service_match.unknown

@@ -1,0 +1,90 @@
+"""Generic fixes found by the independent dialogues (tests/booking/test_dialogues_independent.py):
+moving a visit onto a time its own old slot overlaps, "на то же время", prices mid-booking, the
+client's name in the greeting."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from booking.model import SalonCatalog, Understanding
+from booking.nlu import understand
+from booking.ports import FreeSlot
+from booking.slots import OwnVisit, freed_by_own
+from booking.state import DialogueState
+from tests.booking.conftest import Bot
+from tests.booking.fakes import demo_data
+from tests.booking.test_dialogue import say
+from tests.conftest import START
+
+MSK = ZoneInfo("Europe/Moscow")
+CATALOG = SalonCatalog.from_salon_json(demo_data())
+ELENA = "+79161234567"
+
+
+def slot(hm: str) -> FreeSlot:
+    return FreeSlot(2003, hm, f"2026-11-23T{hm}:00+03:00", 5400)
+
+
+def test_freed_by_own_opens_times_overlapping_the_moved_visit() -> None:
+    # Free 13:00-16:00 (last 90-min start 14:30), the visit 16:00-17:30, free 17:30-19:00.
+    free = [slot(t) for t in ("13:00", "13:15", "13:30", "13:45", "14:00", "14:15", "14:30", "17:30")]
+    own = OwnVisit(2003, datetime(2026, 11, 23, 16, 0, tzinfo=MSK), 5400)
+    got = {s.time for s in freed_by_own(free, own, 15)}
+    assert {"14:45", "15:00", "15:45", "16:15", "17:00", "17:15"} <= got
+    assert "16:00" not in got  # the visit's own time is no move
+    assert all(s.datetime_raw.endswith("+03:00") and s.staff_id == 2003 for s in freed_by_own(free, own, 15))
+
+
+def test_freed_by_own_never_crosses_busy_time() -> None:
+    # Nothing free around the visit: only its own interval, too short for any other start.
+    own = OwnVisit(2003, datetime(2026, 11, 23, 16, 0, tzinfo=MSK), 5400)
+    assert freed_by_own([slot("10:00")], own, 15) == []
+
+
+def test_same_time_hint() -> None:
+    now = START
+    u = understand("перенесите на пятницу на то же время", now, CATALOG)
+    assert u.intent == "reschedule" and u.hints.get("same_time") and u.time is None
+    assert not understand("в это время я занята, давайте в пятницу", now, CATALOG).hints.get("same_time")
+    assert not understand("перенесите на пятницу в 15:00", now, CATALOG).hints.get("same_time")
+
+
+async def test_move_on_the_same_time_proposes_it_directly(bot: Bot) -> None:
+    await bot.api.book_record(962302, phone="79031112233", fullname="Сергей", staff_id=2007, service_ids=[1002],
+                              datetime_raw="2026-11-25T18:00:00+03:00", api_id="", comment="")
+    st = DialogueState()
+    u = Understanding("reschedule", date=date(2026, 11, 27), hints={"same_time": True})
+    r = await say(bot, st, "перенесите мою стрижку на пятницу на то же время", u, phone="+79031112233")
+    assert "пт 27 ноября в 18:00" in r and "Подтверждаете" in r, r
+
+
+async def test_move_with_a_time_and_no_day_stays_on_the_visits_day(bot: Bot) -> None:
+    # Наталья's 90-min manicure today 16:00: 17:00 overlaps it, and is free once it moves.
+    await bot.api.book_record(962302, phone="79257654321", fullname="Наталья", staff_id=2003, service_ids=[1011],
+                              datetime_raw="2026-11-23T16:00:00+03:00", api_id="", comment="")
+    st = DialogueState()
+    r = await say(bot, st, "можно сдвинуть на 17:00?", Understanding("reschedule", time=time(17)),
+                  phone="+79257654321")
+    assert "на сегодня в 17:00" in r and "Подтверждаете" in r, r
+    r = await say(bot, st, "да", Understanding("confirm"), phone="+79257654321")
+    moved = [x for x in bot.api.records.values() if not x.deleted]
+    assert "перенесена" in r and [x.starts_at.hour for x in moved] == [17], r
+
+
+async def test_price_question_mid_booking_prices_the_service_being_booked(bot: Bot) -> None:
+    st = DialogueState()
+    await say(bot, st, "мужская стрижка завтра", Understanding("book", [1002], None, date(2026, 11, 24)))
+    assert st.awaiting == "slot"
+    r = await say(bot, st, "а сколько стоит?", Understanding("prices"))
+    assert "Мужская стрижка — 1 200–1 500 ₽" in r and "Педикюр" not in r and "Записать вас?" not in r, r
+    assert "время из предложенных" in r and st.awaiting == "slot"
+
+
+async def test_known_client_is_greeted_by_first_name(bot: Bot) -> None:
+    r = await say(bot, DialogueState(), "сколько стоит педикюр", Understanding("prices", [1013]), phone=ELENA)
+    assert r.startswith("Здравствуйте, Елена! Это салон «Лаванда»"), r
+    r = await say(bot, DialogueState(), "привет", Understanding("greeting"), phone=ELENA)
+    assert r.startswith("Здравствуйте, Елена! Это салон «Лаванда»") and "Чем помочь" in r, r
+    r = await say(bot, DialogueState(), "сколько стоит педикюр", Understanding("prices", [1013]))
+    assert r.startswith("Здравствуйте! Это салон"), r
