@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -27,6 +27,7 @@ from sessions.metrics import SessionMetrics
 from sessions.runtime import Clock, Spawner
 from sessions.store import MessageRow, SessionStore
 from sessions.transport import IncomingText
+from sessions.values import storable_text, utc_from_timestamp
 
 log = structlog.get_logger(__name__)
 
@@ -87,13 +88,15 @@ class Inbox:
             self._count("filtered")
             return None
         now = self.clock.now()
-        sent_at = datetime.fromtimestamp(event.timestamp, tz=UTC) if event.timestamp else None
+        sent_at = utc_from_timestamp(event.timestamp)
+        body = storable_text(event.text)
+        push_name = storable_text(event.push_name) if event.push_name else event.push_name
         if event.from_me:
             if await self.store.is_outbox_message(company_id, event.message_id):
                 self._count("echo")
                 return None
             stored = await self.store.insert_message(
-                company_id, direction="staff", wa_message_id=event.message_id, chat=event.chat, text=event.text,
+                company_id, direction="staff", wa_message_id=event.message_id, chat=event.chat, text=body,
                 sender_phone=None, push_name=None, sent_at=sent_at, received_at=now, handled=True, note="staff",
             )
             if stored is not None:
@@ -102,9 +105,9 @@ class Inbox:
             self._count("staff")
             return None
         message_id = await self.store.insert_message(
-            company_id, direction="in", wa_message_id=event.message_id, chat=event.chat, text=event.text,
+            company_id, direction="in", wa_message_id=event.message_id, chat=event.chat, text=body,
             sender_phone=event.sender_phone or jid_to_phone(event.sender) or jid_to_phone(event.chat),
-            push_name=event.push_name, sent_at=sent_at, received_at=now,
+            push_name=push_name, sent_at=sent_at, received_at=now,
         )
         if message_id is None:
             self._count("duplicate")

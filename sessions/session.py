@@ -14,7 +14,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -41,6 +41,7 @@ from sessions.transport import (
     Transport,
     TransportFactory,
 )
+from sessions.values import utc_from_timestamp
 
 log = structlog.get_logger(__name__)
 S = SessionState
@@ -292,7 +293,7 @@ class Session:
             await self.transition(S.LOGGED_OUT, event.reason)
             return "done"
         if isinstance(event, TemporaryBan):
-            self.banned_until = _ban_expiry(event.expires_at)
+            self.banned_until = utc_from_timestamp(event.expires_at)
             until = f" until {self.banned_until.isoformat()}" if self.banned_until else ""
             await self.transition(S.BANNED, f"temporary ban ({event.code}){until}")
             return "done"
@@ -316,12 +317,3 @@ class Session:
         await self.ctx.redis.set(keys.current_qr(self.company_id), value, px=max(1, int(remaining_s * 1000)))
         return remaining_s
 
-
-def _ban_expiry(expires_at: float | None) -> datetime | None:
-    """The ban's end as a datetime; None when absent or not representable (never crash the loop on it)."""
-    if not expires_at:
-        return None
-    try:
-        return datetime.fromtimestamp(expires_at, tz=UTC)
-    except (OverflowError, ValueError, OSError):
-        return None

@@ -168,3 +168,17 @@ async def test_claim_abandoned_mid_handler_is_recovered_later(
     assert await survivor.recover() == 1
     await survivor.drain()
     assert [m.id for m in handler.seen] == [stored]
+
+
+async def test_text_postgres_cannot_store_is_cleaned_not_lost(engine: Engine, company: int, pool) -> None:
+    handler = RecordingHandler()
+    engine.inbox.set_handler(handler)
+    # A peer controls the text, the name and the timestamp: none of them may lose the message.
+    first = await engine.inbox.accept(company, text("NUL1", text="при\x00вет", push_name="Ан\x00на"))
+    second = await engine.inbox.accept(company, text("SUR1", text="смайл \ud83d", timestamp=1e308))
+    await engine.inbox.drain()
+    assert first is not None and second is not None
+    assert sorted(m.text for m in handler.seen) == ["привет", "смайл \ufffd"]
+    rows = await pool.fetch("SELECT text, push_name, sent_at FROM messages WHERE company_id = $1 ORDER BY id", company)
+    assert [(r["text"], r["push_name"]) for r in rows] == [("привет", "Анна"), ("смайл \ufffd", None)]
+    assert rows[1]["sent_at"] is None
