@@ -291,7 +291,9 @@ class SessionManager:
         await self.store.set_desired(session.company_id, desired, self.clock.now())
 
     async def _launch(self, session: Session) -> bool:
-        """Start the session's loop here; False when another instance owns it."""
+        """Start the session's loop here; False when another instance owns it or this one is closing."""
+        if self._closed:
+            return False  # a start racing the shutdown must not leave a loop nobody will stop
         if session.running:
             await session.halt()
         if not await self._own(session):

@@ -240,3 +240,11 @@ async def test_a_ban_with_an_unrepresentable_expiry_still_ends_banned(engine: En
     await engine.recorder.wait_state(company, S.BANNED)
     info = await engine.manager.info(company)
     assert info.state is S.BANNED and "temporary ban" in (info.reason or "")
+
+
+async def test_a_start_after_close_launches_nothing(engine: Engine, company: int) -> None:
+    await engine.manager.close()
+    info = await engine.manager.start(company)  # e.g. a request still in flight during shutdown
+    assert info.state is S.STOPPED
+    assert not engine.manager._sessions[company].running
+    assert engine.recorder.states(company) in ([], ["STOPPED"])
