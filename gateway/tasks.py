@@ -18,8 +18,9 @@ log = structlog.get_logger(__name__)
 class TaskSupervisor:
     """Owns background tasks; `spawn` is the only way the daemon starts one."""
 
-    def __init__(self, name: str = "root") -> None:
+    def __init__(self, name: str = "root", cancel_timeout_s: float = 5.0) -> None:
         self._name = name
+        self._cancel_timeout_s = cancel_timeout_s
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
 
@@ -47,7 +48,11 @@ class TaskSupervisor:
         return len(self._tasks)
 
     async def close(self, grace_s: float = 0.0) -> None:
-        """Wait up to `grace_s` for tasks to finish, then cancel and await the rest."""
+        """Wait up to `grace_s` for tasks to finish, then cancel the rest and wait for them (bounded).
+
+        A task still running `cancel_timeout_s` after its cancellation (stuck in a cleanup) is
+        logged and left behind: the shutdown itself must finish.
+        """
         self._closing = True
         tasks = list(self._tasks)
         if not tasks:
@@ -56,4 +61,6 @@ class TaskSupervisor:
         for task in pending:
             task.cancel()
         if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+            _, stuck = await asyncio.wait(pending, timeout=self._cancel_timeout_s)
+            for task in stuck:
+                log.error("background_task_did_not_stop", task=task.get_name(), timeout_s=self._cancel_timeout_s)

@@ -62,3 +62,31 @@ async def test_supervisor_keeps_running_after_a_task_fails():
     assert sup.active == 0
     sup.spawn("ok", asyncio.sleep(0))
     await sup.close()
+
+
+async def test_supervisor_close_is_bounded_when_a_task_hangs_in_its_cleanup():
+    sup = TaskSupervisor("t", cancel_timeout_s=0.05)
+    never = asyncio.Event()
+    polite_done = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await never.wait()  # a cleanup waiting on an event nobody sets
+
+    async def polite() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            polite_done.set()
+
+    stuck = sup.spawn("stubborn", stubborn())
+    sup.spawn("polite", polite())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(sup.close(), 5)  # hung forever before
+    assert polite_done.is_set()
+    assert not stuck.done()
+    never.set()
+    await asyncio.wait({stuck}, timeout=5)
+    assert stuck.cancelled()
