@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from sessions import wire
+from sessions.aio import cancel_and_wait
 from sessions.factory import DeviceHint, EngineConfig
 from sessions.proxy import ProxyTransport, WorkerDiedError
 from sessions.runtime import Spawner
@@ -124,7 +125,8 @@ class EngineSupervisor:
                 await worker.process.wait()
         for task in self._slot_tasks:
             task.cancel()
-        await asyncio.gather(*self._slot_tasks, return_exceptions=True)
+        for task in self._slot_tasks:
+            await cancel_and_wait(task)  # bounded: a slot stuck in its cleanup cannot hang the close
 
     def live_workers(self) -> list[WorkerHandle]:
         """Workers that are up and answering."""
@@ -305,7 +307,9 @@ class EngineSupervisor:
             except TimeoutError:
                 _kill(worker.process)
                 await worker.process.wait()
-            await asyncio.gather(logs, return_exceptions=True)
+            # stderr ends with the process, unless something it left behind holds the pipe open.
+            await asyncio.wait({logs}, timeout=self._config.stop_grace_s)
+            await cancel_and_wait(logs)
             for future in worker.pending.values():
                 if not future.done():
                     future.set_exception(WorkerDiedError(f"{worker.name} exited"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -333,4 +334,32 @@ async def test_the_stored_jid_travels_to_the_worker(make_supervisor: Any, tmp_pa
         assert not (tmp_path / "hint-2").exists()
     finally:
         await sup.close()
+        await tasks.close()
+
+
+async def test_close_is_bounded_when_a_grandchild_holds_the_worker_stderr(tmp_path: Path) -> None:
+    # A worker that left a process behind holding its stderr open: the stderr pump never sees EOF.
+    launcher = tmp_path / "python-with-grandchild"
+    launcher.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {tmp_path}/grandchild.pid\nexec {sys.executable} \"$@\"\n")
+    launcher.chmod(0o755)
+    tasks = TaskSupervisor("test-engine")
+    sup = EngineSupervisor(SupervisorConfig(
+        workers=1, sessions_per_worker=1, engine=engine(tmp_path), heartbeat_s=0.5, heartbeat_timeout_s=15.0,
+        restart_base_s=0.1, restart_cap_s=0.5, place_timeout_s=15.0, request_timeout_s=15.0, stop_grace_s=0.5,
+        python=str(launcher)), tasks)
+    process = None
+    try:
+        await sup.start()
+        assert len(sup.live_workers()) == 1
+        process = sup.live_workers()[0].process
+        closing = asyncio.ensure_future(sup.close())
+        done, _ = await asyncio.wait({closing}, timeout=15)
+        assert closing in done, "EngineSupervisor.close hung on the worker's stderr"
+    finally:
+        pid_file = tmp_path / "grandchild.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+        if process is not None and process.stderr is not None:
+            await until(process.stderr.at_eof)  # the pipe closes with the grandchild: no leaked transport
         await tasks.close()
