@@ -77,6 +77,8 @@ class Dialogue(VisitChanges):
             await self._hand_over(turn, "client_asked")
             st.reset_flow()
             return ["Хорошо, передаю ваш вопрос администратору — вам ответят здесь в ближайшее время 🙏"]
+        if _asks_who(turn.text, u):
+            return [self._who_does(turn, st, u)]
         if intent in ("prices", "services", "hours_address"):
             return [self._info(turn, st, u)]
         if intent == "my_records":
@@ -142,15 +144,22 @@ class Dialogue(VisitChanges):
             text = texts.hours_address(cat)
         elif u.intent == "prices":
             # "сколько стоит маникюр": every manicure the word may mean, not just the likeliest.
-            ids = list(u.service_ids)
-            for alternatives in (u.hints.get("ambiguous_services") or {}).values():
-                ids += [int(x) for x in alternatives if int(x) not in ids]
+            ids = _with_alternatives(u)
             if not ids and in_flow:  # "а сколько стоит?" mid-booking: the service being booked
                 ids = list(st.service_ids)
             text = texts.price_list(cat, ids, ask=not in_flow)
+        elif u.service_ids:  # "сколько длится педикюр": that service's price and duration
+            text = texts.price_list(cat, _with_alternatives(u), ask=not in_flow)
         else:
             text = texts.services_list(cat, with_prices=True, ask=not in_flow)
         if in_flow:
+            text += "\n\n" + self._reprompt(turn, st)
+        return text
+
+    def _who_does(self, turn: Turn, st: DialogueState, u: Understanding) -> str:
+        """ "Кто у вас делает маникюр?": the masters of each service the words may mean."""
+        text = texts.masters_list(turn.catalog, _with_alternatives(u), ask=not (st.flow and st.awaiting))
+        if st.flow and st.awaiting:
             text += "\n\n" + self._reprompt(turn, st)
         return text
 
@@ -448,6 +457,30 @@ class Dialogue(VisitChanges):
             f"Готово! ✅ Вы записаны: {summary}.{address} Ждём вас в салоне {texts.salon_name(cat)}! "
             "Если планы изменятся — напишите, перенесу или отменю."
         )]
+
+
+# "кто делает", "к кому можно", "какие мастера", "какой мастер": a question about who, not a booking.
+WHO_RE = re.compile(r"(?:^|[\s,.!?])(?:кто|к\s+кому|как(?:ие|ой|ая|их)\s+(?:у\s+вас\s+)?мастер\w*)(?=[\s,.!?]|$)")
+
+
+def _asks_who(text: str, u: Understanding) -> bool:
+    """A question which masters do a service (no day, time or master named: then it is a booking)."""
+    if not u.service_ids or u.date or u.time or u.part_of_day or u.staff_id:
+        return False
+    if u.intent not in ("book", "services", "prices", "other"):
+        return False
+    low = text.lower()
+    if re.search(r"запиш|записат|свобод", low):  # "запишите к кому-нибудь", "кто свободен": a booking
+        return False
+    return bool(WHO_RE.search(low))
+
+
+def _with_alternatives(u: Understanding) -> list[int]:
+    """The services named, with the NLU's equally likely alternatives ("маникюр": both manicures)."""
+    ids = list(u.service_ids)
+    for alternatives in (u.hints.get("ambiguous_services") or {}).values():
+        ids += [int(x) for x in alternatives if int(x) not in ids]
+    return ids
 
 
 def _guess_name(text: str) -> str | None:

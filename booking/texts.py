@@ -160,6 +160,20 @@ def services_list(catalog: SalonCatalog, *, with_prices: bool = True, ask: bool 
     return "\n".join(lines)
 
 
+def masters_list(catalog: SalonCatalog, service_ids: list[int], *, ask: bool = True) -> str:
+    """Who does each of these services: "• Педикюр — Марина Петрова"."""
+    by_id = {s.id: s for s in catalog.services}
+    lines = []
+    for i in service_ids:
+        if i not in by_id:
+            continue
+        names = [m.name for m in staff_for(catalog, [i])]
+        lines.append(f"• {by_id[i].title} — " + (", ".join(names) if names else "запись через администратора"))
+    if not lines:
+        return ask_service(catalog)
+    return "\n".join(lines) + ("\n\nЗаписать вас? Напишите удобный день и время 🙂" if ask else "")
+
+
 def ask_service(catalog: SalonCatalog) -> str:
     cats: list[str] = []
     for s in catalog.services:

@@ -104,7 +104,12 @@ class Morph:
         """ "ольгу" -> "ольга" when a likely parse of the word is a first name in any case."""
         if not word.isalpha():
             return None
-        for parse in self._analyzer.parse(word)[:3]:
+        parses = self._analyzer.parse(word)
+        # A word that is itself a name's nominative stays as written: "дина" is Дина, though the
+        # likeliest parse is the genitive of "Дин".
+        if any("Name" in p.tag and "nomn" in p.tag and p.normal_form.replace("ё", "е") == word for p in parses):
+            return word
+        for parse in parses[:3]:
             if "Name" in parse.tag:
                 return parse.normal_form.replace("ё", "е")
         return None

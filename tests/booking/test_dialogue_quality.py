@@ -88,3 +88,25 @@ async def test_known_client_is_greeted_by_first_name(bot: Bot) -> None:
     assert r.startswith("Здравствуйте, Елена! Это салон «Лаванда»") and "Чем помочь" in r, r
     r = await say(bot, DialogueState(), "сколько стоит педикюр", Understanding("prices", [1013]))
     assert r.startswith("Здравствуйте! Это салон"), r
+
+
+async def test_who_does_a_service_lists_masters_not_times(bot: Bot) -> None:
+    st = DialogueState()
+    u = understand("а кто у вас делает маникюр?", START, CATALOG)
+    r = await say(bot, st, "а кто у вас делает маникюр?", u)
+    assert "Марина Петрова" in r and "Екатерина Соколова" in r and "1)" not in r and st.flow is None, r
+    u = understand("хочу на маникюр, кто свободен?", START, CATALOG)
+    r = await say(bot, st, "хочу на маникюр, кто свободен?", u)
+    assert "1)" in r and st.awaiting == "slot", r  # "кто свободен" asks for times
+
+
+async def test_how_long_a_service_takes(bot: Bot) -> None:
+    u = understand("сколько по времени длится педикюр?", START, CATALOG)
+    r = await say(bot, DialogueState(), "сколько по времени длится педикюр?", u)
+    assert "Педикюр — 2 800 ₽ (1 ч 30 мин)" in r and "Маникюр" not in r, r
+
+
+def test_a_name_answer_in_the_nominative_stays_as_written() -> None:
+    u = understand("Дина", START, CATALOG, context={"expecting": "name"})
+    assert u.client_name == "Дина"
+    assert understand("Ольгу", START, CATALOG, context={"expecting": "name"}).client_name == "Ольга"

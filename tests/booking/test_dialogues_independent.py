@@ -92,7 +92,9 @@ class Talk:
             if done():
                 break
             low = reply.lower()
-            times = offered_times(reply)
+            # The client picks from the numbered list, not from a time the text only mentions.
+            listed = [line for line in reply.splitlines() if LIST_LINE.match(line)]
+            times = offered_times("\n".join(listed)) or offered_times(reply)
             if NAME_ASK.search(low):
                 reply = await self.say(name)
             elif LIST_LINE.search(reply):  # a numbered list: of times, or of the client's records

@@ -1,0 +1,160 @@
+"""A second batch of client dialogues through the real app, written in phase 2 (after reading the
+dialogue code, so less independent than tests/booking/test_dialogues_independent.py): situations
+the first batch did not cover — a time before opening, a master's day off, two services, a relative
+week, a question inside a booking, a known client's own move without a day.
+
+Result: 9/12 at first run (a before-opening time picked from the text by the test's own driver —
+a test bug, fixed; "сколько длится педикюр" answered with the whole price list; "кто делает
+маникюр?" answered with free times), 12/12 after the generic fixes.
+
+Clock: Mon 2026-11-23 10:00 Moscow (fixture records: see test_dialogues_independent.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from gateway.clock import FakeClock
+from tests.booking.simchat import AppChat, lookup_key
+from tests.booking.test_dialogues_independent import (
+    ELENA,
+    NAME_ASK,
+    SERGEY,
+    Scenario,
+    Talk,
+    assert_booked,
+    by_time,
+    d,
+    digits,
+    first,
+    moved,
+    offered_times,
+)
+
+
+async def m01_before_opening_then_ten(t: Talk) -> None:
+    reply = await t.say("можно на завтра на 9 утра женскую стрижку?")
+    offers = [line for line in reply.splitlines() if line[:2] in ("1)", "2)", "3)", "4)", "5)")]
+    assert offers and not any("09:00" in line for line in offers), t.transcript  # nobody works at 9
+    if NAME_ASK.search(reply.lower()):
+        reply = await t.say("Ира")
+    await t.finish(reply, pick=by_time(0), name="Ира")
+    assert_booked(t, d(24), {2001, 2002}, 1001, "10:00", "11:00")
+
+
+async def m02_olya_day_off_then_tuesday(t: Talk) -> None:
+    reply = await t.say("хочу к оле на стрижку в понедельник")
+    assert "Ольга" in reply or "Оля" in reply or "Ол" in reply, t.transcript
+    reply = await t.say("тогда во вторник после 15")
+    await t.finish(reply, pick=first, name="Нина")
+    assert_booked(t, d(24), {2002}, 1001, "15:00", "21:00")
+
+
+async def m03_manicure_and_pedicure_together(t: Talk) -> None:
+    reply = await t.say("запишите на маникюр классический и педикюр в пятницу, к марине")
+    await t.finish(reply, pick=first, name="Жанна")
+    new = t.new_records()
+    assert new and all(r.staff_id == 2003 and r.start.date() == d(27) for r in new), t.transcript
+    assert {1012, 1013} <= {s for r in new for s in r.service_ids}, t.transcript
+
+
+async def m04_in_a_week(t: Talk) -> None:
+    reply = await t.say("подстричься через неделю можно? мужская стрижка, часов в 12")
+    await t.finish(reply, pick=by_time(0), name="Артём")
+    assert_booked(t, d(30), {2002, 2007}, 1002, "11:00", "13:00")
+
+
+async def m05_duration_question(t: Talk) -> None:
+    reply = await t.say("сколько по времени длится педикюр?")
+    assert "1 ч 30 мин" in reply or "90 мин" in reply or "полтора" in reply, t.transcript
+
+
+async def m06_masters_for_manicure(t: Talk) -> None:
+    reply = await t.say("а кто у вас делает маникюр?")
+    assert "Марина" in reply and "Екатерина" in reply, t.transcript
+
+
+async def m07_igor_today_1830(t: Talk) -> None:
+    reply = await t.say("можно сегодня в 18:30 к игорю подстричься? я Максим")
+    await t.finish(reply, pick=by_time(0), name="Максим")
+    assert_booked(t, d(23), {2007}, 1002, "18:30", "18:30")
+
+
+async def m08_elena_move_manicure_to_16(t: Talk) -> None:
+    reply = await t.say("маникюр можно перенести на 16:00?")
+    await t.finish(reply, pick=by_time(0), done=lambda: t.record(4004).start.hour != 14)
+    moved(t, 4004, d(24), "16:00", "16:00")
+
+
+async def m09_sunday_open(t: Talk) -> None:
+    reply = await t.say("в воскресенье вы работаете? до скольки?")
+    assert "19:00" in reply, t.transcript
+
+
+async def m10_name_upfront_brow_tint(t: Talk) -> None:
+    reply = await t.say("Здравствуйте, меня зовут Мария. Хочу записаться на окрашивание бровей в среду в 12")
+    assert not NAME_ASK.search(reply.lower()), t.transcript
+    await t.finish(reply, pick=by_time(0), name="Мария")
+    assert_booked(t, d(25), {2005}, 1022, "12:00", "12:00")
+    assert any(c.name.startswith("Мария") for c in t.chat.salon.clients.values() if c.phone == t.phone[1:])
+
+
+async def m11_thanks_after_booking_is_short(t: Talk) -> None:
+    reply = await t.say("запишите на снятие гель-лака завтра в 17:00")
+    await t.finish(reply, pick=by_time(0), name="Дина")
+    assert_booked(t, d(24), {2003}, 1014, "17:00", "17:00")
+    reply = await t.say("спасибо большое 🙏")
+    assert len(reply) < 120 and not offered_times(reply), t.transcript
+
+
+async def m12_sergey_what_price_of_my_visit(t: Talk) -> None:
+    reply = await t.say("сколько будет стоить моя стрижка в среду?")
+    assert "1200" in digits(reply), t.transcript
+
+
+# Dialogues the bot fails (xfail, strict), with the reason.
+FAILING_MORE: dict[str, str] = {}
+
+SCENARIOS: list[tuple[Scenario, str]] = [
+    (m01_before_opening_then_ten, "+79990000301"),
+    (m02_olya_day_off_then_tuesday, "+79990000302"),
+    (m03_manicure_and_pedicure_together, "+79990000303"),
+    (m04_in_a_week, "+79990000304"),
+    (m05_duration_question, "+79990000305"),
+    (m06_masters_for_manicure, "+79990000306"),
+    (m07_igor_today_1830, "+79990000307"),
+    (m08_elena_move_manicure_to_16, ELENA),
+    (m09_sunday_open, "+79990000309"),
+    (m10_name_upfront_brow_tint, "+79990000310"),
+    (m11_thanks_after_booking_is_short, "+79990000311"),
+    (m12_sergey_what_price_of_my_visit, SERGEY),
+]
+
+
+def _params() -> list[Any]:
+    out = []
+    for fn, phone in SCENARIOS:
+        reason = FAILING_MORE.get(fn.__name__)
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        out.append(pytest.param(fn, phone, id=fn.__name__, marks=marks))
+    return out
+
+
+@pytest.fixture
+async def app_chat(make_client: Any, clock: FakeClock) -> AsyncIterator[AppChat]:
+    if lookup_key("gateway.wiring.sessions", "INBOX") is None:
+        pytest.skip("the sessions engine is not wired")
+    client = await make_client(demo=True, yclients_rate_per_s=1000.0, yclients_max_attempts=1)
+    yield await AppChat.start(client, clock)
+
+
+@pytest.mark.parametrize(("scenario", "phone"), _params())
+async def test_dialogue(app_chat: AppChat, scenario: Scenario, phone: str) -> None:
+    talk = Talk(app_chat, phone, [])
+    try:
+        await scenario(talk)
+    finally:
+        print(f"--- {scenario.__name__}\n{talk.transcript}")
