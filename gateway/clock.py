@@ -12,32 +12,19 @@ import itertools
 import time
 from datetime import UTC, datetime, timedelta
 
+from sessions.runtime import WallClock
 
-class SystemClock:
+
+class SystemClock(WallClock):
     """Wall-clock time, optionally shifted so that it starts at a given moment (DEMO_NOW)."""
 
     def __init__(self, start_at: datetime | None = None) -> None:
-        self._offset_s = 0.0
+        offset_s = 0.0
         if start_at is not None:
             if start_at.tzinfo is None:
                 start_at = start_at.replace(tzinfo=UTC)
-            self._offset_s = start_at.timestamp() - time.time()
-
-    def now(self) -> datetime:
-        """The current aware datetime (UTC)."""
-        return datetime.fromtimestamp(time.time() + self._offset_s, tz=UTC)
-
-    def time(self) -> float:
-        """The current Unix time in seconds."""
-        return time.time() + self._offset_s
-
-    def monotonic(self) -> float:
-        """A monotonic reading in seconds, for durations and deadlines."""
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep for real."""
-        await asyncio.sleep(max(0.0, seconds))
+            offset_s = start_at.timestamp() - time.time()
+        super().__init__(offset_s)
 
 
 class FakeClock:

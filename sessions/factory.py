@@ -8,18 +8,15 @@ factory (used by tests to host their own transports inside real worker processes
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import importlib
 import json
 import os
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from sessions.runtime import Clock
+from sessions.runtime import Clock, WallClock
 from sessions.transport import TransportFactory
 
 # The JID a company's session last connected with (the SessionManager stores it in wa_sessions):
@@ -103,22 +100,3 @@ def _sim_factory(config: EngineConfig, *, clock: Clock | None, redis: Any) -> Tr
         redis, clock=clock, qr_first_s=config.sim_qr_first_s, qr_next_s=config.sim_qr_next_s,
         qr_count=config.sim_qr_count,
     )
-
-
-class WallClock:
-    """Wall-clock time shifted by `offset_s`, for worker processes (which have no daemon clock)."""
-
-    def __init__(self, offset_s: float = 0.0) -> None:
-        self._offset_s = offset_s
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.time(), tz=UTC)
-
-    def time(self) -> float:
-        return time.time() + self._offset_s
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
