@@ -18,7 +18,7 @@ def as_int(value: Any, default: int | None = None) -> int | None:
         return default
     try:
         return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: "1e999", "inf"
         return default
 
 
@@ -44,7 +44,7 @@ def as_datetime(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=UTC)
+        return _from_timestamp(value)
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:
@@ -52,12 +52,20 @@ def as_datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _from_timestamp(value: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, ValueError, OSError):  # out of range for the platform's time_t
+        return None
+
+
 def as_date(value: Any) -> date | None:
     """A date from `YYYY-MM-DD` (or a datetime string)."""
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=UTC).date()
+        parsed = _from_timestamp(value)
+        return parsed.date() if parsed else None
     try:
         return date.fromisoformat(str(value)[:10])
     except ValueError:

@@ -38,6 +38,7 @@ def dedupe_key(company_id: int, resource: str, resource_id: Any, status: str, da
 
 
 MAX_COMPANY_ID = 2**31 - 1  # companies.id is an int4
+MAX_RESOURCE_ID = 2**63 - 1  # sync_webhook_events.resource_id is a bigint
 
 
 def _bad(message: str, code: str = "bad_request") -> web.HTTPBadRequest:
@@ -89,6 +90,8 @@ class WebhookIngest:
         resource, status = payload.get("resource"), payload.get("status")
         resource_id = as_int(payload.get("resource_id"))
         data = payload.get("data") if payload.get("data") is not None else {}
+        if resource_id is not None and not 0 <= resource_id <= MAX_RESOURCE_ID:
+            raise _bad("resource_id is out of range")
         if salon is None or not isinstance(resource, str) or not resource or status not in STATUSES:
             raise _bad("Need company_id, resource and status (create, update or delete)")
         if not isinstance(data, dict) or (resource == "record" and resource_id is None):

@@ -245,3 +245,20 @@ async def test_json_postgres_cannot_store_is_a_400_and_stores_nothing(hook: Test
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "invalid_json"
     assert await _events(pool) == []
+
+
+async def test_a_non_finite_company_id_in_the_event_is_a_400(hook: TestClient, pool: Any) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    for salon in ("1e999", "inf"):
+        body = {**event(1), "company_id": salon}
+        resp = await hook.post(f"/marketplace/webhook/{cid}", json=body)
+        assert resp.status == 400, salon
+    assert await _events(pool) == []
+
+
+async def test_ids_beyond_the_columns_range_are_a_400(hook: TestClient, pool: Any) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    for body in ({**event(1), "resource_id": 10**30}, {**event(1), "company_id": 10**30}):
+        resp = await hook.post(f"/marketplace/webhook/{cid}", json=body)
+        assert resp.status == 400, body
+    assert await _events(pool) == []

@@ -1,0 +1,24 @@
+"""Lenient converters of YClients values: junk becomes None/default, never an exception."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync.models import as_date, as_datetime, as_int
+
+
+@pytest.mark.parametrize("value", ["1e999", "inf", "-inf", float("inf"), "nan", [1], {"a": 1}, "x", ""])
+def test_as_int_never_raises(value: object) -> None:
+    assert as_int(value, 7) == 7
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308, 10**30])
+def test_out_of_range_timestamps_are_none(value: float) -> None:
+    assert as_datetime(value) is None
+    assert as_date(value) is None
+
+
+def test_normal_values_still_convert() -> None:
+    assert as_int("42") == 42 and as_int(3.9) == 3
+    assert as_datetime(0).isoformat() == "1970-01-01T00:00:00+00:00"  # type: ignore[union-attr]
+    assert str(as_date("2026-11-23T10:00:00+03:00")) == "2026-11-23"
