@@ -1,14 +1,14 @@
 """The one repository module of `sync`: raw SQL over the sync_* tables (migration 0020).
 
 Writers are idempotent upserts that touch a row only when something changed (and say how many
-rows changed); readers return frozen dataclasses for the booking handler and the status API.
+rows changed); readers return the frozen dataclasses of `sync.rows` (re-exported here) for the
+booking handler and the status API.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -16,88 +16,14 @@ from typing import Any
 import asyncpg
 
 from sync.models import Company, Record, ScheduleDay, Service, ServiceCategory, Staff, phone_digits
-
-
-@dataclass(frozen=True)
-class CompanyRef:
-    """Our company id and its YClients salon id."""
-
-    company_id: int
-    salon_id: int
-
-
-@dataclass(frozen=True)
-class CompanyInfo:
-    """What the bot tells clients about the salon."""
-
-    company_id: int
-    salon_id: int
-    title: str
-    address: str
-    phone: str
-    timezone: str
-    schedule_text: str
-
-
-@dataclass(frozen=True)
-class SyncedService:
-    """A bookable service with its price range, duration (seconds) and category."""
-
-    service_id: int
-    title: str
-    category_id: int | None
-    category_title: str | None
-    price_min: float | None
-    price_max: float | None
-    duration_s: int | None
-    staff_ids: tuple[int, ...]
-    active: bool
-
-
-@dataclass(frozen=True)
-class SyncedStaff:
-    """A working specialist and the services they perform."""
-
-    staff_id: int
-    name: str
-    specialization: str
-    position: str
-    service_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class SyncedRecord:
-    """A booking as last seen in YClients."""
-
-    record_id: int
-    staff_id: int | None
-    staff_name: str
-    client_id: int | None
-    client_name: str
-    client_phone: str
-    starts_at: datetime | None
-    date_local: str
-    length_s: int
-    service_ids: tuple[int, ...]
-    comment: str
-    attendance: int
-    deleted: bool
-    api_id: str
-    visit_id: int | None
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    id: int
-    company_id: int
-    resource: str
-    resource_id: int | None
-    status: str
-    payload: dict[str, Any]
+from sync.rows import CompanyInfo, CompanyRef, SyncedRecord, SyncedService, SyncedStaff, WebhookEvent
 
 
 def _f(value: Decimal | float | None) -> float | None:
     return float(value) if value is not None else None
+
+
+__all__ = ["CompanyInfo", "CompanyRef", "SyncStore", "SyncedRecord", "SyncedService", "SyncedStaff", "WebhookEvent"]
 
 
 class SyncStore:
