@@ -121,7 +121,7 @@ class VisitChanges:
             st.reset_flow()
             return [("Извините, не получилось открыть ваши записи — система записи не отвечает. "
                      "Попробуйте через пару минут 🙏")]
-        family = _service_family(u)
+        family = _service_family(u) - _kept_services(turn)
         if family:
             records = [r for r in records if family & set(r.service_ids)] or records
         if intent == "cancel" and u.date:  # "отмените запись на завтра": the day names the visit
@@ -169,6 +169,21 @@ class VisitChanges:
             return await self._search(turn, st)
         st.awaiting = "when"
         return [f"Ваша запись: {self._record_line(turn, record)}. На какой день и время перенести?"]
+
+
+# A clause keeping a visit: "а стрижку оставьте", "маникюр не трогайте", "педикюр не отменяйте".
+_KEEP_CLAUSE = re.compile(r"[^,;.!?]*\b(?:оставь|оставьте|оставляю|оставим|оставить|не\s+трога\w*|не\s+отменя\w*|"
+                          r"не\s+перенос\w*)\b[^,;.!?]*")
+
+
+def _kept_services(turn: Turn) -> set[int]:
+    """Services of the clauses that ask to keep a visit: "отмените маникюр, а стрижку оставьте"."""
+    from booking.nlu import understand  # only for the rare keep clause
+
+    kept: set[int] = set()
+    for clause in _KEEP_CLAUSE.findall(turn.text.lower()):
+        kept |= _service_family(understand(clause, turn.now, turn.catalog))
+    return kept
 
 
 def _service_family(u: Understanding) -> set[int]:

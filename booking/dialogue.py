@@ -304,11 +304,12 @@ class Dialogue(VisitChanges):
             texts.short_day(date.fromisoformat(st.date), turn.today) if st.date else None
         )
         if day_full and asked_day:
-            who = f" у мастера {texts.staff_first_name(cat, st.staff_id)}" if st.flow == "reschedule" else ""
+            who = f" у мастера {texts.staff_genitive(cat, st.staff_id)}" if st.flow == "reschedule" else ""
             return f"На {asked_day}{who} свободного времени нет 😔 Ближайшие окна («{what}»):"
         if staff_busy:
-            who = texts.staff_first_name(cat, st.staff_id)
-            return f"У мастера {who} в это время всё занято. Свободно у других мастеров («{what}»):"
+            who = texts.staff_genitive(cat, st.staff_id)
+            when = f" на {asked_day}" if asked_day else ""
+            return f"У мастера {who}{when} нет свободного времени. Свободно у других мастеров («{what}»):"
         if st.time:
             return f"На {st.time} записать не получится, есть время рядом («{what}»):"
         if st.flow == "reschedule":

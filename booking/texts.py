@@ -85,6 +85,22 @@ def staff_first_name(catalog: SalonCatalog, staff_id: int | None) -> str:
     return staff_name(catalog, staff_id).split()[0]
 
 
+def genitive_name(first: str) -> str:
+    """A first name in the genitive ("у мастера Ольги", "у Игоря"); unchanged when not a known name."""
+    from booking.nlu.morph import load_analyzer  # the process-wide pymorphy3 analyzer (cached)
+
+    for parse in load_analyzer().parse(first.lower()):
+        if "Name" in parse.tag and "nomn" in parse.tag:
+            form = parse.inflect({"gent"})
+            if form is not None:
+                return form.word[:1].upper() + form.word[1:]
+    return first
+
+
+def staff_genitive(catalog: SalonCatalog, staff_id: int | None) -> str:
+    return genitive_name(staff_first_name(catalog, staff_id))
+
+
 def total_price(catalog: SalonCatalog, service_ids: list[int]) -> str:
     by_id = {s.id: s for s in catalog.services}
     chosen = [by_id[i] for i in service_ids if i in by_id]

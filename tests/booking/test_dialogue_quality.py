@@ -110,3 +110,23 @@ def test_a_name_answer_in_the_nominative_stays_as_written() -> None:
     u = understand("Дина", START, CATALOG, context={"expecting": "name"})
     assert u.client_name == "Дина"
     assert understand("Ольгу", START, CATALOG, context={"expecting": "name"}).client_name == "Ольга"
+
+
+async def test_cancel_one_service_keep_the_other(bot: Bot) -> None:
+    for staff, service, hm in ((2001, 1001, "12:00"), (2003, 1011, "14:00")):
+        await bot.api.book_record(962302, phone="79161234567", fullname="Елена", staff_id=staff,
+                                  service_ids=[service], datetime_raw=f"2026-11-24T{hm}:00+03:00", api_id="",
+                                  comment="")
+    text = "отмените маникюр пожалуйста, а стрижку оставьте"
+    st = DialogueState()
+    r = await say(bot, st, text, understand(text, START, CATALOG), phone=ELENA)
+    assert "Отменить вашу запись: завтра в 14:00 — Маникюр" in r, r
+    r = await say(bot, st, "да", Understanding("confirm"), phone=ELENA)
+    assert sorted((x.service_ids[0], x.deleted) for x in bot.api.records.values()) == [(1001, False), (1011, True)]
+
+
+async def test_master_names_in_the_genitive(bot: Bot) -> None:
+    # Ольга is off on Mondays: the answer names her in the genitive.
+    st = DialogueState()
+    r = await say(bot, st, "к оле на стрижку в понедельник", Understanding("book", [1001], 2002, date(2026, 11, 30)))
+    assert "У мастера Ольги" in r and "Ольга в" not in r, r
