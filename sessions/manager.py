@@ -106,8 +106,10 @@ class SessionManager:
             return False
         log.warning("session_zombie_detected", company_id=company_id, error=error)
         session.last_error = f"send failed while connected: {error}"
-        with contextlib.suppress(Exception):
+        try:
             await session.transport.stop()
+        except Exception as exc:  # noqa: BLE001 - the loop sees the stream end either way
+            log.warning("session_zombie_stop_failed", company_id=company_id, error=repr(exc))
         return True
 
     def connected_company_ids(self) -> list[int]:
@@ -186,8 +188,10 @@ class SessionManager:
                 return await self.info(company_id)
             transport = session.transport
             if transport is not None:
-                with contextlib.suppress(Exception):
+                try:
                     await transport.logout()
+                except Exception as exc:  # noqa: BLE001 - forget locally anyway; the phone may still list us
+                    log.warning("session_logout_failed", company_id=company_id, error=repr(exc))
             await session.halt()
             await self.factory.forget(company_id)
             session.jid = None
@@ -454,8 +458,10 @@ class SessionManager:
             if task is not None:
                 await cancel_and_wait(task)
         for session in list(self._sessions.values()):
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.shield(self._shutdown_one(session))
+            except Exception as exc:  # noqa: BLE001 - shut the others down too
+                log.error("session_shutdown_failed", company_id=session.company_id, error=repr(exc))
 
     async def _shutdown_one(self, session: Session) -> None:
         was_active = session.running or session.state in ACTIVE_STATES

@@ -168,8 +168,7 @@ class Session:
         self._stopping = True
         transport, task = self.transport, self.task
         if transport is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(transport.stop(), self.ctx.config.stop_timeout_s)
+            await self._stop_transport(transport)
         if task is not None and not task.done() and task is not asyncio.current_task():
             if self._consuming:
                 # Let the loop finish the events already delivered (they may be client messages).
@@ -211,8 +210,14 @@ class Session:
     async def _drop_transport(self) -> None:
         transport, self.transport = self.transport, None
         if transport is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(transport.stop(), self.ctx.config.stop_timeout_s)
+            await self._stop_transport(transport)
+
+    async def _stop_transport(self, transport: Transport) -> None:
+        """Stop a transport within `stop_timeout_s`; a failure is logged, never raised (we are leaving it)."""
+        try:
+            await asyncio.wait_for(transport.stop(), self.ctx.config.stop_timeout_s)
+        except Exception as exc:  # noqa: BLE001 - includes TimeoutError
+            self.log.warning("session_transport_stop_failed", error=repr(exc))
 
     async def _failed_attempt(self, error: str) -> bool:
         """Count a failure; back off and return True to retry, or go FAILED and return False."""

@@ -248,3 +248,21 @@ async def test_a_start_after_close_launches_nothing(engine: Engine, company: int
     assert info.state is S.STOPPED
     assert not engine.manager._sessions[company].running
     assert engine.recorder.states(company) in ([], ["STOPPED"])
+
+
+async def test_a_failed_unlink_is_logged_not_hidden(engine: Engine, company: int) -> None:
+    from structlog.testing import capture_logs
+
+    await connect(engine, company)
+    transport = engine.manager._sessions[company].transport
+    assert transport is not None
+
+    async def failing_logout() -> None:
+        raise ConnectionError("whatsapp unreachable")
+
+    transport.logout = failing_logout  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        info = await engine.manager.logout(company)
+    assert info.state is S.LOGGED_OUT  # credentials are forgotten locally anyway
+    failed = [e for e in logs if e["event"] == "session_logout_failed"]
+    assert failed and failed[0]["company_id"] == company and "whatsapp unreachable" in failed[0]["error"]
