@@ -52,3 +52,29 @@ async def test_hub_run_ends_when_cancelled_even_if_pubsub_close_hangs(redis: aio
     finally:
         for pubsub in wrapped.pubsubs:
             await pubsub.aclose()
+
+
+class _SlowPeerSocket:
+    """A socket whose close waits for the peer's close frame (here: until every socket is closing)."""
+
+    def __init__(self, all_closing: asyncio.Event, closing: list[object], total: int) -> None:
+        self._all_closing, self._closing, self._total = all_closing, closing, total
+        self.closed_with: int | None = None
+
+    async def close(self, *, code: int, message: bytes) -> bool:
+        self._closing.append(self)
+        if len(self._closing) == self._total:
+            self._all_closing.set()
+        await self._all_closing.wait()
+        self.closed_with = code
+        return True
+
+
+async def test_close_all_closes_sockets_together_not_one_after_another() -> None:
+    hub = WsHub(cast(Any, None))
+    all_closing, closing = asyncio.Event(), []  # type: ignore[var-annotated]
+    sockets = [_SlowPeerSocket(all_closing, closing, 3) for _ in range(3)]
+    for company, ws in zip((1, 1, 2), sockets):
+        hub.add(company, cast(Any, ws))
+    await asyncio.wait_for(hub.close_all(), 5)  # one by one, the first close would wait forever
+    assert [ws.closed_with for ws in sockets] == [1001, 1001, 1001]
