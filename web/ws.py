@@ -164,11 +164,18 @@ class WsHub:
                 log.info("ws_close_failed", error=repr(result))
 
 
-async def _send(ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
+SEND_TIMEOUT_S = 5.0  # a peer that stops reading must not stall the hub (and every other salon's events)
+
+
+async def _send(ws: web.WebSocketResponse, message: dict[str, Any], timeout_s: float | None = None) -> None:
     if ws.closed:
         return
+    timeout_s = SEND_TIMEOUT_S if timeout_s is None else timeout_s
     try:
-        await ws.send_str(json.dumps(message, ensure_ascii=False))
+        # The frame is written at once; only the wait for the peer to drain the buffer can block.
+        await asyncio.wait_for(ws.send_str(json.dumps(message, ensure_ascii=False)), timeout_s)
+    except TimeoutError:
+        log.info("ws_send_timed_out", timeout_s=timeout_s, message_type=message.get("type"))
     except (ConnectionError, RuntimeError) as exc:
         log.info("ws_send_failed", error=repr(exc))
 

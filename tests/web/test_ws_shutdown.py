@@ -78,3 +78,38 @@ async def test_close_all_closes_sockets_together_not_one_after_another() -> None
         hub.add(company, cast(Any, ws))
     await asyncio.wait_for(hub.close_all(), 5)  # one by one, the first close would wait forever
     assert [ws.closed_with for ws in sockets] == [1001, 1001, 1001]
+
+
+class _StalledPeer:
+    """A peer that stopped reading: sending blocks on the full buffer forever."""
+
+    closed = False
+
+    async def send_str(self, data: str) -> None:
+        await asyncio.Event().wait()
+
+
+class _ListeningPeer:
+    closed = False
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+
+    async def send_str(self, data: str) -> None:
+        self.received.append(data)
+
+
+async def test_a_stalled_peer_does_not_stall_the_hub(monkeypatch: Any) -> None:
+    from sessions.api import SessionEvent
+    from web import ws as ws_module
+
+    monkeypatch.setattr(ws_module, "SEND_TIMEOUT_S", 0.05)
+    hub = WsHub(cast(Any, None))
+    stalled, listening = _StalledPeer(), _ListeningPeer()
+    hub.add(5, cast(Any, stalled))
+    hub.add(5, cast(Any, listening))
+    await hub.release(cast(Any, stalled))
+    await hub.release(cast(Any, listening))
+    event = SessionEvent(5, "state", {"state": "SCAN_QR", "reason": None})
+    await asyncio.wait_for(hub.dispatch(event), 5)  # blocked forever on the first socket before
+    assert len(listening.received) == 1 and '"SCAN_QR"' in listening.received[0]
