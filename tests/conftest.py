@@ -251,8 +251,22 @@ async def make_client(
     try:
         yield factory
     finally:
-        for c in reversed(clients):
-            await c.close()
+        await close_all([c.close for c in reversed(clients)])
+
+
+CLOSE_TIMEOUT_S = 60.0  # a shutdown that takes longer is a hang: fail with a clear error, not pytest-timeout
+
+
+async def close_all(closers: list[Callable[[], Awaitable[Any]]], timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+    """Run every closer (each bounded by `timeout_s`) even if one fails; re-raise the first failure."""
+    first: BaseException | None = None
+    for close in closers:
+        try:
+            await asyncio.wait_for(close(), timeout_s)
+        except Exception as exc:  # noqa: BLE001 - close the rest, then report
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from gateway.wiring.marketplace import MP_OUTBOX, MP_PARTNER, MP_SESSIONS
 from marketplace.activation import Activator
 from marketplace.appkeys import ACTIVATOR, MARKETPLACE
 from marketplace.service import MarketplaceService
-from tests.conftest import ADMIN_KEY, free_port, make_settings
+from tests.conftest import ADMIN_KEY, close_all, free_port, make_settings
 from tests.marketplace.fakes import FakePartner, FakeSessions
 
 ADMIN = {"X-API-Key": ADMIN_KEY}
@@ -90,8 +90,7 @@ async def mp_factory(database_url: str, redis_url: str, redis: aioredis.Redis, t
     try:
         yield factory
     finally:
-        for c in reversed(clients):
-            await c.close()
+        await close_all([c.close for c in reversed(clients)])
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from sessions.manager import SessionManager
 from sessions.outbox import Outbox
 from sessions.sim import SimTransportFactory
 from sessions.sim_phone import SimPhone
+from tests.conftest import close_all
 
 
 async def make_company(pool: asyncpg.Pool, salon_id: int) -> int:
@@ -108,8 +109,7 @@ async def make_engine(pool: asyncpg.Pool, redis: aioredis.Redis, clock: FakeCloc
     try:
         yield factory
     finally:
-        for e in reversed(engines):
-            await e.close()
+        await close_all([e.close for e in reversed(engines)])
 
 
 @pytest.fixture
