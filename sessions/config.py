@@ -35,6 +35,7 @@ class OutboxConfig:
     backoff_base_s: float = 2.0
     backoff_cap_s: float = 300.0
     claim_timeout_s: float = 120.0  # a 'sending' row older than this is retried (same message id)
+    send_timeout_s: float = 30.0  # one send (typing + text) may take this long, real time; keep < claim_timeout_s
     batch_size: int = 50
     poll_s: float = 1.0  # delivery loop idle wake-up
 

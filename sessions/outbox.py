@@ -134,9 +134,8 @@ class Outbox:
             self._count("rate_limited")
             return False
         try:
-            with contextlib.suppress(NotConnectedError):
-                await transport.send_typing(row.chat, True)
-            await transport.send_text(row.chat, row.text, message_id=row.wa_message_id)
+            # Bounded: a send that hangs would stall delivery for every salon and outlive its claim.
+            await asyncio.wait_for(self._send(transport, row), self.config.send_timeout_s)
         except NotConnectedError as exc:
             await self._wait_for_session(row, f"not connected: {exc}")
             if self.on_not_connected is not None:
@@ -157,6 +156,12 @@ class Outbox:
         )
         bound.info("outbox_sent", kind=row.kind)
         return True
+
+    @staticmethod
+    async def _send(transport: Transport, row: OutboxRow) -> None:
+        with contextlib.suppress(NotConnectedError):
+            await transport.send_typing(row.chat, True)
+        await transport.send_text(row.chat, row.text, message_id=row.wa_message_id)
 
     async def _wait_for_session(self, row: OutboxRow, error: str) -> None:
         """The session is down (or held elsewhere): retry later without spending an attempt.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -187,3 +188,25 @@ async def test_zombie_session_is_reconnected_by_a_failed_send(
     assert await outbox.run_once() == 1
     assert (await outbox.store.get_outbox(oid or 0)).status == "sent"  # type: ignore[union-attr]
     assert [m.text for m in await engine.phone.outbound(company, to=CLIENT)] == ["Напоминание"]
+
+
+class _HangingTransport:
+    """A transport whose send never returns (a wedged connection)."""
+
+    async def send_typing(self, chat: str, on: bool) -> None:
+        return None
+
+    async def send_text(self, chat: str, text: str, *, message_id: str | None = None) -> str:
+        await asyncio.Event().wait()
+        return ""
+
+
+async def test_a_send_that_hangs_is_bounded_and_retried(engine: Engine, company: int, pool, redis, clock: FakeClock) -> None:
+    hanging = _HangingTransport()
+    outbox = Outbox(pool, redis, OutboxConfig(send_timeout_s=0.05), clock, lambda cid: hanging)  # type: ignore[arg-type,return-value]
+    oid = await outbox.enqueue(company, CLIENT, "Напоминание", idempotency_key="hang1")
+    assert await asyncio.wait_for(outbox.run_once(), 5) == 0  # hung forever before
+    row = await outbox.store.get_outbox(oid or 0)
+    assert row is not None and row.status == "failed" and row.attempts == 1
+    assert "TimeoutError" in (row.last_error or "")
+    assert row.next_attempt_at > clock.now()  # retried later with backoff, same message id
