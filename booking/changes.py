@@ -63,7 +63,8 @@ class VisitChanges:
 
     def _apply_same_time(self, turn: Turn, st: DialogueState) -> None:
         """Fill what a move leaves unsaid from the visit being moved: "на пятницу на то же время" keeps
-        its time; "сдвиньте на 17:00" / "на вечер" (no day) keeps its day (when that is not past)."""
+        its time, "на час позже" shifts it; "сдвиньте на 17:00" / "на вечер" (no day) keeps its day
+        (when that is not past)."""
         if st.target is None:
             return
         starts = datetime.fromisoformat(st.target.starts_at).astimezone(turn.local_now.tzinfo)
@@ -71,6 +72,12 @@ class VisitChanges:
             st.same_time = False
             st.time = starts.strftime("%H:%M")
             st.part_of_day = None
+        if st.shift_min:  # "на час позже": from the visit's own time, on its own day
+            minutes = starts.hour * 60 + starts.minute + st.shift_min
+            st.shift_min = None
+            if 0 <= minutes < 24 * 60:
+                st.time = f"{minutes // 60:02d}:{minutes % 60:02d}"
+                st.part_of_day = None
         if (st.time or st.part_of_day) and not st.date and starts.date() >= turn.today:
             st.date = starts.date().isoformat()
 

@@ -77,6 +77,12 @@ class Dialogue(VisitChanges):
             await self._hand_over(turn, "client_asked")
             st.reset_flow()
             return ["Хорошо, передаю ваш вопрос администратору — вам ответят здесь в ближайшее время 🙏"]
+        shift = u.hints.get("shift_min")
+        if shift and intent in ("book", "other", "confirm", "reschedule") and not (u.time or u.service_ids):
+            shifted = await self._shift(turn, st, u, int(shift))
+            if shifted is not None:
+                return shifted
+            intent = "reschedule"  # "можно на час позже?" with nothing in progress: the client's visit
         if _asks_who(turn.text, u):
             return [self._who_does(turn, st, u)]
         if intent in ("prices", "services", "hours_address"):
@@ -120,6 +126,8 @@ class Dialogue(VisitChanges):
         if intent == "book" or (st.flow and has_slots):
             return await self._book_request(turn, st, u)
         if intent == "confirm":
+            if st.flow and st.awaiting:  # "да" to "на какой день перенести?": ask again, keep the request
+                return [self._reprompt(turn, st)]
             if st.last_done:
                 return [f"Всё в силе ✅ {st.last_done}"]
             return ["Хорошо! Чем могу помочь? Могу записать, перенести или отменить визит."]
@@ -155,6 +163,23 @@ class Dialogue(VisitChanges):
         if in_flow:
             text += "\n\n" + self._reprompt(turn, st)
         return text
+
+    async def _shift(self, turn: Turn, st: DialogueState, u: Understanding, shift_min: int) -> list[str] | None:
+        """ "А можно на час позже?" about the time being booked or moved; None when there is none."""
+        if st.flow == "book" and (st.chosen is not None or st.time):
+            base_day = st.chosen.date if st.chosen is not None else st.date
+            base_time = st.chosen.time if st.chosen is not None else st.time
+            assert base_time is not None
+            minutes = int(base_time[:2]) * 60 + int(base_time[3:5]) + shift_min
+            if not 0 <= minutes < 24 * 60:
+                return None
+            st.time, st.date, st.part_of_day, st.chosen = f"{minutes // 60:02d}:{minutes % 60:02d}", base_day, None, None
+            return await self._search(turn, st)
+        if st.flow == "reschedule" and st.target is not None:
+            st.shift_min, st.date, st.time, st.chosen = shift_min, None, None, None
+            self._apply_same_time(turn, st)
+            return await self._search(turn, st)
+        return None
 
     def _who_does(self, turn: Turn, st: DialogueState, u: Understanding) -> str:
         """ "Кто у вас делает маникюр?": the masters of each service the words may mean."""
@@ -199,6 +224,8 @@ class Dialogue(VisitChanges):
             st.time = None
         if u.hints.get("same_time") and not u.time:
             st.same_time = True
+        if u.hints.get("shift_min") and not u.time:
+            st.shift_min = int(u.hints["shift_min"])
 
     async def _book_request(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
         if st.flow == "reschedule" and st.target is not None and not u.service_ids:

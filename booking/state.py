@@ -64,6 +64,7 @@ class DialogueState:
     time: str | None = None
     part_of_day: str | None = None
     same_time: bool = False  # "на то же время": the new time is the moved visit's time (set once it is known)
+    shift_min: int | None = None  # "на час позже": the moved visit's time shifted (set once it is known)
     offers: list[Offer] = field(default_factory=list)
     offered_at: float | None = None  # unix seconds of the last offer
     chosen: Offer | None = None
@@ -96,6 +97,7 @@ class DialogueState:
             time=data.get("time"),
             part_of_day=data.get("part_of_day"),
             same_time=bool(data.get("same_time")),
+            shift_min=data.get("shift_min"),
             offers=[Offer.from_json(o) for o in data.get("offers") or []],
             offered_at=data.get("offered_at"),
             chosen=Offer.from_json(data["chosen"]) if data.get("chosen") else None,

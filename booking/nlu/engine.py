@@ -32,6 +32,32 @@ _FAREWELL_TOKENS = re.compile(r"\bдо\s+(?:завтра|свидания|вст
 # Words of a move: the day and time named after them are the new ones.
 # "на то же время", "в тоже время", "на это же время": the time of the visit being moved.
 _SAME_TIME = re.compile(r"\b(?:(?:то|это|тот)\s+же\s+(?:самое\s+)?время|тоже\s+(?:самое\s+)?время|время\s+то\s+же)\b")
+# "на час позже", "на полчаса пораньше", "на 30 минут раньше": a shift of a visit's (or an offer's) time.
+_SHIFT = re.compile(
+    r"\bна\s+(?:(\d{1,3}|пару|два|две|три|полтора|пол)\s+)?(час|часа|часов|полчаса|минут|минуты|минуту|мин)\s+"
+    r"(позже|попозже|раньше|пораньше)\b"
+)
+_SHIFT_COUNT = {"пару": 2.0, "два": 2.0, "две": 2.0, "три": 3.0, "полтора": 1.5, "пол": 0.5}
+
+
+def shift_minutes(raw: str) -> int | None:
+    """Minutes a message shifts a time by ("на час позже" -> 60, "на полчаса раньше" -> -30)."""
+    m = _SHIFT.search(raw)
+    if m is None:
+        return None
+    count_word, unit, direction = m.groups()
+    if count_word is None:
+        count = 1.0
+    elif count_word.isdigit():
+        count = float(count_word)
+    else:
+        count = _SHIFT_COUNT[count_word]
+    minutes = 30.0 if unit == "полчаса" else count * (1 if unit.startswith("мин") else 60)
+    if minutes <= 0 or minutes > 12 * 60:
+        return None
+    return int(minutes) * (1 if direction in ("позже", "попозже") else -1)
+
+
 _BOOK_STEMS = ("запиш", "записат", "записыв")
 _MOVE_STEMS = ("перенес", "перенос", "перезапис", "сдвин", "сдвиг", "передвин", "подвин", "поменя", "измени")
 
@@ -183,6 +209,9 @@ class NluEngine:
         hints = _hints(date_match, time_match, staff_match, service_match, local_now.date())
         if time_match.time is None and _SAME_TIME.search(raw):
             hints["same_time"] = True
+        shift = shift_minutes(raw) if time_match.time is None else None
+        if shift:
+            hints["shift_min"] = shift
         has_slots = bool(
             service_match.service_ids
             or service_match.unknown

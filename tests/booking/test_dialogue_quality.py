@@ -130,3 +130,31 @@ async def test_master_names_in_the_genitive(bot: Bot) -> None:
     st = DialogueState()
     r = await say(bot, st, "к оле на стрижку в понедельник", Understanding("book", [1001], 2002, date(2026, 11, 30)))
     assert "У мастера Ольги" in r and "Ольга в" not in r, r
+
+
+def test_shift_minutes() -> None:
+    from booking.nlu.engine import shift_minutes
+
+    assert shift_minutes("можно на час позже") == 60
+    assert shift_minutes("перенесите на полчаса пораньше") == -30
+    assert shift_minutes("на 15 минут позже") == 15
+    assert shift_minutes("на полтора часа раньше") == -90
+    assert shift_minutes("на пару часов попозже") == 120
+    assert shift_minutes("на час дня") is None and shift_minutes("позже напишу") is None
+
+
+def test_cannot_come_that_day_lets_have_another_is_a_move() -> None:
+    for text in ("я не смогу в среду, давайте в четверг", "завтра не получится, можно на пятницу?",
+                 "в среду не смогу, лучше в четверг"):
+        assert understand(text, START, CATALOG).intent == "reschedule", text
+    assert understand("не могу выбрать, давайте на маникюр", START, CATALOG).intent != "reschedule"
+
+
+async def test_yes_to_the_when_question_keeps_the_move(bot: Bot) -> None:
+    await bot.api.book_record(962302, phone="79031112233", fullname="Сергей", staff_id=2007, service_ids=[1002],
+                              datetime_raw="2026-11-25T18:00:00+03:00", api_id="", comment="")
+    st = DialogueState()
+    await say(bot, st, "хочу перенести запись", Understanding("reschedule"), phone="+79031112233")
+    assert st.awaiting == "when"
+    r = await say(bot, st, "да", Understanding("confirm"), phone="+79031112233")
+    assert st.flow == "reschedule" and st.target is not None and "день" in r, r

@@ -22,6 +22,7 @@ from tests.booking.simchat import AppChat, lookup_key
 from tests.booking.test_dialogues_independent import (
     ELENA,
     NAME_ASK,
+    NATALIA,
     SERGEY,
     Scenario,
     Talk,
@@ -115,6 +116,82 @@ async def m12_sergey_what_price_of_my_visit(t: Talk) -> None:
     assert "1200" in digits(reply), t.transcript
 
 
+async def m13_no_service_first(t: Talk) -> None:
+    reply = await t.say("здравствуйте, хочу записаться")
+    reply = await t.say("на гель лак к кате, в пятницу вечером")
+    await t.finish(reply, pick=first, name="Лиза")
+    assert_booked(t, d(27), {2004}, 1011, "17:00", "21:00")
+
+
+async def m14_known_client_not_asked_name(t: Talk) -> None:
+    reply = await t.say("запишите меня на укладку в четверг в 11")
+    assert reply.startswith("Здравствуйте, Елена!"), t.transcript
+    await t.finish(reply, pick=by_time(0), name="НЕ СПРАШИВАЙТЕ")
+    assert "зовут" not in t.transcript.lower()
+    assert_booked(t, d(26), {2001}, 1005, "11:00", "11:00")
+
+
+async def m15_half_past_in_words(t: Talk) -> None:
+    reply = await t.say("можно на массаж лица в среду в полтретьего?")
+    await t.finish(reply, pick=by_time(0), name="Регина", confirm="ага")
+    assert_booked(t, d(25), {2006}, 1032, "14:30", "14:30")
+
+
+async def m16_one_hour_later(t: Talk) -> None:
+    reply = await t.say("можно мою запись на час позже сдвинуть?")
+    await t.finish(reply, pick=by_time(0), done=lambda: t.record(4003).start.hour != 16)
+    moved(t, 4003, d(23), "17:00", "17:00")
+
+
+async def m17_sergey_thursday_same_time(t: Talk) -> None:
+    reply = await t.say("я не смогу в среду, давайте в четверг в это же время")
+    await t.finish(reply, pick=by_time(0), done=lambda: t.record(4002).start.date() != d(25))
+    moved(t, 4002, d(26), "18:00", "18:00")
+
+
+async def m18_stranger_cancel(t: Talk) -> None:
+    reply = await t.say("отмените мою запись пожалуйста")
+    assert "не нашла" in reply.lower() or "нет" in reply.lower(), t.transcript
+
+
+async def m19_price_and_saturday_pedicure(t: Talk) -> None:
+    reply = await t.say("добрый вечер! сколько стоит педикюр и можно ли на субботу?")
+    assert "2800" in digits(reply) or "2 800" in reply, t.transcript
+
+
+async def m20_no_then_other_time(t: Talk) -> None:
+    reply = await t.say("детская стрижка завтра в 12, можно?")
+    if NAME_ASK.search(reply.lower()):
+        reply = await t.say("Вика")
+    reply = await t.say("ой нет, лучше в 13:00")
+    await t.finish(reply, pick=by_time(0), name="Вика")
+    assert_booked(t, d(24), None, 1003, "13:00", "13:00")
+
+
+async def m21_five_in_the_evening(t: Talk) -> None:
+    reply = await t.say("коррекция бровей завтра на 5 вечера")
+    await t.finish(reply, pick=by_time(0), name="Эля", confirm="+")
+    assert_booked(t, d(24), {2005}, 1021, "17:00", "17:00")
+
+
+async def m22_an_hour_later_at_confirmation(t: Talk) -> None:
+    reply = await t.say("запишите на педикюр в четверг в 12, меня зовут Алла")
+    assert "12:00" in reply and "Подтверждаете" in reply, t.transcript
+    reply = await t.say("ой, а можно на час позже?")
+    assert "13:00" in reply, t.transcript
+    await t.finish(reply, pick=by_time(0), name="Алла")
+    assert_booked(t, d(26), {2003}, 1013, "13:00", "13:00")
+
+
+async def m23_yes_to_when_question_keeps_the_move(t: Talk) -> None:
+    reply = await t.say("хочу перенести запись")
+    reply = await t.say("да")
+    assert "перенест" in reply.lower() or "день" in reply.lower(), t.transcript
+    reply = await t.say("в пятницу в 19")
+    await t.finish(reply, pick=by_time(0), done=lambda: t.record(4002).start.date() != d(25))
+    moved(t, 4002, d(27), "19:00", "19:00")
+
+
 # Dialogues the bot fails (xfail, strict), with the reason.
 FAILING_MORE: dict[str, str] = {}
 
@@ -131,6 +208,17 @@ SCENARIOS: list[tuple[Scenario, str]] = [
     (m10_name_upfront_brow_tint, "+79990000310"),
     (m11_thanks_after_booking_is_short, "+79990000311"),
     (m12_sergey_what_price_of_my_visit, SERGEY),
+    (m13_no_service_first, "+79990000313"),
+    (m14_known_client_not_asked_name, ELENA),
+    (m15_half_past_in_words, "+79990000315"),
+    (m16_one_hour_later, NATALIA),
+    (m17_sergey_thursday_same_time, SERGEY),
+    (m18_stranger_cancel, "+79990000318"),
+    (m19_price_and_saturday_pedicure, "+79990000319"),
+    (m20_no_then_other_time, "+79990000320"),
+    (m21_five_in_the_evening, "+79990000321"),
+    (m22_an_hour_later_at_confirmation, "+79990000322"),
+    (m23_yes_to_when_question_keeps_the_move, SERGEY),
 ]
 
 
