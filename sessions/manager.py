@@ -77,6 +77,7 @@ class SessionManager:
         self.lease = lease
         self._control_task: asyncio.Task[object] | None = None
         self._lease_task: asyncio.Task[object] | None = None
+        self._claim_task: asyncio.Task[object] | None = None
         self._restored = False  # orphans are claimed only after this instance's own restore
         self._closed = False
 
@@ -363,14 +364,28 @@ class SessionManager:
         period_s = self.lease.ttl_ms / 3000.0
         while True:
             try:
-                await self.lease_tick()
+                await self.renew_leases()
             except Exception as exc:  # noqa: BLE001 - keep renewing after a Redis hiccup
                 log.error("sessions_lease_tick_failed", error=repr(exc))
+            # Claiming starts sessions (up to 30 s each): in its own task, so renewals never wait for it.
+            if self._claim_task is None or self._claim_task.done():
+                self._claim_task = self.spawner.spawn("sessions-claim-orphans", self._claim_logged())
             # Lease TTLs are Redis (real) time, so the renewal period is real time too.
             await asyncio.sleep(period_s)
 
+    async def _claim_logged(self) -> None:
+        try:
+            await self.claim_orphans()
+        except Exception as exc:  # noqa: BLE001 - the next period tries again
+            log.error("sessions_claim_failed", error=repr(exc))
+
     async def lease_tick(self) -> None:
         """Heartbeat, renew held leases (a lost one stops the local session), claim orphans."""
+        await self.renew_leases()
+        await self.claim_orphans()
+
+    async def renew_leases(self) -> None:
+        """Heartbeat and renew held leases; a lost one stops the local session."""
         if self.lease is None or self._closed:
             return
         await self.lease.heartbeat()
@@ -382,7 +397,6 @@ class SessionManager:
                 async with session.lock:
                     await session.halt()
                     session.epoch = None
-        await self.claim_orphans()
 
     async def claim_orphans(self) -> int:
         """Start desired-running sessions nobody owns (a dead instance's), up to a fair share."""
@@ -454,7 +468,7 @@ class SessionManager:
     async def close(self) -> None:
         """Stop every transport on this instance, keeping desired states (a restart restores them)."""
         self._closed = True
-        for task in (self._control_task, self._lease_task):
+        for task in (self._control_task, self._lease_task, self._claim_task):
             if task is not None:
                 await cancel_and_wait(task)
         for session in list(self._sessions.values()):

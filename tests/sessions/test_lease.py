@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sessions import keys
 from sessions.api import SessionState as S
 from sessions.lease import LeaseKeeper
@@ -98,3 +100,34 @@ async def test_orphans_are_shared_fairly(make_engine: EngineFactory, pool, clock
     assert await b.manager.claim_orphans() == 2
     holders = {cid: (await a.lease.holder(cid))[0] for cid in companies}  # type: ignore[union-attr,index]
     assert sorted(holders.values()) == ["inst-a", "inst-a", "inst-b", "inst-b"]
+
+
+async def test_renewals_go_on_while_claiming_orphans_is_slow(make_engine) -> None:  # type: ignore[no-untyped-def]
+    engine = await make_engine(instance="a")
+    assert engine.lease is not None
+    engine.lease.ttl_ms = 150  # renew every 50 ms (real time)
+    beats = 0
+    claim_entered, release_claim = asyncio.Event(), asyncio.Event()
+    real_heartbeat = engine.lease.heartbeat
+
+    async def counting_heartbeat() -> None:
+        nonlocal beats
+        beats += 1
+        await real_heartbeat()
+
+    async def slow_claim() -> int:
+        claim_entered.set()
+        await release_claim.wait()  # starting sessions can take up to 30 s each
+        return 0
+
+    engine.lease.heartbeat = counting_heartbeat  # type: ignore[method-assign]
+    engine.manager.claim_orphans = slow_claim  # type: ignore[method-assign]
+    engine.manager.start_background(lease_loop=True)
+    await asyncio.wait_for(claim_entered.wait(), 5)
+
+    async def renewed_meanwhile() -> None:
+        while beats < 3:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(renewed_meanwhile(), 5)  # the loop sat in the claim before: leases expired
+    release_claim.set()
