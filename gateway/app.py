@@ -73,7 +73,7 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
         async with pool.acquire() as conn:
             await db.migrate(conn)
     except BaseException:
-        await pool.close()
+        await db.close_pool(pool)
         services.stop()
         raise
     app[POOL] = pool
@@ -86,7 +86,7 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         await app[TASKS].close(grace_s=0)
         await redis.aclose()
-        await pool.close()
+        await db.close_pool(pool)
         services.stop()
 
 

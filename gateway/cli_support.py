@@ -44,5 +44,5 @@ async def open_stores(settings: Settings, *, redis: bool = True, migrate: bool =
     finally:
         if client is not None:
             await client.aclose()
-        await pool.close()
+        await db.close_pool(pool)
         services.stop()

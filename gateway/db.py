@@ -7,6 +7,7 @@ is newer than the code knows is refused (an older binary must not write to a new
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
@@ -95,6 +96,23 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     )
     assert pool is not None
     return pool
+
+
+POOL_CLOSE_TIMEOUT_S = 10.0
+
+
+async def close_pool(pool: asyncpg.Pool, timeout_s: float | None = None) -> None:
+    """Close the pool gracefully, or terminate it after `timeout_s`.
+
+    `Pool.close()` waits for every connection to be released: one held by a task that never
+    finished would hang the shutdown (asyncpg's own advice is to bound it; on timeout it terminates).
+    """
+    timeout_s = POOL_CLOSE_TIMEOUT_S if timeout_s is None else timeout_s
+    try:
+        await asyncio.wait_for(pool.close(), timeout_s)
+    except TimeoutError:
+        log.warning("db_pool_close_timed_out", timeout_s=timeout_s)
+        pool.terminate()
 
 
 async def ping(pool: asyncpg.Pool, timeout_s: float = 2.0) -> bool:
