@@ -166,11 +166,7 @@ class SessionManager:
         """Desired-stopped; disconnect keeping credentials (forwarded to the owner if elsewhere)."""
         session = await self._session(company_id)
         async with session.lock:
-            if not forwarded:
-                await self._set_desired(session, "stopped")
-            if not await self._own(session):
-                if not forwarded:
-                    await send_control(self.redis, company_id, "stop")
+            if not await self._stopping_here(session, "stop", forwarded):
                 return await self.info(company_id)
             await session.halt()
             await session.settle(S.STOPPED, "stopped by request")
@@ -181,11 +177,7 @@ class SessionManager:
         """Unlink the device and delete its credentials; desired-stopped."""
         session = await self._session(company_id)
         async with session.lock:
-            if not forwarded:
-                await self._set_desired(session, "stopped")
-            if not await self._own(session):
-                if not forwarded:
-                    await send_control(self.redis, company_id, "logout")
+            if not await self._stopping_here(session, "logout", forwarded):
                 return await self.info(company_id)
             transport = session.transport
             if transport is not None:
@@ -200,6 +192,17 @@ class SessionManager:
             await session.settle(S.LOGGED_OUT, "logout requested")
             await self._release(session)
         return session.info()
+
+    async def _stopping_here(self, session: Session, action: str, forwarded: bool) -> bool:
+        """Desired-stopped (unless forwarded); True when this instance owns the session and acts,
+        False when the request went to the owner instead (the caller holds `session.lock`)."""
+        if not forwarded:
+            await self._set_desired(session, "stopped")
+        if await self._own(session):
+            return True
+        if not forwarded:
+            await send_control(self.redis, session.company_id, action)
+        return False
 
     async def info(self, company_id: int) -> SessionInfo:
         session = self._sessions.get(company_id)
