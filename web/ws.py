@@ -181,11 +181,16 @@ async def _send(ws: web.WebSocketResponse, message: dict[str, Any], timeout_s: f
 
 
 def client_ip(request: web.Request, trust_forwarded: bool) -> str:
-    """The caller's IP (the first X-Forwarded-For hop only when behind a trusted proxy)."""
+    """The caller's IP; behind our own proxy (`trust_forwarded`), the LAST X-Forwarded-For hop.
+
+    The last hop is the address our proxy saw (nginx appends `$remote_addr`); earlier hops come
+    from the client and are forgeable, so taking the first let anyone dodge the per-IP limit.
+    """
     if trust_forwarded:
         forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1][:64]
     return request.remote or "unknown"
 
 

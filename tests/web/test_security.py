@@ -141,3 +141,15 @@ async def test_injection_in_stored_text_is_kept_verbatim_and_shown_escaped(mp: M
         "salon_id": 4242, "application_id": 18000, "event": EVIL, "partner_token": DEV_PARTNER_TOKEN})
     assert resp.status == 200 and (await resp.json())["result"] == "ignored"
     assert await pool.fetchval("SELECT integration_status FROM companies WHERE salon_id = 4242") == "pending"
+
+
+def test_client_ip_behind_our_proxy_is_the_hop_the_proxy_added() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from web.ws import client_ip
+
+    # The client forged the first hop; nginx appended the real address ($proxy_add_x_forwarded_for).
+    request = make_mocked_request("GET", "/marketplace/ws", headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"})
+    assert client_ip(request, trust_forwarded=True) == "203.0.113.9"
+    assert client_ip(make_mocked_request("GET", "/", headers={"X-Forwarded-For": " 198.51.100.7 "}), True) == "198.51.100.7"
+    assert client_ip(request, trust_forwarded=False) != "6.6.6.6"  # the header is ignored unless trusted
