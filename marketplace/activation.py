@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -22,9 +23,14 @@ from marketplace.partner import PartnerAuthError, PartnerError, PartnerRejectedE
 from marketplace.service import MarketplaceService
 from marketplace.tokens import new_api_key
 from sessions.api import OutboxSender, SessionEvent, SessionState
+from sessions.jid import phone_to_jid
 from sessions.runtime import Spawner
 
 log = structlog.get_logger(__name__)
+_RELEASE_IF_OURS = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
 
 InitialSync = Callable[[int], Awaitable[Any]]
 
@@ -96,8 +102,8 @@ class Activator:
         if not company.whatsapp_connected:
             log.info("activation_deferred", company_id=company_id, why="whatsapp not connected")
             return False
-        lock = keys.activation_lock(company_id)
-        if not await svc.redis.set(lock, "1", nx=True, ex=600):
+        lock, token = keys.activation_lock(company_id), secrets.token_hex(8)
+        if not await svc.redis.set(lock, token, nx=True, ex=600):
             log.info("activation_skipped", company_id=company_id, why="running on another instance")
             return False
         try:
@@ -113,7 +119,8 @@ class Activator:
                 await svc.store.audit("system", "activation_failed", company_id, {"error": error})
                 log.warning("activation_failed", company_id=company_id, error=error)
         finally:
-            await svc.redis.delete(lock)
+            # Only our own lock: after a 600 s run it may have expired and be another instance's.
+            await svc.redis.eval(_RELEASE_IF_OURS, 1, lock, token)
         if ok:
             await self._after_activation(company_id)
         return ok
@@ -159,7 +166,7 @@ class Activator:
                 log.warning("initial_sync_failed", company_id=company_id, error=repr(exc))
         company = await self._svc.store.get(company_id)
         if self._outbox is not None and company is not None and company.whatsapp_phone:
-            chat = company.whatsapp_phone.lstrip("+") + "@s.whatsapp.net"
+            chat = phone_to_jid(company.whatsapp_phone)
             try:
                 await self._outbox.enqueue(
                     company_id, chat, self._svc.config.welcome_text,

@@ -108,3 +108,22 @@ async def test_sweep_activates_what_a_missed_event_left_behind(mp: Mp, pool) -> 
     await mp.activator.wait_idle()
     assert (await status_of(mp, cid))["integration_status"] == "active"
     assert await mp.activator.run_once() == 0  # nothing left
+
+
+async def test_a_long_activation_never_releases_another_instances_lock(mp: Mp) -> None:
+    from marketplace import keys
+
+    reg = await mp.register(931)
+    cid = reg["company_id"]
+    real_activate = mp.partner.activate
+
+    async def slow_activate(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        # Our 600 s lock expired during the retries and another instance took it.
+        await mp.service.redis.set(keys.activation_lock(cid), "other-instance", ex=600)
+        await real_activate(*args, **kwargs)
+
+    mp.partner.activate = slow_activate  # type: ignore[method-assign]
+    await mp.sessions.scan(cid, "+79007776631")
+    await mp.activator.wait_idle()
+    assert (await status_of(mp, cid))["integration_status"] == "active"
+    assert await mp.service.redis.get(keys.activation_lock(cid)) == "other-instance"
