@@ -79,7 +79,7 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
     app[POOL] = pool
     redis = create_redis(redis_url)
     app[REDIS] = redis
-    app[SCHEDULER] = Scheduler(redis)
+    app[SCHEDULER] = Scheduler(redis, app[TASKS])
     log.info("core_ready", embedded_pg=not settings.database_url, embedded_redis=not settings.redis_url)
     try:
         yield

@@ -6,9 +6,11 @@ those directly instead of waiting for the scheduler.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
@@ -17,6 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from gateway import keys
+from sessions.runtime import Spawner
 
 log = structlog.get_logger(__name__)
 
@@ -39,10 +42,12 @@ class JobSpec:
 class Scheduler:
     """Registers jobs before start; runs each tick under a cluster-wide lock."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, spawner: Spawner | None = None) -> None:
         self._redis = redis
+        self._spawner = spawner  # ticks run as its tasks: named, logged, cancelled on shutdown
         self._jobs: dict[str, JobSpec] = {}
         self._aps: AsyncIOScheduler | None = None
+        self._ticks: dict[str, asyncio.Task[Any]] = {}
 
     def every(self, name: str, interval_s: float, fn: JobFn, *, lock_ttl_s: int = 600) -> None:
         """Run `fn` every `interval_s` seconds."""
@@ -88,13 +93,21 @@ class Scheduler:
                 if spec.interval_s is not None
                 else CronTrigger.from_crontab(spec.cron or "* * * * *", timezone="UTC")
             )
-            self._aps.add_job(
-                self.run_job, trigger, args=[spec.name], id=spec.name, max_instances=1, coalesce=True
-            )
+            job = self.run_job if self._spawner is None else self._spawn_tick
+            self._aps.add_job(job, trigger, args=[spec.name], id=spec.name, max_instances=1, coalesce=True)
         self._aps.start()
 
+    async def _spawn_tick(self, name: str) -> None:
+        """APScheduler's trigger: start the tick under the spawner (one at a time per job) and return."""
+        assert self._spawner is not None
+        running = self._ticks.get(name)
+        if running is not None and not running.done():
+            log.debug("job_tick_still_running", job=name)
+            return
+        self._ticks[name] = self._spawner.spawn(f"job-{name}", self.run_job(name))
+
     def stop(self) -> None:
-        """Stop triggering (running ticks finish on their own)."""
+        """Stop triggering; running ticks belong to the spawner, which cancels them on shutdown."""
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
