@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
@@ -80,6 +80,23 @@ class VisitChanges:
                 st.part_of_day = None
         if (st.time or st.part_of_day) and not st.date and starts.date() >= turn.today:
             st.date = starts.date().isoformat()
+
+    async def _after_own_visit(self, turn: Turn, st: DialogueState, services: set[int]) -> None:
+        """ "Педикюр сразу после маникюра": the new visit starts when the client's own visit of those
+        services ends (on the asked day, if one was named). Nothing changes when there is none."""
+        try:
+            records = await self.actions.client_records(turn.salon, turn.phone, turn.now)
+        except BookingError:
+            return
+        tz = turn.local_now.tzinfo
+        durations = {s.id: s.duration_s or 0 for s in turn.catalog.services}
+        for r in records:
+            starts = datetime.fromisoformat(r.starts_at).astimezone(tz)
+            if not services & set(r.service_ids) or (st.date and starts.date().isoformat() != st.date):
+                continue
+            ends = starts + timedelta(seconds=sum(durations.get(i, 0) for i in r.service_ids))
+            st.date, st.time, st.part_of_day = ends.date().isoformat(), ends.strftime("%H:%M"), None
+            return
 
     async def _do_move(self, turn: Turn, st: DialogueState, offer: Offer) -> list[str]:
         target = st.target

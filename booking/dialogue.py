@@ -241,13 +241,15 @@ class Dialogue(VisitChanges):
         self._merge(st, u)
         if u.client_name and not st.client_name:
             st.client_name = u.client_name
+        if u.hints.get("after_services") and not u.time:
+            await self._after_own_visit(turn, st, {int(x) for x in u.hints["after_services"]})
         return await self._search(turn, st)
 
     async def _search(self, turn: Turn, st: DialogueState, note: str = "") -> list[str]:
         cat = turn.catalog
         if not st.service_ids:
             st.awaiting = "service"
-            return [(note + " " if note else "") + texts.ask_service(cat)]
+            return [(note + " " if note else "") + texts.ask_service(cat, st.staff_id)]
         prefix = note
         if st.staff_id and st.flow == "book":
             masters = {m.id for m in texts.staff_for(cat, st.service_ids)}

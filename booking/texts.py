@@ -190,7 +190,13 @@ def masters_list(catalog: SalonCatalog, service_ids: list[int], *, ask: bool = T
     return "\n".join(lines) + ("\n\nЗаписать вас? Напишите удобный день и время 🙂" if ask else "")
 
 
-def ask_service(catalog: SalonCatalog) -> str:
+def ask_service(catalog: SalonCatalog, staff_id: int | None = None) -> str:
+    """Which service? With a master named: that master's services ("Марина Петрова делает: ...")."""
+    master = next((m for m in catalog.staff if m.id == staff_id), None)
+    if master is not None:
+        titles = [s.title for s in catalog.services if s.id in master.service_ids]
+        if titles:
+            return f"{master.name} делает: {', '.join(titles)}. На какую услугу вас записать?"
     cats: list[str] = []
     for s in catalog.services:
         if s.category_title and s.category_title not in cats:

@@ -14,7 +14,8 @@ was named: "к барберу", "к косметологу"; no staff_id is set 
 ("next"/"this"), ``time_relation`` ("after"/"from"), ``time_before`` ("12:00"), ``approximate``
 (True, "часа в четыре"), ``part_of_day_said`` (the part named even when a time won),
 ``date_in_past`` (True), ``same_time`` (True: "на то же время", no time said),
-``shift_min`` (minutes: "на час позже" 60, "на полчаса раньше" -30).
+``shift_min`` (minutes: "на час позже" 60, "на полчаса раньше" -30), ``after_services`` (ids: "педикюр
+сразу после маникюра" — the new visit follows the client's visit of these services).
 
 Slot rules are documented in the modules: dates.py (weekdays, weekends, DD.MM), times.py (hours,
 and when ``part_of_day`` is set: only when a part of day is named and no exact time is given),

@@ -114,6 +114,23 @@ def _service_refusals(tokens: list[str], services: ServiceMatcher) -> set[int]:
     return refused
 
 
+_REFERENCE_WORDS = frozenset({"после", "перед"})
+
+
+def _service_references(tokens: list[str], services: ServiceMatcher) -> set[int]:
+    """Token indices of a service named as a point in time ("педикюр сразу после маникюра", "перед
+    стрижкой"): a reference to another visit, not a service asked for."""
+    refs: set[int] = set()
+    for i, token in enumerate(tokens):
+        if token not in _REFERENCE_WORDS:
+            continue
+        j = i + 1
+        while j < len(tokens) and tokens[j][:1].isalpha() and services.names_service(tokens[j]):
+            refs.add(j)
+            j += 1
+    return refs
+
+
 def _fit_services_to_staff(services: ServiceMatch, staff: StaffMatch, catalog: SalonCatalog) -> None:
     """Among equally good services, take one the named master (or the named role) does: "стрижка к
     Игорю" (a barber) is the men's haircut, not the typical women's one."""
@@ -203,7 +220,15 @@ class NluEngine:
         time_match = extract_time(tokens, morph, skip | date_match.used_tokens, prefer_after=pivot)
         taken = skip | date_match.used_tokens | time_match.used_tokens
         staff_match = compiled.staff.match(tokens, taken)
-        service_match = compiled.services.match(tokens, taken | staff_match.used_tokens)
+        references = _service_references(tokens, compiled.services)
+        service_match = compiled.services.match(tokens, taken | staff_match.used_tokens | references)
+        after_services: list[int] = []
+        if not service_match.service_ids and references:  # "после маникюра" alone: it is what is meant
+            service_match = compiled.services.match(tokens, taken | staff_match.used_tokens)
+        elif references and tokens[min(references) - 1] == "после":
+            others = set(range(len(tokens))) - references
+            ref = compiled.services.match(tokens, others)
+            after_services = list(ref.service_ids) + [x for v in ref.ambiguous.values() for x in v]
 
         _fit_services_to_staff(service_match, staff_match, catalog)
         hints = _hints(date_match, time_match, staff_match, service_match, local_now.date())
@@ -212,6 +237,8 @@ class NluEngine:
         shift = shift_minutes(raw) if time_match.time is None else None
         if shift:
             hints["shift_min"] = shift
+        if after_services:
+            hints["after_services"] = after_services
         has_slots = bool(
             service_match.service_ids
             or service_match.unknown

@@ -158,3 +158,24 @@ async def test_yes_to_the_when_question_keeps_the_move(bot: Bot) -> None:
     assert st.awaiting == "when"
     r = await say(bot, st, "да", Understanding("confirm"), phone="+79031112233")
     assert st.flow == "reschedule" and st.target is not None and "день" in r, r
+
+
+def test_a_service_named_as_a_point_in_time_is_not_asked_for() -> None:
+    u = understand("можно ещё педикюр завтра сразу после маникюра?", START, CATALOG)
+    assert u.service_ids == [1013] and 1011 in u.hints["after_services"]
+    assert understand("укладку перед окрашиванием", START, CATALOG).service_ids == [1005]
+    assert understand("маникюр после 15", START, CATALOG).service_ids in ([1012], [1011])
+
+
+async def test_right_after_the_clients_own_visit(bot: Bot) -> None:
+    await bot.api.book_record(962302, phone="79161234567", fullname="Елена", staff_id=2003, service_ids=[1011],
+                              datetime_raw="2026-11-24T14:00:00+03:00", api_id="", comment="")
+    text = "можно ещё педикюр завтра сразу после маникюра?"
+    st = DialogueState()
+    r = await say(bot, st, text, understand(text, START, CATALOG), phone=ELENA)
+    assert "Педикюр, мастер Марина Петрова, завтра (вт, 24 ноября) в 15:30" in r, r
+
+
+async def test_a_master_without_a_service_lists_that_masters_services(bot: Bot) -> None:
+    r = await say(bot, DialogueState(), "хочу к марине завтра", Understanding("book", [], 2003, date(2026, 11, 24)))
+    assert "Марина Петрова делает: Маникюр с покрытием гель-лак, Маникюр классический, Педикюр" in r, r
