@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-MAX_DEPTH = 50
-
 
 class BadJson(ValueError):
     """The body is not JSON we can store; the message says why (safe to show the caller)."""
@@ -35,26 +33,24 @@ def parse_json_body(raw: bytes) -> Any:
     return data
 
 
-def unstorable(value: Any, depth: int = 0) -> str | None:
-    """Why `value` cannot be stored as PostgreSQL text/JSONB (NUL, lone surrogates), or None."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "Body must not contain NUL (\\u0000) characters"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "Body must not contain unpaired UTF-16 surrogates"
-        return None
-    if depth > MAX_DEPTH:
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            problem = unstorable(key, depth + 1) or unstorable(item, depth + 1)
-            if problem is not None:
-                return problem
-    elif isinstance(value, list):
-        for item in value:
-            problem = unstorable(item, depth + 1)
-            if problem is not None:
-                return problem
+def unstorable(value: Any) -> str | None:
+    """Why `value` cannot be stored as PostgreSQL text/JSONB (NUL, lone surrogates), or None.
+
+    Iterative, so a deeply nested body cannot hide a bad string below a depth limit.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "Body must not contain NUL (\\u0000) characters"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "Body must not contain unpaired UTF-16 surrogates"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return None

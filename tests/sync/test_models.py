@@ -22,3 +22,14 @@ def test_normal_values_still_convert() -> None:
     assert as_int("42") == 42 and as_int(3.9) == 3
     assert as_datetime(0).isoformat() == "1970-01-01T00:00:00+00:00"  # type: ignore[union-attr]
     assert str(as_date("2026-11-23T10:00:00+03:00")) == "2026-11-23"
+
+
+def test_a_bad_string_deep_in_the_body_is_found() -> None:
+    from sync.jsonbody import BadJson, parse_json_body
+
+    deep = b"[" * 200 + b'"a\\u0000"' + b"]" * 200  # below any fixed depth limit
+    with pytest.raises(BadJson, match="NUL"):
+        parse_json_body(deep)
+    with pytest.raises(BadJson, match="surrogates"):
+        parse_json_body(b'{"k": {"\\udc00": 1}}')  # in a key, too
+    assert parse_json_body(b'{"ok": [1, "\\u00e9", {"x": null}]}') == {"ok": [1, "é", {"x": None}]}
