@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from aiohttp import web
 
 from sessions.jid import is_e164
-from sync.jsonbody import BadJson, parse_json_body
+from sync.jsonbody import BadJson, error_json, parse_json_body
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(\.[A-Za-z0-9\-]{1,63})+$")
 MAX_INT = 2**31 - 1
@@ -23,16 +22,12 @@ def is_digits(value: str) -> bool:
 
 def bad_request(code: str, message: str) -> web.HTTPBadRequest:
     """A 400 in the contract shape."""
-    return web.HTTPBadRequest(text=_error_json(code, message), content_type="application/json")
+    return web.HTTPBadRequest(text=error_json(code, message), content_type="application/json")
 
 
 def json_error(exc_cls: type[web.HTTPException], code: str, message: str, **kw: Any) -> web.HTTPException:
     """Any HTTP error in the contract shape."""
-    return exc_cls(text=_error_json(code, message), content_type="application/json", **kw)
-
-
-def _error_json(code: str, message: str) -> str:
-    return json.dumps({"success": False, "error": {"code": code, "message": message}}, ensure_ascii=False)
+    return exc_cls(text=error_json(code, message), content_type="application/json", **kw)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:

@@ -2,13 +2,19 @@
 
 Python's `json.loads` accepts what PostgreSQL refuses: NaN/Infinity, U+0000 in strings and lone
 UTF-16 surrogates ("\\ud800"). Such a body must be a 400 at the door, not a 500 at the INSERT.
-Used by sync's webhook route and by marketplace's `read_json_object` (marketplace -> sync).
+Used by sync's webhook route and by marketplace's `read_json_object` (marketplace -> sync), as is
+`error_json`, the one builder of the contract error body (marketplace, web and sync answer with it).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+
+def error_json(code: str, message: str) -> str:
+    """The contract error body `{"success": false, "error": {"code", "message"}}` as JSON text."""
+    return json.dumps({"success": False, "error": {"code": code, "message": message}}, ensure_ascii=False)
 
 
 class BadJson(ValueError):

@@ -18,7 +18,7 @@ from aiohttp import web
 from sync.client import YClientsClient
 from sync.clock import Clock
 from sync.errors import NotFound, YClientsError
-from sync.jsonbody import BadJson, parse_json_body
+from sync.jsonbody import BadJson, error_json, parse_json_body
 from sync.models import as_int
 from sync.service import Spawner
 from sync.store import SyncStore, WebhookEvent
@@ -42,8 +42,7 @@ MAX_RESOURCE_ID = 2**63 - 1  # sync_webhook_events.resource_id is a bigint
 
 
 def _bad(message: str, code: str = "bad_request") -> web.HTTPBadRequest:
-    body = {"success": False, "error": {"code": code, "message": message}}
-    return web.HTTPBadRequest(text=json.dumps(body), content_type="application/json")
+    return web.HTTPBadRequest(text=error_json(code, message), content_type="application/json")
 
 
 def is_cancellation(status: str, data: Any) -> bool:
@@ -75,8 +74,7 @@ class WebhookIngest:
         company_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 10 else 0
         ref = await self.store.company_ref(company_id) if 0 < company_id <= MAX_COMPANY_ID else None
         if ref is None:
-            body = {"success": False, "error": {"code": "not_found", "message": "Unknown company"}}
-            raise web.HTTPNotFound(text=json.dumps(body), content_type="application/json")
+            raise web.HTTPNotFound(text=error_json("not_found", "Unknown company"), content_type="application/json")
         raw = await request.read()
         if not raw:
             raise _bad("Body is not valid JSON", "invalid_json")
