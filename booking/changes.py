@@ -131,8 +131,8 @@ class VisitChanges:
             await self._hand_over(turn, "cancel_rejected")
             return ["Эту запись нельзя отменить онлайн (правила салона). Передаю администратору 🙏"]
         st.reset_flow()
-        st.last_done = f"Запись {line} отменена."
-        return [f"Запись {line} отменена. Будем рады видеть вас снова! Если захотите записаться — напишите 🌸"]
+        st.last_done = f"Запись отменена: {line}."
+        return [f"Готово, запись отменена: {line}. Будем рады видеть вас снова — если захотите записаться, напишите 🌸"]
 
     # --- reschedule / cancel: the client's own records -----------------------------------
     async def _start_change(self, turn: Turn, st: DialogueState, u: Understanding, intent: str) -> list[str]:

@@ -85,6 +85,12 @@ class Dialogue(VisitChanges):
             intent = "reschedule"  # "можно на час позже?" with nothing in progress: the client's visit
         if _asks_who(turn.text, u):
             return [self._who_does(turn, st, u)]
+        if (intent == "prices" and u.service_ids and (u.date or u.time or u.part_of_day) and not st.flow
+                and _asks_to_book_too(turn.text, u)):
+            # "сколько стоит педикюр и можно ли на субботу?": the price, then the times.
+            price = texts.price_list(turn.catalog, list(u.service_ids), ask=False)
+            replies = await self._book_request(turn, st, u)
+            return [f"{price}\n\n{replies[0]}"] + replies[1:]
         if intent in ("prices", "services", "hours_address"):
             return [self._info(turn, st, u)]
         if intent == "my_records":
@@ -503,6 +509,19 @@ def _asks_who(text: str, u: Understanding) -> bool:
     if re.search(r"запиш|записат|свобод", low):  # "запишите к кому-нибудь", "кто свободен": a booking
         return False
     return bool(WHO_RE.search(low))
+
+
+# "можно ли на субботу", "есть окошко", "хочу": a price question that asks for a visit too.
+BOOKING_CUE_RE = re.compile(r"можно|запис|запиш|свобод|окош|\bокн|есть\s+(?:ли\s+)?время|хочу|хотел")
+OWN_VISIT_RE = re.compile(r"\bмо(?:я|ю|ей|й|его)\b")
+
+
+def _asks_to_book_too(text: str, u: Understanding) -> bool:
+    """A price question with a day that also asks for a visit of one clear service (never "моя стрижка
+    в среду": the price of the client's own visit)."""
+    low = text.lower()
+    return (bool(BOOKING_CUE_RE.search(low)) and not OWN_VISIT_RE.search(low)
+            and not u.hints.get("ambiguous_services"))
 
 
 def _with_alternatives(u: Understanding) -> list[int]:

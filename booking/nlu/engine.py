@@ -145,7 +145,12 @@ def _fit_services_to_staff(services: ServiceMatch, staff: StaffMatch, catalog: S
         rivals = services.ambiguous.get(chosen)
         if not rivals or chosen in done:
             continue
-        better = next((r for r in rivals if r in done and r not in services.service_ids), None)
+        # A child's service only when nothing else the master does fits ("к Игорю подстричься" is the
+        # men's haircut whatever the catalog's order).
+        titles = {s.id: s.title.lower() for s in catalog.services}
+        fitting = sorted((r for r in rivals if r in done and r not in services.service_ids),
+                         key=lambda r: "детск" in titles.get(r, ""))
+        better = fitting[0] if fitting else None
         if better is not None:
             services.service_ids[position] = better
             services.ambiguous[better] = [chosen] + [r for r in rivals if r != better]

@@ -179,3 +179,29 @@ async def test_right_after_the_clients_own_visit(bot: Bot) -> None:
 async def test_a_master_without_a_service_lists_that_masters_services(bot: Bot) -> None:
     r = await say(bot, DialogueState(), "хочу к марине завтра", Understanding("book", [], 2003, date(2026, 11, 24)))
     assert "Марина Петрова делает: Маникюр с покрытием гель-лак, Маникюр классический, Педикюр" in r, r
+
+
+async def test_price_question_with_a_day_gives_the_price_and_the_times(bot: Bot) -> None:
+    st = DialogueState()
+    u = understand("сколько стоит педикюр и можно ли на среду?", START, CATALOG)
+    r = await say(bot, st, "сколько стоит педикюр и можно ли на среду?", u)
+    assert "Педикюр — 2 800 ₽" in r and "1) " in r and "Записать вас?" not in r and st.awaiting == "slot", r
+
+
+def test_a_masters_service_does_not_depend_on_the_catalogs_order() -> None:
+    from dataclasses import replace
+
+    from booking.nlu import NluEngine
+
+    reordered = replace(CATALOG, services=tuple(reversed(CATALOG.services)))
+    text = "можно сегодня в 18:30 к игорю подстричься?"
+    for catalog in (CATALOG, reordered):
+        assert NluEngine().understand(text, START, catalog).service_ids == [1002]
+        assert NluEngine().understand("сына подстричь к игорю", START, catalog).service_ids == [1003]
+
+
+async def test_price_of_my_own_visit_starts_no_booking(bot: Bot) -> None:
+    st = DialogueState()
+    text = "сколько будет стоить моя стрижка в среду?"
+    r = await say(bot, st, text, understand(text, START, CATALOG), phone="+79031112233")
+    assert "1 200" in r and "1) " not in r and st.flow is None, r

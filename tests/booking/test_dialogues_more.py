@@ -160,6 +160,9 @@ async def m18_stranger_cancel(t: Talk) -> None:
 async def m19_price_and_saturday_pedicure(t: Talk) -> None:
     reply = await t.say("добрый вечер! сколько стоит педикюр и можно ли на субботу?")
     assert "2800" in digits(reply) or "2 800" in reply, t.transcript
+    # Nobody does pedicures on Saturdays: the nearest days are offered.
+    await t.finish(reply, pick=first, name="Инна")
+    assert_booked(t, d(30), {2003}, 1013)
 
 
 async def m20_no_then_other_time(t: Talk) -> None:
