@@ -14,6 +14,7 @@ import structlog
 
 from booking import texts
 from booking.actions import AlreadyInProgress, BookingActions
+from booking.asks import asks_to_book_too, asks_who, with_alternatives
 from booking.changes import ORDINALS, UNAVAILABLE, VisitChanges
 from booking.model import Understanding
 from booking.ports import (
@@ -83,10 +84,10 @@ class Dialogue(VisitChanges):
             if shifted is not None:
                 return shifted
             intent = "reschedule"  # "можно на час позже?" with nothing in progress: the client's visit
-        if _asks_who(turn.text, u):
+        if asks_who(turn.text, u):
             return [self._who_does(turn, st, u)]
         if (intent == "prices" and u.service_ids and (u.date or u.time or u.part_of_day) and not st.flow
-                and _asks_to_book_too(turn.text, u)):
+                and asks_to_book_too(turn.text, u)):
             # "сколько стоит педикюр и можно ли на субботу?": the price, then the times.
             price = texts.price_list(turn.catalog, list(u.service_ids), ask=False)
             replies = await self._book_request(turn, st, u)
@@ -158,12 +159,12 @@ class Dialogue(VisitChanges):
             text = texts.hours_address(cat)
         elif u.intent == "prices":
             # "сколько стоит маникюр": every manicure the word may mean, not just the likeliest.
-            ids = _with_alternatives(u)
+            ids = with_alternatives(u)
             if not ids and in_flow:  # "а сколько стоит?" mid-booking: the service being booked
                 ids = list(st.service_ids)
             text = texts.price_list(cat, ids, ask=not in_flow)
         elif u.service_ids:  # "сколько длится педикюр": that service's price and duration
-            text = texts.price_list(cat, _with_alternatives(u), ask=not in_flow)
+            text = texts.price_list(cat, with_alternatives(u), ask=not in_flow)
         else:
             text = texts.services_list(cat, with_prices=True, ask=not in_flow)
         if in_flow:
@@ -189,7 +190,7 @@ class Dialogue(VisitChanges):
 
     def _who_does(self, turn: Turn, st: DialogueState, u: Understanding) -> str:
         """ "Кто у вас делает маникюр?": the masters of each service the words may mean."""
-        text = texts.masters_list(turn.catalog, _with_alternatives(u), ask=not (st.flow and st.awaiting))
+        text = texts.masters_list(turn.catalog, with_alternatives(u), ask=not (st.flow and st.awaiting))
         if st.flow and st.awaiting:
             text += "\n\n" + self._reprompt(turn, st)
         return text
@@ -493,43 +494,6 @@ class Dialogue(VisitChanges):
             f"Готово! ✅ Вы записаны: {summary}.{address} Ждём вас в салоне {texts.salon_name(cat)}! "
             "Если планы изменятся — напишите, перенесу или отменю."
         )]
-
-
-# "кто делает", "к кому можно", "какие мастера", "какой мастер": a question about who, not a booking.
-WHO_RE = re.compile(r"(?:^|[\s,.!?])(?:кто|к\s+кому|как(?:ие|ой|ая|их)\s+(?:у\s+вас\s+)?мастер\w*)(?=[\s,.!?]|$)")
-
-
-def _asks_who(text: str, u: Understanding) -> bool:
-    """A question which masters do a service (no day, time or master named: then it is a booking)."""
-    if not u.service_ids or u.date or u.time or u.part_of_day or u.staff_id:
-        return False
-    if u.intent not in ("book", "services", "prices", "other"):
-        return False
-    low = text.lower()
-    if re.search(r"запиш|записат|свобод", low):  # "запишите к кому-нибудь", "кто свободен": a booking
-        return False
-    return bool(WHO_RE.search(low))
-
-
-# "можно ли на субботу", "есть окошко", "хочу": a price question that asks for a visit too.
-BOOKING_CUE_RE = re.compile(r"можно|запис|запиш|свобод|окош|\bокн|есть\s+(?:ли\s+)?время|хочу|хотел")
-OWN_VISIT_RE = re.compile(r"\bмо(?:я|ю|ей|й|его)\b")
-
-
-def _asks_to_book_too(text: str, u: Understanding) -> bool:
-    """A price question with a day that also asks for a visit of one clear service (never "моя стрижка
-    в среду": the price of the client's own visit)."""
-    low = text.lower()
-    return (bool(BOOKING_CUE_RE.search(low)) and not OWN_VISIT_RE.search(low)
-            and not u.hints.get("ambiguous_services"))
-
-
-def _with_alternatives(u: Understanding) -> list[int]:
-    """The services named, with the NLU's equally likely alternatives ("маникюр": both manicures)."""
-    ids = list(u.service_ids)
-    for alternatives in (u.hints.get("ambiguous_services") or {}).values():
-        ids += [int(x) for x in alternatives if int(x) not in ids]
-    return ids
 
 
 def _guess_name(text: str) -> str | None:
