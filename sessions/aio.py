@@ -20,14 +20,18 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None, timeout_s: float | Non
     The task's own errors are swallowed, never our own cancellation. A task that does not end in
     time (stuck in a cleanup that never returns) is logged and left behind: a close must finish.
     """
-    if task is None or task is asyncio.current_task():
+    current = asyncio.current_task()
+    if task is None or task is current:
         return
+    # A close may run inside a task that was cancelled before (aiohttp's `run_app` runs the app's
+    # cleanup in its cancelled main task on SIGINT/SIGTERM): only a cancellation requested while
+    # we wait is ours to propagate, not the one our caller is already handling.
+    cancelling_before = current.cancelling() if current is not None else 0
     task.cancel()
     try:
         await asyncio.wait_for(asyncio.shield(task), timeout_s)
     except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
+        if current is not None and current.cancelling() > cancelling_before:
             raise  # we are being cancelled ourselves: propagate
     except TimeoutError:
         log.error("task_did_not_stop", task=task.get_name(), timeout_s=timeout_s)
