@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import date, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
@@ -24,6 +25,8 @@ from tests.conftest import free_port
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 60.0
+
+DEMO_TZ = timezone(timedelta(hours=3))
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +62,14 @@ async def wait_session_state(database_url: str, state: str) -> None:
         await conn.close()
 
 
+async def first_company_id(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT company_id FROM wa_sessions LIMIT 1"))
+    finally:
+        await conn.close()
+
+
 @pytest.mark.parametrize(
     ("signum", "engine_workers"),
     [(signal.SIGTERM, 0), (signal.SIGINT, 0), (signal.SIGTERM, 1)],
@@ -77,7 +88,7 @@ async def test_daemon_stops_cleanly_on_signal(
         "PYTHONPATH": str(ROOT),
         "ENGINE_WORKERS": str(engine_workers),
     }
-    env.pop("DEMO_NOW", None)
+    env["DEMO_NOW"] = "2026-11-23T10:00:00+03:00"  # one clock for the whole daemon, workers included
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "serve", "--demo", "--port", str(port),
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -85,6 +96,11 @@ async def test_daemon_stops_cleanly_on_signal(
     try:
         await wait_ready(port, proc)
         await wait_session_state(database_url, "SCAN_QR")
+        company_id = await first_company_id(database_url)
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"http://127.0.0.1:{port}/sim/{company_id}/scan", json={}) as resp:
+                assert resp.status == 200, await resp.text()
+        await wait_session_state(database_url, "CONNECTED")
         proc.send_signal(signum)
         stdout, stderr = await asyncio.wait_for(proc.communicate(), STOP_TIMEOUT_S)
     finally:
@@ -98,12 +114,14 @@ async def test_daemon_stops_cleanly_on_signal(
 
     conn = await asyncpg.connect(database_url)
     try:
-        row = await conn.fetchrow("SELECT company_id, state, desired FROM wa_sessions")
+        row = await conn.fetchrow("SELECT company_id, state, desired, connected_at FROM wa_sessions")
     finally:
         await conn.close()
     # The manager closed its sessions: stopped here, still wanted, so the next start restores it.
     assert row["state"] == "STOPPED"
     assert row["desired"] == "running"
+    # Connected at DEMO_NOW (plus the seconds the test took), not at today's wall-clock date.
+    assert row["connected_at"].astimezone(DEMO_TZ).date() == date(2026, 11, 23)
     client = aioredis.Redis.from_url(redis_url)
     try:
         assert await client.get(session_keys.lease(row["company_id"])) is None  # lease released
