@@ -97,9 +97,9 @@ async def test_daemon_stops_cleanly_on_signal(
         await wait_ready(port, proc)
         await wait_session_state(database_url, "SCAN_QR")
         company_id = await first_company_id(database_url)
-        async with aiohttp.ClientSession() as http:
-            async with http.post(f"http://127.0.0.1:{port}/sim/{company_id}/scan", json={}) as resp:
-                assert resp.status == 200, await resp.text()
+        scan_url = f"http://127.0.0.1:{port}/sim/{company_id}/scan"
+        async with aiohttp.ClientSession() as http, http.post(scan_url, json={}) as resp:
+            assert resp.status == 200, await resp.text()
         await wait_session_state(database_url, "CONNECTED")
         proc.send_signal(signum)
         stdout, stderr = await asyncio.wait_for(proc.communicate(), STOP_TIMEOUT_S)
