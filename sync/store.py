@@ -194,7 +194,9 @@ class SyncStore:
         return changed
 
     async def save_record(self, company_id: int, r: Record, conn: asyncpg.Connection | None = None) -> int:
-        """Upsert one record (cancelled ones are stored as deleted); 1 if it changed."""
+        """Upsert one record (cancelled ones are stored as deleted); 1 if it changed. A copy older
+        than the stored one (by YClients' `last_change_date`) never overwrites it: a listing read
+        before a webhook refresh must not undo it."""
         client = r.client
         services = [{"id": s.id, "title": s.title, "cost": s.cost} for s in r.services]
         args = (
@@ -215,13 +217,16 @@ class SyncStore:
                 service_ids = EXCLUDED.service_ids, services = EXCLUDED.services, comment = EXCLUDED.comment,
                 attendance = EXCLUDED.attendance, deleted = EXCLUDED.deleted, api_id = EXCLUDED.api_id,
                 visit_id = EXCLUDED.visit_id, last_change_date = EXCLUDED.last_change_date, updated_at = NOW()
-            WHERE (t.staff_id, t.staff_name, t.client_id, t.client_name, t.client_phone, t.starts_at,
+            WHERE (t.last_change_date IS NULL OR EXCLUDED.last_change_date IS NULL
+                   OR EXCLUDED.last_change_date >= t.last_change_date)
+              AND (t.staff_id, t.staff_name, t.client_id, t.client_name, t.client_phone, t.starts_at,
                    t.date_local, t.length_s, t.service_ids, t.services, t.comment, t.attendance, t.deleted,
-                   t.api_id, t.visit_id)
+                   t.api_id, t.visit_id, t.last_change_date)
                 IS DISTINCT FROM (EXCLUDED.staff_id, EXCLUDED.staff_name, EXCLUDED.client_id,
                    EXCLUDED.client_name, EXCLUDED.client_phone, EXCLUDED.starts_at, EXCLUDED.date_local,
                    EXCLUDED.length_s, EXCLUDED.service_ids, EXCLUDED.services, EXCLUDED.comment,
-                   EXCLUDED.attendance, EXCLUDED.deleted, EXCLUDED.api_id, EXCLUDED.visit_id)
+                   EXCLUDED.attendance, EXCLUDED.deleted, EXCLUDED.api_id, EXCLUDED.visit_id,
+                   EXCLUDED.last_change_date)
             RETURNING 1
         """
         if conn is not None:

@@ -237,3 +237,25 @@ async def test_records_beyond_the_lookup_budget_are_never_marked_deleted_without
         assert row is not None and not row.deleted and row.starts_at == rec.start
     assert (await service.run_once(cid, "records")).kinds["records"].changed == 0
     assert len(sandbox.requests_to(rf"/record/{DEMO_SALON}/\d+$")) == 25  # nothing left to look up
+
+
+async def test_an_older_copy_of_a_record_never_overwrites_a_newer_one(pool) -> None:
+    from sync.models import Record
+
+    cid = await add_company(pool, DEMO_SALON)
+    store = SyncStore(pool)
+
+    def copy(changed: str | None, comment: str, when: str = "2026-11-25T12:00:00+03:00") -> Record:
+        return Record.from_api({"id": 5001, "staff_id": 2001, "datetime": when, "comment": comment,
+                                "client": {"id": 1, "name": "Анна", "phone": "+79160001122"},
+                                "last_change_date": changed})
+
+    assert await store.save_record(cid, copy("2026-11-23T11:00:00+03:00", "перенесли", "2026-11-26T15:00:00+03:00")) == 1
+    # a listing read before that change comes in late: ignored
+    assert await store.save_records(cid, [copy("2026-11-23T10:00:00+0300", "старое")]) == 0
+    row = await store.record(cid, 5001)
+    assert row and row.comment == "перенесли" and row.starts_at == datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    assert await store.save_record(cid, copy("2026-11-23T11:00:00+03:00", "перенесли", "2026-11-26T15:00:00+03:00")) == 0
+    assert await store.save_record(cid, copy("2026-11-23T08:30:00Z", "новее")) == 1  # 11:30 MSK: newer
+    assert (await store.record(cid, 5001)).comment == "новее"  # type: ignore[union-attr]
+    assert await store.save_record(cid, copy(None, "без даты")) == 1  # nothing to compare: taken
