@@ -43,6 +43,10 @@ class NonJsonResponse(YClientsError):
         self.snippet = snippet
 
 
+class MalformedData(YClientsError, ValueError):
+    """A successful answer whose data we cannot use (e.g. a schedule day without a date)."""
+
+
 # --- API errors: a JSON answer with an error status ----------------------------------------
 class ApiError(YClientsError):
     """YClients answered with an error status and a JSON body."""

@@ -117,7 +117,7 @@ class SyncService:
             result = KindResult()
             try:
                 result.items, result.changed = await self._sync_kind(ref, kind, near_only)
-            except (YClientsError, ValueError, LookupError, AssertionError) as exc:
+            except (YClientsError, ValueError, LookupError) as exc:
                 result.error = f"{type(exc).__name__}: {exc}"
                 bound.warning("sync_kind_failed", kind=kind, error=result.error)
                 await self.store.set_status(company_id, kind, self.clock.now(), error=result.error)

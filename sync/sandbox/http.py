@@ -88,6 +88,12 @@ def ids_param(request: web.Request, name: str) -> list[int]:
     return out
 
 
+def str_list_param(request: web.Request, name: str) -> list[str]:
+    """Array query values as strings (`include[]=a&include[]=b`, encoded or not, or `name=`)."""
+    pattern = re.compile(rf"^{re.escape(name)}(\[\d*\])?$")
+    return [str(v) for k, v in request.query.items() if pattern.match(k)]
+
+
 def int_param(request: web.Request, name: str, default: int | None = None) -> int | None:
     raw = request.query.get(name)
     if raw is None or not raw.strip().lstrip("-").isdigit():
