@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     yclients_backoff_cap_s: float = 10.0
     sync_days_ahead: int = 30  # schedules and records copied this many days ahead
     sync_records_interval_s: float = 900.0  # records sync period (catalogue daily, schedules nightly+hourly)
+    sync_webhook_retention_days: int = Field(default=14, ge=1)  # data webhook events kept this long
     marketplace_allow_unsigned: bool = False
 
     # --- marketplace + web (connect page, WebSocket) -----------------------------------

@@ -32,4 +32,7 @@ class SyncConfig:
     schedules_near_interval_s: float = 3600.0  # today + tomorrow schedules: hourly
     records_interval_s: float = 900.0  # records, today .. +days_ahead: every 15 minutes
     webhook_sweep_interval_s: float = 60.0  # re-process webhook events left unprocessed
+    webhook_lease_s: float = 300.0  # a claim on webhook events lapses after this (a crashed instance's)
+    webhook_retention_days: int = 14  # webhook events older than this are deleted
+    webhook_prune_interval_s: float = 3600.0  # how often the retention sweep runs
     company_concurrency: int = 4  # companies synced at once by one job tick

@@ -43,6 +43,10 @@ class NonJsonResponse(YClientsError):
         self.snippet = snippet
 
 
+class MalformedData(YClientsError, ValueError):
+    """A successful answer whose data we cannot use (e.g. a schedule day without a date)."""
+
+
 # --- API errors: a JSON answer with an error status ----------------------------------------
 class ApiError(YClientsError):
     """YClients answered with an error status and a JSON body."""
@@ -198,19 +202,21 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+def non_json_error(status: int, content_type: str, text: str) -> NonJsonResponse:
+    """The error for a body that does not parse as JSON (an HTML page, or broken JSON)."""
+    what = "malformed JSON" if "json" in content_type.lower() else "non-JSON answer"
+    return NonJsonResponse(f"{what} (HTTP {status})", status=status, snippet=text[:200].replace("\n", " "))
+
+
 def error_from_response(status: int, content_type: str, text: str, headers: Any = None) -> YClientsError:
-    """Map an error answer (status >= 400, or any non-JSON answer) to its typed error."""
-    if "json" not in content_type.lower():
-        try:
-            body = json.loads(text)
-        except ValueError:
-            snippet = text[:200].replace("\n", " ")
-            return NonJsonResponse(f"non-JSON answer (HTTP {status})", status=status, snippet=snippet)
-    else:
-        try:
-            body = json.loads(text) if text else None
-        except ValueError:
-            return NonJsonResponse(f"malformed JSON (HTTP {status})", status=status, snippet=text[:200])
+    """Map an error answer (status >= 400, or a redirect) to its typed error. The body is read as
+    JSON whatever its Content-Type says; one that does not parse is a `NonJsonResponse`."""
+    try:
+        body = json.loads(text) if text.strip() else None
+    except ValueError:
+        return non_json_error(status, content_type, text)
+    if body is None and "json" not in content_type.lower():
+        return NonJsonResponse(f"non-JSON answer (HTTP {status})", status=status, snippet="")
     message = _message_of(body) or f"HTTP {status}"
     items = _error_items(body)
     if isinstance(items, list):

@@ -26,6 +26,7 @@ from sync.errors import (
     TransportError,
     YClientsError,
     error_from_response,
+    non_json_error,
 )
 
 log = structlog.get_logger(__name__)
@@ -183,12 +184,10 @@ def parse_answer(status: int, content_type: str, text: str, headers: Any = None)
         raise error_from_response(status, content_type, text, headers)
     if not text.strip():  # 204, or a 201/200 with no body
         return ApiResponse(status, None, {})
-    if "json" not in content_type.lower():
-        raise error_from_response(status, content_type, text, headers)
-    try:
+    try:  # whatever the Content-Type says: a mislabelled JSON body is still the answer
         body = json.loads(text)
     except ValueError:
-        raise error_from_response(status, "text/plain", text, headers) from None
+        raise non_json_error(status, content_type, text) from None
     if isinstance(body, dict) and "success" in body:
         if body.get("success") is False:
             raise error_from_response(400, content_type, text, headers)  # success:false on a 2xx

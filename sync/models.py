@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sync.errors import MalformedData
+
 
 def as_int(value: Any, default: int | None = None) -> int | None:
     """An int from int/str/float, or `default`."""
@@ -165,7 +167,8 @@ class TimeSlot:
     def starts_at(self) -> _dt.datetime:
         """The slot start as an aware datetime."""
         parsed = as_datetime(self.datetime)
-        assert parsed is not None
+        if parsed is None:
+            raise MalformedData(f"book_times slot without a usable datetime: {self.datetime!r}")
         return parsed
 
     @classmethod
@@ -319,7 +322,8 @@ class ScheduleDay:
             (str(s.get("from")), str(s.get("to"))) for s in raw.get("slots") or [] if isinstance(s, dict)
         )
         day = as_date(raw.get("date"))
-        assert day is not None, "schedule day without a date"
+        if day is None:
+            raise MalformedData(f"schedule day without a usable date: {raw.get('date')!r}")
         working = raw.get("is_working")
         return cls(
             staff_id=as_int(raw.get("staff_id"), staff_id) or 0,

@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 
 ORDER = ("company", "services", "staff", "schedules", "records")
 SCHEDULE_CHUNK = 10  # staff per schedule request
-MISSING_LOOKUPS = 20  # records gone from a listing checked one by one per run (rate budget)
+MISSING_LOOKUPS = 20  # records gone from the listing looked up one by one per run (rate budget)
 
 
 class Spawner(Protocol):
@@ -117,7 +117,7 @@ class SyncService:
             result = KindResult()
             try:
                 result.items, result.changed = await self._sync_kind(ref, kind, near_only)
-            except (YClientsError, ValueError, LookupError, AssertionError) as exc:
+            except (YClientsError, ValueError, LookupError) as exc:
                 result.error = f"{type(exc).__name__}: {exc}"
                 bound.warning("sync_kind_failed", kind=kind, error=result.error)
                 await self.store.set_status(company_id, kind, self.clock.now(), error=result.error)
@@ -244,28 +244,32 @@ class SyncService:
             end_day = today + timedelta(days=self.config.days_ahead)
             window = (_midnight(today, tz), _midnight(end_day + timedelta(days=1), tz))
             known = await self.store.live_record_ids(cid, *window)
-            records = await self.client.records(sid, start_date=today, end_date=end_day)
+            # with_deleted: records cancelled in YClients come back flagged `deleted` (evidence),
+            # instead of just vanishing like records moved out of the window.
+            records = await self.client.records(sid, start_date=today, end_date=end_day, with_deleted=True)
             changed = await self.store.save_records(cid, records)
             missing = sorted(known - {r.id for r in records})
-            return len(records), changed + await self._resolve_missing(ref, missing)
+            resolved, deferred = await self._resolve_missing(ref, missing)
+            if deferred:
+                log.info("sync_records_lookups_deferred", company_id=cid, deferred=deferred, budget=MISSING_LOOKUPS)
+            return len(records), changed + resolved
         raise ValueError(f"unknown kind {kind}")
 
-
-    async def _resolve_missing(self, ref: CompanyRef, record_ids: list[int]) -> int:
-        """Records we had in the window that the listing no longer has: deleted in YClients, or
-        moved out of the window. Look each up (404 = deleted); past the lookup budget, mark deleted."""
+    async def _resolve_missing(self, ref: CompanyRef, record_ids: list[int]) -> tuple[int, int]:
+        """Records we had in the window that the listing (deleted ones included) no longer has:
+        moved out of the window, or removed without a trace. Look each up: a 404 is the evidence
+        of deletion, an answer is saved as it is. Only MISSING_LOOKUPS per run; the rest stay as
+        they are and come up again in the next run (they are still live in the window then).
+        Returns (rows changed, ids left unchecked)."""
         changed = 0
-        for n, rid in enumerate(record_ids):
-            if n >= MISSING_LOOKUPS:
-                changed += await self.store.mark_record_deleted(ref.company_id, rid)
-                continue
+        for rid in record_ids[:MISSING_LOOKUPS]:
             try:
                 record = await self.client.record(ref.salon_id, rid)
             except NotFound:
                 changed += await self.store.mark_record_deleted(ref.company_id, rid)
             else:
                 changed += await self.store.save_record(ref.company_id, record)
-        return changed
+        return changed, max(0, len(record_ids) - MISSING_LOOKUPS)
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:

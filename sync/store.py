@@ -19,6 +19,9 @@ from sync.models import Company, Record, ScheduleDay, Service, ServiceCategory, 
 from sync.rows import CompanyInfo, CompanyRef, SyncedRecord, SyncedService, SyncedStaff, WebhookEvent
 
 
+WEBHOOK_MAX_ATTEMPTS = 5  # refresh attempts of one webhook event before it is left alone
+
+
 def _f(value: Decimal | float | None) -> float | None:
     return float(value) if value is not None else None
 
@@ -191,7 +194,9 @@ class SyncStore:
         return changed
 
     async def save_record(self, company_id: int, r: Record, conn: asyncpg.Connection | None = None) -> int:
-        """Upsert one record (cancelled ones are stored as deleted); 1 if it changed."""
+        """Upsert one record (cancelled ones are stored as deleted); 1 if it changed. A copy older
+        than the stored one (by YClients' `last_change_date`) never overwrites it: a listing read
+        before a webhook refresh must not undo it."""
         client = r.client
         services = [{"id": s.id, "title": s.title, "cost": s.cost} for s in r.services]
         args = (
@@ -212,13 +217,16 @@ class SyncStore:
                 service_ids = EXCLUDED.service_ids, services = EXCLUDED.services, comment = EXCLUDED.comment,
                 attendance = EXCLUDED.attendance, deleted = EXCLUDED.deleted, api_id = EXCLUDED.api_id,
                 visit_id = EXCLUDED.visit_id, last_change_date = EXCLUDED.last_change_date, updated_at = NOW()
-            WHERE (t.staff_id, t.staff_name, t.client_id, t.client_name, t.client_phone, t.starts_at,
+            WHERE (t.last_change_date IS NULL OR EXCLUDED.last_change_date IS NULL
+                   OR EXCLUDED.last_change_date >= t.last_change_date)
+              AND (t.staff_id, t.staff_name, t.client_id, t.client_name, t.client_phone, t.starts_at,
                    t.date_local, t.length_s, t.service_ids, t.services, t.comment, t.attendance, t.deleted,
-                   t.api_id, t.visit_id)
+                   t.api_id, t.visit_id, t.last_change_date)
                 IS DISTINCT FROM (EXCLUDED.staff_id, EXCLUDED.staff_name, EXCLUDED.client_id,
                    EXCLUDED.client_name, EXCLUDED.client_phone, EXCLUDED.starts_at, EXCLUDED.date_local,
                    EXCLUDED.length_s, EXCLUDED.service_ids, EXCLUDED.services, EXCLUDED.comment,
-                   EXCLUDED.attendance, EXCLUDED.deleted, EXCLUDED.api_id, EXCLUDED.visit_id)
+                   EXCLUDED.attendance, EXCLUDED.deleted, EXCLUDED.api_id, EXCLUDED.visit_id,
+                   EXCLUDED.last_change_date)
             RETURNING 1
         """
         if conn is not None:
@@ -302,34 +310,52 @@ class SyncStore:
         return {k: int(v) for k, v in dict(row).items()}
 
     # --- webhook events ------------------------------------------------------------------------
+    async def webhook_company(self, company_id: int) -> tuple[CompanyRef, bool] | None:
+        """A company and whether its data webhooks are processed now: integration active (or its
+        activation in flight: YClients starts sending on our callback) and sync enabled."""
+        row = await self._pool.fetchrow(
+            "SELECT id, salon_id, integration_status IN ('active', 'activating') AND sync_enabled AS live "
+            "FROM companies WHERE id = $1",
+            company_id,
+        )
+        return (CompanyRef(row["id"], row["salon_id"]), bool(row["live"])) if row else None
+
     async def add_webhook_event(
         self, company_id: int, dedupe_key: str, resource: str, resource_id: int | None, status: str,
-        payload: dict[str, Any],
+        payload: dict[str, Any], received_at: datetime, *, ignored: bool = False,
     ) -> int | None:
-        """Store an event once; None when it was a duplicate."""
+        """Store an event once; None when it was a duplicate. An `ignored` event is stored as
+        already processed (outcome 'ignored')."""
         return await self._pool.fetchval(
             """
-            INSERT INTO sync_webhook_events (company_id, dedupe_key, resource, resource_id, status, payload)
-            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+            INSERT INTO sync_webhook_events (company_id, dedupe_key, resource, resource_id, status, payload,
+                                             received_at, processed_at, outcome)
+            VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, CASE WHEN $8::boolean THEN $7::timestamptz END,
+                    CASE WHEN $8::boolean THEN 'ignored' END)
+            ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
             """,
-            company_id, dedupe_key, resource, resource_id, status, payload,
+            company_id, dedupe_key, resource, resource_id, status, payload, received_at, ignored,
         )
 
     async def claim_webhook_events(
-        self, company_id: int | None = None, *, after_id: int = 0, limit: int = 50
+        self, owner: str, now: datetime, lease_s: float, company_id: int | None = None, *,
+        after_id: int = 0, limit: int = 50, max_attempts: int = WEBHOOK_MAX_ATTEMPTS,
     ) -> list[WebhookEvent]:
-        """Unprocessed events with id > `after_id` (oldest first), counted as one more attempt;
-        skips rows another worker is claiming right now."""
+        """Claim unprocessed events with id > `after_id` (oldest first) for `owner` until
+        `now + lease_s`, counting one more attempt. Events another instance holds a live claim on
+        are not returned (SKIP LOCKED covers the instant of claiming, the lease the processing)."""
         rows = await self._pool.fetch(
             """
-            UPDATE sync_webhook_events SET attempts = attempts + 1 WHERE id IN (
+            UPDATE sync_webhook_events SET attempts = attempts + 1, claimed_by = $4,
+                claimed_until = $5::timestamptz + make_interval(secs => $6)
+            WHERE id IN (
                 SELECT id FROM sync_webhook_events
-                WHERE processed_at IS NULL AND attempts < 5 AND ($1::int IS NULL OR company_id = $1)
-                  AND id > $3
+                WHERE processed_at IS NULL AND attempts < $7 AND ($1::int IS NULL OR company_id = $1)
+                  AND id > $3 AND (claimed_until IS NULL OR claimed_until <= $5)
                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
             RETURNING id, company_id, resource, resource_id, status, payload
             """,
-            company_id, limit, after_id,
+            company_id, limit, after_id, owner, now, float(lease_s), max_attempts,
         )
         return sorted(
             (WebhookEvent(r["id"], r["company_id"], r["resource"], r["resource_id"], r["status"],
@@ -338,16 +364,42 @@ class SyncStore:
             key=lambda e: e.id,
         )
 
-    async def finish_webhook_event(self, event_id: int, at: datetime, error: str | None = None) -> None:
-        """Mark an event processed, or keep it pending with its error for a later sweep."""
+    async def finish_webhook_events(
+        self, event_ids: Sequence[int], owner: str, at: datetime, *, outcome: str = "", error: str | None = None
+    ) -> None:
+        """Mark events processed with their outcome; or, with an error, keep them pending for a
+        later sweep and give up our claim (only while it is still ours)."""
         if error is None:
             await self._pool.execute(
-                "UPDATE sync_webhook_events SET processed_at = $2, last_error = NULL WHERE id = $1", event_id, at
+                "UPDATE sync_webhook_events SET processed_at = $2, outcome = $3, last_error = NULL, "
+                "claimed_until = NULL WHERE id = ANY($1::bigint[])",
+                list(event_ids), at, outcome,
             )
         else:
             await self._pool.execute(
-                "UPDATE sync_webhook_events SET last_error = $2 WHERE id = $1", event_id, error[:500]
+                "UPDATE sync_webhook_events SET last_error = $2, "
+                "claimed_until = CASE WHEN claimed_by = $3 THEN NULL ELSE claimed_until END "
+                "WHERE id = ANY($1::bigint[])",
+                list(event_ids), error[:500], owner,
             )
+
+    async def prune_webhook_events(self, before: datetime, *, batch: int = 5000) -> int:
+        """Delete events received before `before` (processed or not: an event is only a hint, and
+        the records sync catches what one said); in batches. Returns how many rows went."""
+        deleted = 0
+        while True:
+            status = await self._pool.execute(
+                """
+                DELETE FROM sync_webhook_events WHERE id IN (
+                    SELECT id FROM sync_webhook_events WHERE received_at < $1 ORDER BY id LIMIT $2
+                    FOR UPDATE SKIP LOCKED)
+                """,
+                before, batch,
+            )
+            n = int(status.split()[-1])  # "DELETE <n>"
+            deleted += n
+            if n < batch:
+                return deleted
 
     # --- readers for the booking handler ----------------------------------------------------------
     async def company_info(self, company_id: int) -> CompanyInfo | None:

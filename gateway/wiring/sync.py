@@ -36,7 +36,6 @@ from sync.webhooks import WebhookIngest
 
 DEMO_SALON_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "demo-salon.json"
 SANDBOX_PREFIX = "/sandbox/yclients"
-WEBHOOK_SWEEP_S = 60.0
 
 
 def yclients_base_url(settings: Settings) -> str:
@@ -64,7 +63,11 @@ def yclients_config(settings: Settings) -> YClientsConfig:
 
 def sync_config(settings: Settings) -> SyncConfig:
     """Settings -> the sync jobs' config."""
-    return SyncConfig(days_ahead=settings.sync_days_ahead, records_interval_s=settings.sync_records_interval_s)
+    return SyncConfig(
+        days_ahead=settings.sync_days_ahead,
+        records_interval_s=settings.sync_records_interval_s,
+        webhook_retention_days=settings.sync_webhook_retention_days,
+    )
 
 
 def build_sync(
@@ -80,8 +83,9 @@ def build_sync(
     limiter = RedisRateLimiter(redis, config.rate_per_s)
     client = YClientsClient(ApiTransport(config, session, limiter))
     store = SyncStore(pool)
-    service = SyncService(client, store, clock, sync_config(settings), spawner)
-    return client, store, service, WebhookIngest(store, client, clock, spawner)
+    jobs = sync_config(settings)
+    service = SyncService(client, store, clock, jobs, spawner)
+    return client, store, service, WebhookIngest(store, client, clock, spawner, jobs)
 
 
 def install(app: web.Application) -> None:
@@ -122,7 +126,7 @@ async def _sync_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SYNC_SERVICE] = service
     app[SYNC_WEBHOOKS] = ingest
     service.register_jobs(app[SCHEDULER])
-    app[SCHEDULER].every("sync-webhook-sweep", WEBHOOK_SWEEP_S, ingest.process_pending)
+    ingest.register_jobs(app[SCHEDULER])
     try:
         yield
     finally:

@@ -42,7 +42,8 @@ class Fault:
     """Make requests matching `path` (a regex searched in the path) fail or lag.
 
     kind: "status" (JSON error with `status`), "html" (an HTML page with `status`),
-    "rate_limit" (429, `retry_after_s`), "latency" (`delay_s` real seconds, then normal).
+    "rate_limit" (429, `retry_after_s`), "latency" (`delay_s` real seconds, then normal),
+    "content_type" (the normal answer labelled `content_type`, as a misconfigured proxy does).
     `times` limits how many requests it hits (None: until removed).
     """
 
@@ -51,6 +52,7 @@ class Fault:
     status: int = 500
     delay_s: float = 0.0
     retry_after_s: float | None = None
+    content_type: str = "text/html"
     method: str | None = None
     times: int | None = None
     hits: int = 0

@@ -88,6 +88,12 @@ def ids_param(request: web.Request, name: str) -> list[int]:
     return out
 
 
+def str_list_param(request: web.Request, name: str) -> list[str]:
+    """Array query values as strings (`include[]=a&include[]=b`, encoded or not, or `name=`)."""
+    pattern = re.compile(rf"^{re.escape(name)}(\[\d*\])?$")
+    return [str(v) for k, v in request.query.items() if pattern.match(k)]
+
+
 def int_param(request: web.Request, name: str, default: int | None = None) -> int | None:
     raw = request.query.get(name)
     if raw is None or not raw.strip().lstrip("-").isdigit():
@@ -135,6 +141,11 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
     if kind != "none":
         fault = sandbox.fault_for(request.method, request.path)
         if fault is not None:
+            if fault.kind == "content_type":
+                answer = await _checked(request, handler, sandbox, kind, shape)
+                if isinstance(answer, web.Response):
+                    answer.content_type = fault.content_type
+                return answer
             if fault.kind == "latency":
                 await asyncio.sleep(fault.delay_s)
             elif fault.kind == "html":
@@ -147,6 +158,14 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
                 return resp
             else:
                 return err_a(fault.status, "Внутренняя ошибка сервера" if fault.status >= 500 else "Ошибка")
+    return await _checked(request, handler, sandbox, kind, shape)
+
+
+async def _checked(
+    request: web.Request, handler: Handler, sandbox: Sandbox, kind: str, shape: str
+) -> web.StreamResponse:
+    """Check tokens and Accept like the real API, then run the handler."""
+    if kind != "none":
         partner, user = parse_authorization(request.headers.get("Authorization", ""))
         unauthorized = err_c(401, AUTH_MESSAGE) if shape == "C" else err_a(401, AUTH_MESSAGE)
         if partner != sandbox.partner_token:

@@ -57,9 +57,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
     urls = body.get("webhook_urls", [])
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         errors["webhook_urls"] = ["Должен быть массивом строк"]
-    if errors:
+    if errors or salon_id is None or app_id is None:
         return err_a(422, "Неверные параметры", errors)
-    assert salon_id is not None and app_id is not None
     if app_id != sandbox.application_id:
         return err_a(403, "Нет доступа к приложению")
     if salon_id not in sandbox.salons:

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from sync.sandbox.core import Sandbox
-from sync.sandbox.http import SANDBOX, auth, err_a, err_c, ids_param, int_param, json_body, ok
+from sync.sandbox.http import SANDBOX, auth, err_a, err_c, ids_param, int_param, json_body, ok, str_list_param
 from sync.sandbox.state import SandboxSalon, SbRecord
 
 NOT_FOUND = "Не найдено"
@@ -182,6 +182,7 @@ async def staff_schedule(request: web.Request) -> web.Response:
     if start is None or end is None or end < start:
         return err_a(422, "start_date и end_date обязательны")
     wanted = ids_param(request, "staff_ids") or sorted(m.id for m in salon.active_staff())
+    busy = "busy_intervals" in str_list_param(request, "include")
     data = []
     for sid in wanted:
         member = salon.staff.get(sid)
@@ -189,9 +190,21 @@ async def staff_schedule(request: web.Request) -> web.Response:
             continue
         for d in _days(start, end):
             day = salon.schedule_day(member, d)
-            data.append({"staff_id": sid, "date": day["date"], "slots": day["slots"],
-                         "off_day_type": None if day["is_working"] else 1})
+            item = {"staff_id": sid, "date": day["date"], "slots": day["slots"],
+                    "off_day_type": None if day["is_working"] else 1}
+            if busy:
+                item["busy_intervals"] = _busy_intervals(salon, sid, d)
+            data.append(item)
     return ok(data, {"count": len(data)})
+
+
+def _busy_intervals(salon: SandboxSalon, staff_id: int, day: date) -> list[dict[str, Any]]:
+    """The specialist's live records on `day` as `busy_intervals` (reference 3.4; [sbx]: from/to
+    are salon-local "HH:MM" like `slots`)."""
+    records = sorted((r for r in salon.live_records(staff_id) if salon.local(r.start).date() == day),
+                     key=lambda r: (r.start, r.id))
+    return [{"entity_type": "record", "entity_id": r.id, "from": salon.local(r.start).strftime("%H:%M"),
+             "to": salon.local(r.end).strftime("%H:%M")} for r in records]
 
 
 @auth("PU")
@@ -201,7 +214,10 @@ async def records(request: web.Request) -> web.Response:
     staff_id = int_param(request, "staff_id")
     with_deleted = request.query.get("with_deleted") == "1"
     changed_after = request.query.get("changed_after")
-    after = datetime.fromisoformat(changed_after) if changed_after else None
+    try:
+        after = datetime.fromisoformat(changed_after) if changed_after else None
+    except ValueError:
+        return err_a(422, "Неверный формат даты", {"changed_after": ["Неверный формат даты"]})
     if after is not None and after.tzinfo is None:
         after = after.replace(tzinfo=salon.tz)
     page = max(1, int_param(request, "page", 1) or 1)

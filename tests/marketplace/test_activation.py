@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from gateway.clock import FakeClock
+from gateway.settings import DEV_PARTNER_TOKEN, DEV_USER_TOKEN
+from gateway.wiring.demo import load_demo_salon
 from marketplace.partner import PartnerAuthError, PartnerRejectedError, PartnerTransientError
-from tests.marketplace.support import ADMIN, Mp, drive
+from sync.sandbox import Sandbox, build_app
+from tests.marketplace.support import ADMIN, Mp, drive, eventually
 
 
 async def status_of(mp: Mp, company_id: int) -> dict:
@@ -17,7 +26,23 @@ async def test_not_activated_before_whatsapp_connects(mp: Mp) -> None:
     assert (await status_of(mp, reg["company_id"]))["integration_status"] == "pending"
 
 
-async def test_activation_after_connect_sends_callback_sync_and_welcome(mp: Mp, pool) -> None:
+@pytest.fixture
+async def sandbox_url(clock: FakeClock) -> AsyncIterator[str]:
+    """A YClients sandbox holding salon 902 (the demo salon's data), on a loopback port."""
+    sandbox = Sandbox(clock=clock, partner_token=DEV_PARTNER_TOKEN, user_token=DEV_USER_TOKEN)
+    data = load_demo_salon()
+    data["company"]["id"] = 902
+    sandbox.add_salon(data)
+    server = TestServer(build_app(sandbox), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+async def test_activation_after_connect_sends_callback_sync_and_welcome(mp_factory, sandbox_url: str, pool) -> None:
+    mp: Mp = await mp_factory(yclients_base_url=sandbox_url)
     reg = await mp.register(902)
     cid = reg["company_id"]
     await mp.sessions.scan(cid, "+79007776655")
@@ -42,6 +67,17 @@ async def test_activation_after_connect_sends_callback_sync_and_welcome(mp: Mp, 
     # Idempotent: a repeated activation is a success without a second callback.
     assert await mp.activator.activate(cid) is True
     assert len(mp.partner.activations) == 1 and len(mp.outbox.sent) == 1
+
+    # The activation started the salon's full sync (in the background): its data appears.
+    async def synced() -> dict | None:
+        sync = (await status_of(mp, cid))["sync"]
+        return sync if sync.get("ok") and len(sync["kinds"]) == 5 else None
+
+    sync = await eventually(synced)
+    assert sync["counts"] == {"services": 14, "staff": 7, "schedules": 7 * 30, "records": 4}
+    assert await pool.fetchval("SELECT title FROM sync_company_info WHERE company_id = $1", cid) == \
+        "Салон красоты «Лаванда»"
+    assert await pool.fetchval("SELECT count(*) FROM sync_records WHERE company_id = $1", cid) == 4
 
 
 async def test_html_and_5xx_answers_are_retried_with_backoff(mp: Mp) -> None:

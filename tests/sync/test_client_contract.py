@@ -261,3 +261,26 @@ async def test_book_code_then_book_record_with_the_code(yc: YClientsClient, sand
         await yc.book_record(DEMO_SALON, phone="79160001122", fullname="Анна", appointments=appts, code="0000")
     booked = await yc.book_record(DEMO_SALON, phone="79160001122", fullname="Анна", appointments=appts, code="1234")
     assert booked[0].record_id
+
+
+async def test_malformed_changed_after_is_a_422_not_a_500(yc: YClientsClient) -> None:
+    from sync import errors
+
+    with pytest.raises(errors.ValidationFailed) as caught:
+        await yc.records(DEMO_SALON, changed_after="вчера")
+    assert caught.value.status == 422 and caught.value.errors == {"changed_after": ["Неверный формат даты"]}
+
+
+async def test_staff_schedule_includes_busy_intervals_when_asked(yc: YClientsClient, sandbox: Sandbox) -> None:
+    path = f"/company/{DEMO_SALON}/staff/schedule"
+    base = [("start_date", TOMORROW.isoformat()), ("end_date", TOMORROW.isoformat()), ("staff_ids[]", 2001)]
+    plain = await yc.transport.call("GET", path, params=base, user=True, idempotent=True)
+    assert "busy_intervals" not in plain.data[0]
+    asked = await yc.transport.call("GET", path, params=[*base, ("include[]", "busy_intervals"),
+                                                         ("include[]", "off_day_type")], user=True, idempotent=True)
+    (day,) = asked.data
+    assert day["busy_intervals"] == [{"entity_type": "record", "entity_id": 4001, "from": "12:00", "to": "13:00"}]
+    sandbox.salons[DEMO_SALON].records[4001].deleted = True  # a cancelled record is not busy time
+    again = await yc.transport.call("GET", path, params=[*base, ("include[]", "busy_intervals")], user=True,
+                                    idempotent=True)
+    assert again.data[0]["busy_intervals"] == []

@@ -219,3 +219,30 @@ def test_record_hashes_are_masked_in_logged_paths() -> None:
     assert loggable("/user/records/2820023/567df655304da9b98487769426d4e76e") == "/user/records/2820023/<hash>"
     assert loggable("/book_record/1/2/567df655304da9b98487769426d4e76e") == "/book_record/1/2/<hash>"
     assert loggable("/records/4564") == "/records/4564"
+
+
+async def test_json_under_a_wrong_content_type_is_read_and_a_real_html_page_retried(
+    yc: YClientsClient, sandbox: Sandbox, sleeps: RecordingSleep
+) -> None:
+    fault = sandbox.add_fault(r"/book_staff/", "content_type", content_type="text/html")
+    staff = await yc.book_staff(DEMO_SALON, service_ids=[1011])  # valid JSON labelled text/html: the answer
+    assert [m.id for m in staff] == [2003, 2004] and fault.hits == 1 and sleeps.delays == []
+    sandbox.add_fault(r"/company/", "content_type", content_type="text/plain")
+    assert (await yc.company(DEMO_SALON)).timezone_name == "Europe/Moscow"
+    sandbox.add_fault(r"/book_dates/", "html", status=200, times=2)  # genuinely not JSON: retried, then fine
+    assert (await yc.book_dates(DEMO_SALON, month_of=TOMORROW)).working_dates
+    assert len(sandbox.requests_to(r"/book_dates/")) == 3 and len(sleeps.delays) == 2
+
+
+def test_parse_answer_reads_json_whatever_the_content_type() -> None:
+    from sync.http import parse_answer
+
+    ok = parse_answer(200, "text/html; charset=utf-8", '{"success": true, "data": {"id": 1}, "meta": []}')
+    assert ok.data == {"id": 1}
+    assert parse_answer(200, "", "[1, 2]").data == [1, 2]  # a bare body with no Content-Type
+    for ctype, text in (("text/html", "<!DOCTYPE html><html>oops</html>"), ("application/json", "{broken")):
+        with pytest.raises(errors.NonJsonResponse) as caught:
+            parse_answer(200, ctype, text)
+        assert caught.value.retryable and caught.value.status == 200 and caught.value.snippet.startswith(text[:5])
+    with pytest.raises(errors.ValidationFailed):  # an error status with JSON under text/plain is still mapped
+        parse_answer(422, "text/plain", '{"success": false, "data": null, "meta": {"message": "x"}}')

@@ -33,3 +33,24 @@ def test_a_bad_string_deep_in_the_body_is_found() -> None:
     with pytest.raises(BadJson, match="surrogates"):
         parse_json_body(b'{"k": {"\\udc00": 1}}')  # in a key, too
     assert parse_json_body(b'{"ok": [1, "\\u00e9", {"x": null}]}') == {"ok": [1, "é", {"x": None}]}
+
+
+def test_unusable_data_is_a_validation_error_even_under_python_O() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sync.errors import MalformedData, YClientsError
+    from sync.models import ScheduleDay, TimeSlot
+
+    with pytest.raises(MalformedData, match="schedule day"):
+        ScheduleDay.from_api({"date": "not a date", "slots": []})
+    with pytest.raises(MalformedData, match="slot"):
+        _ = TimeSlot.from_api({"time": "12:00", "datetime": "soon"}).starts_at
+    assert issubclass(MalformedData, YClientsError) and issubclass(MalformedData, ValueError)
+    code = ("from sync.models import ScheduleDay\n"
+            "try:\n    ScheduleDay.from_api({'slots': []})\nexcept Exception as e:\n    print(type(e).__name__)\n")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, cwd=root,
+                         env={"PYTHONPATH": str(root)}, timeout=60, check=True)
+    assert out.stdout.strip() == "MalformedData"  # asserts are stripped by -O; this check is not

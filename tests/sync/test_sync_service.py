@@ -197,3 +197,65 @@ async def test_a_record_moved_out_of_the_window_is_not_taken_for_deleted(make_se
     assert moved is not None and not moved.deleted and moved.starts_at == record.start
     lookups = sandbox.requests_to(r"/record/962302/4002$")
     assert len(lookups) == 1  # one look-up for the one record missing from the listing
+
+
+async def test_records_beyond_the_lookup_budget_are_never_marked_deleted_without_evidence(
+    make_service, pool, sandbox: Sandbox, clock: FakeClock
+) -> None:
+    from sync.service import MISSING_LOOKUPS
+
+    cid = await add_company(pool, DEMO_SALON)
+    service: SyncService = make_service(page_size=100)
+    salon = sandbox.salons[DEMO_SALON]
+    start = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    added = [salon.add_record(2001, [1001], start + timedelta(days=i % 20, minutes=15 * (i // 20)), clock.now(),
+                              phone=f"7916000{i:04d}", name=f"Клиент {i}")
+             for i in range(25)]
+    assert (await service.run_once(cid, "records")).ok
+    assert (await service.status(cid))["counts"]["records"] == 4 + 25
+    await clock.advance(60)
+    for rec in added:  # all moved more than 30 days ahead: gone from the window's listing
+        rec.start += timedelta(days=40)
+        rec.changed_at = clock.now()
+    salon.records[4002].deleted = True  # cancelled in YClients: the listing says so (with_deleted)
+    salon.records[4002].changed_at = clock.now()
+
+    report = await service.run_once(cid, "records")
+    assert report.ok, report.to_json()
+    assert len(sandbox.requests_to(rf"/record/{DEMO_SALON}/\d+$")) == MISSING_LOOKUPS  # the budget, no more
+    rows = {r.record_id: r for r in [await service.store.record(cid, rec.id) for rec in added] if r}
+    assert not any(r.deleted for r in rows.values())  # no evidence of deletion: none marked deleted
+    moved = [rid for rid, r in rows.items() if r.starts_at == salon.records[rid].start]
+    assert len(moved) == MISSING_LOOKUPS  # looked up and saved with their new time
+    assert (await service.store.record(cid, 4002)).deleted  # type: ignore[union-attr]
+
+    report = await service.run_once(cid, "records")  # the rest are checked in the next run
+    assert report.ok
+    assert len(sandbox.requests_to(rf"/record/{DEMO_SALON}/\d+$")) == 25
+    for rec in added:
+        row = await service.store.record(cid, rec.id)
+        assert row is not None and not row.deleted and row.starts_at == rec.start
+    assert (await service.run_once(cid, "records")).kinds["records"].changed == 0
+    assert len(sandbox.requests_to(rf"/record/{DEMO_SALON}/\d+$")) == 25  # nothing left to look up
+
+
+async def test_an_older_copy_of_a_record_never_overwrites_a_newer_one(pool) -> None:
+    from sync.models import Record
+
+    cid = await add_company(pool, DEMO_SALON)
+    store = SyncStore(pool)
+
+    def copy(changed: str | None, comment: str, when: str = "2026-11-25T12:00:00+03:00") -> Record:
+        return Record.from_api({"id": 5001, "staff_id": 2001, "datetime": when, "comment": comment,
+                                "client": {"id": 1, "name": "Анна", "phone": "+79160001122"},
+                                "last_change_date": changed})
+
+    assert await store.save_record(cid, copy("2026-11-23T11:00:00+03:00", "перенесли", "2026-11-26T15:00:00+03:00")) == 1
+    # a listing read before that change comes in late: ignored
+    assert await store.save_records(cid, [copy("2026-11-23T10:00:00+0300", "старое")]) == 0
+    row = await store.record(cid, 5001)
+    assert row and row.comment == "перенесли" and row.starts_at == datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    assert await store.save_record(cid, copy("2026-11-23T11:00:00+03:00", "перенесли", "2026-11-26T15:00:00+03:00")) == 0
+    assert await store.save_record(cid, copy("2026-11-23T08:30:00Z", "новее")) == 1  # 11:30 MSK: newer
+    assert (await store.record(cid, 5001)).comment == "новее"  # type: ignore[union-attr]
+    assert await store.save_record(cid, copy(None, "без даты")) == 1  # nothing to compare: taken

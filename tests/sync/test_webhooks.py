@@ -262,3 +262,109 @@ async def test_ids_beyond_the_columns_range_are_a_400(hook: TestClient, pool: An
         resp = await hook.post(f"/marketplace/webhook/{cid}", json=body)
         assert resp.status == 400, body
     assert await _events(pool) == []
+
+
+@pytest.mark.parametrize("state", ["frozen", "uninstalled", "pending"])
+async def test_events_of_a_salon_not_active_are_answered_and_recorded_as_ignored(
+    state: str, hook: TestClient, ingest: WebhookIngest, pool: Any, sandbox: Sandbox
+) -> None:
+    cid = await add_company(pool, DEMO_SALON, status=state)
+    resp = await hook.post(f"/marketplace/webhook/{cid}", json=event(4001, "update", comment="секрет"))
+    assert resp.status == 200 and await resp.json() == {"success": True, "duplicate": False, "ignored": True}
+    again = await hook.post(f"/marketplace/webhook/{cid}", json=event(4001, "update", comment="секрет"))
+    assert (await again.json())["duplicate"] is True
+    (row,) = await _events(pool)
+    assert row["outcome"] == "ignored" and row["processed_at"] is not None
+    assert "data" not in row["payload"]  # no client data kept for a salon that is not ours now
+    assert await ingest.process_pending() == 0
+    assert sandbox.requests_to(r"/record/") == [] and await ingest.store.record(cid, 4001) is None
+
+
+async def test_an_event_of_a_salon_frozen_before_processing_is_ignored(
+    hook: TestClient, ingest: WebhookIngest, pool: Any, sandbox: Sandbox
+) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    assert (await (await hook.post(f"/marketplace/webhook/{cid}", json=event(4001))).json())["ignored"] is False
+    await pool.execute("UPDATE companies SET integration_status = 'frozen' WHERE id = $1", cid)
+    assert await ingest.process_pending() == 1
+    assert [r["outcome"] for r in await _events(pool)] == ["ignored"]
+    assert sandbox.requests_to(r"/record/") == []
+
+
+async def test_events_for_one_record_share_one_refresh(hook: TestClient, ingest: WebhookIngest, pool: Any,
+                                                       sandbox: Sandbox) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    for payload in (event(4001, "create"), event(4001, comment="a"), event(4002), event(4001, comment="b")):
+        assert (await (await hook.post(f"/marketplace/webhook/{cid}", json=payload)).json())["duplicate"] is False
+    assert await ingest.process_pending() == 4
+    assert sorted(r.path for r in sandbox.requests_to(r"/record/")) == [
+        f"/api/v1/record/{DEMO_SALON}/4001", f"/api/v1/record/{DEMO_SALON}/4002"]
+    rows = await _events(pool)
+    assert [(r["resource_id"], r["outcome"], r["processed_at"] is not None) for r in rows] == [
+        (4001, "refreshed", True), (4001, "refreshed", True), (4002, "refreshed", True), (4001, "refreshed", True)]
+    assert (await ingest.store.record(cid, 4001)) is not None and (await ingest.store.record(cid, 4002)) is not None
+
+
+async def test_a_claimed_event_is_not_processed_by_another_instance_until_the_claim_lapses(
+    hook: TestClient, ingest: WebhookIngest, pool: Any, sandbox: Sandbox, make_yclients: MakeClient,
+    clock: FakeClock
+) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    other = WebhookIngest(SyncStore(pool), make_yclients(), clock)  # a second instance
+    for rid in (4001, 4002, 4003):
+        await hook.post(f"/marketplace/webhook/{cid}", json=event(rid))
+    lease_s = ingest.config.webhook_lease_s
+    claimed = await ingest.store.claim_webhook_events(ingest.owner, clock.now(), lease_s)  # ...and crashes
+    assert [e.resource_id for e in claimed] == [4001, 4002, 4003]
+    assert await other.process_pending() == 0 and sandbox.requests_to(r"/record/") == []
+    assert await other.store.claim_webhook_events(other.owner, clock.now(), lease_s) == []
+    await clock.advance(lease_s + 1)  # the claim lapses: the events come back
+    assert await other.process_pending() == 3
+    assert len(sandbox.requests_to(r"/record/")) == 3
+    rows = await _events(pool)
+    assert {(r["attempts"], r["claimed_by"], r["outcome"]) for r in rows} == {(2, other.owner, "refreshed")}
+    assert await ingest.process_pending() == 0  # done is done
+
+
+async def test_two_instances_sweeping_at_once_refresh_each_record_once(
+    hook: TestClient, ingest: WebhookIngest, pool: Any, sandbox: Sandbox, make_yclients: MakeClient,
+    clock: FakeClock
+) -> None:
+    import asyncio
+
+    cid = await add_company(pool, DEMO_SALON)
+    other = WebhookIngest(SyncStore(pool), make_yclients(), clock)
+    for rid in (4001, 4002, 4003, 4004):
+        await hook.post(f"/marketplace/webhook/{cid}", json=event(rid))
+    done = await asyncio.gather(ingest.process_pending(), other.process_pending())
+    assert sum(done) == 4
+    assert sorted(r.path for r in sandbox.requests_to(r"/record/")) == [
+        f"/api/v1/record/{DEMO_SALON}/{rid}" for rid in (4001, 4002, 4003, 4004)]
+
+
+async def test_old_events_are_pruned_after_the_retention(hook: TestClient, ingest: WebhookIngest, pool: Any,
+                                                         clock: FakeClock) -> None:
+    cid = await add_company(pool, DEMO_SALON)
+    await hook.post(f"/marketplace/webhook/{cid}", json=event(4001))
+    await ingest.process_pending()
+    await hook.post(f"/marketplace/webhook/{cid}", json=event(4002))  # never processed: pruned all the same
+    await clock.advance(10 * 86400)
+    await hook.post(f"/marketplace/webhook/{cid}", json=event(4003))
+    assert await ingest.prune() == 0  # nothing older than 14 days yet
+    await clock.advance(5 * 86400)
+    assert ingest.config.webhook_retention_days == 14
+    assert await ingest.prune() == 2
+    assert [r["resource_id"] for r in await _events(pool)] == [4003]
+    # Pruned, a repeat of an old event is new again (its dedupe key went with it).
+    assert (await (await hook.post(f"/marketplace/webhook/{cid}", json=event(4001))).json())["duplicate"] is False
+
+
+def test_the_ingest_registers_its_sweep_and_its_retention_sweep(ingest: WebhookIngest) -> None:
+    jobs: dict[str, tuple[float, Any]] = {}
+
+    class Scheduler:
+        def every(self, name: str, interval_s: float, fn: Any) -> None:
+            jobs[name] = (interval_s, fn)
+
+    ingest.register_jobs(Scheduler())
+    assert jobs == {"sync-webhook-sweep": (60.0, ingest.process_pending), "sync-webhook-prune": (3600.0, ingest.prune)}

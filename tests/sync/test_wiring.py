@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from gateway.appkeys import POOL, SCHEDULER
-from sync.appkeys import SYNC_SERVICE, SYNC_STORE, YCLIENTS, YCLIENTS_SANDBOX
+from sync.appkeys import SYNC_SERVICE, SYNC_STORE, SYNC_WEBHOOKS, YCLIENTS, YCLIENTS_SANDBOX
 from tests.conftest import app_of
 from tests.sync.conftest import DEMO_SALON
 
 
 async def test_demo_app_serves_the_sandbox_and_syncs_through_it(make_client) -> None:
-    client = await make_client(demo=True, yclients_rate_per_s=1000.0)
+    client = await make_client(demo=True, yclients_rate_per_s=1000.0, sync_webhook_retention_days=3)
     app = app_of(client)
     headers = {"Accept": "application/vnd.yclients.v2+json", "Authorization": "Bearer dev-partner-token"}
     resp = await client.get(f"/sandbox/yclients/api/v1/book_services/{DEMO_SALON}", headers=headers)
@@ -30,9 +30,9 @@ async def test_demo_app_serves_the_sandbox_and_syncs_through_it(make_client) -> 
     assert report is not None and report.ok, report.to_json() if report else None
     assert len(await app[SYNC_STORE].services(cid)) == 14
     assert (await app[SYNC_SERVICE].status(cid))["counts"]["records"] == 4
-    assert {"sync-records", "sync-catalog", "sync-schedules", "sync-schedules-near", "sync-webhook-sweep"} <= set(
-        app[SCHEDULER].jobs
-    )
+    assert {"sync-records", "sync-catalog", "sync-schedules", "sync-schedules-near", "sync-webhook-sweep",
+            "sync-webhook-prune"} <= set(app[SCHEDULER].jobs)
+    assert app[SYNC_WEBHOOKS].config.webhook_retention_days == 3  # SYNC_WEBHOOK_RETENTION_DAYS
     assert app[YCLIENTS_SANDBOX].requests_to(r"/records/")  # it really went over HTTP
 
     resp = await client.post("/marketplace/webhook/987654", json={"company_id": 1})
@@ -42,6 +42,8 @@ async def test_demo_app_serves_the_sandbox_and_syncs_through_it(make_client) -> 
         json={"company_id": DEMO_SALON, "resource": "record", "resource_id": 4001, "status": "update", "data": {}},
     )
     assert resp.status == 200 and (await resp.json())["success"] is True
+    active = await pool.fetchval("SELECT integration_status = 'active' FROM companies WHERE id = $1", cid)
+    assert (await resp.json())["ignored"] is (not active)  # the demo salon is only pending until connected
 
 
 async def test_sandbox_install_helper_in_demo_points_at_our_install_route(make_client) -> None:

@@ -9,6 +9,7 @@ And the lifecycle: signed install -> connect page -> scan -> active -> freeze ->
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +21,7 @@ from gateway.wiring.demo import load_demo_salon
 from gateway.wiring.sessions import SESSION_MANAGER
 from marketplace.appkeys import MARKETPLACE
 from sessions.api import SessionState
-from sync.appkeys import YCLIENTS_SANDBOX
+from sync.appkeys import SYNC_SERVICE, YCLIENTS_SANDBOX
 from sync.sandbox.partner import signed_install_url
 from tests.conftest import app_of
 from tests.marketplace.support import ADMIN, eventually, isolate_company_ids, wait_subscribed
@@ -108,13 +109,48 @@ async def test_register_connect_scan_activate(app_client, clock, pool) -> None:
     # The key given to YClients is this salon's api key on our API.
     resp = await client.get(f"/marketplace/status/{cid}", headers={"X-API-Key": install.api_key})
     assert resp.status == 200
-    assert "sync" in status  # the sync service's view of this salon
     # The welcome message to the salon's own number went through the durable outbox, once.
     async def welcome() -> list:
         return await pool.fetch("SELECT text, chat FROM outbox WHERE company_id = $1", cid)
 
-    rows = await eventually(welcome)  # sent after the initial sync finishes
+    rows = await eventually(welcome)  # queued right after activation; the initial sync runs in the background
     assert len(rows) == 1 and "AI Admin" in rows[0]["text"] and "79005550011" in rows[0]["chat"]
+
+    # The initial sync (started by the activation) shows in the status with its real values.
+    async def sync_status() -> dict:
+        return (await (await client.get(f"/marketplace/status/{cid}", params={"token": token})).json())["sync"]
+
+    async def synced() -> dict | None:
+        body = await sync_status()
+        return body if len(body.get("kinds", {})) == 5 else None
+
+    synced_at = clock.now()  # the clock stands still while the background sync runs
+    sync = await eventually(synced)
+    assert sync["ok"] is True and datetime.fromisoformat(sync["last_success_at"]) == synced_at
+    assert sync["counts"] == {"services": 14, "staff": 7, "schedules": 7 * 30, "records": 4}
+    assert {k: (v["items"], v["last_error"], v["last_error_at"]) for k, v in sync["kinds"].items()} == {
+        "company": (1, None, None), "services": (14, None, None), "staff": (7, None, None),
+        "schedules": (7 * 30, None, None), "records": (4, None, None)}
+    assert {datetime.fromisoformat(v["last_success_at"]) for v in sync["kinds"].values()} == {synced_at}
+
+    # A failing sync: the error and its time show, the last success and the counts stay.
+    await clock.advance(60)
+    failed_at = clock.now()
+    app[YCLIENTS_SANDBOX].add_fault(rf"/company/{SALON}/staff$", "status", status=403)  # not retried
+    assert not (await app[SYNC_SERVICE].run_once(cid, "staff")).ok
+    sync = await sync_status()
+    staff = sync["kinds"]["staff"]
+    assert sync["ok"] is False and "Forbidden" in staff["last_error"]
+    assert datetime.fromisoformat(staff["last_error_at"]) == failed_at
+    assert datetime.fromisoformat(staff["last_success_at"]) == synced_at and staff["items"] == 7
+    assert datetime.fromisoformat(sync["last_success_at"]) == synced_at
+    assert sync["counts"] == {"services": 14, "staff": 7, "schedules": 7 * 30, "records": 4}
+    app[YCLIENTS_SANDBOX].clear_faults()
+    assert (await app[SYNC_SERVICE].run_once(cid, "staff")).ok
+    sync = await sync_status()
+    assert sync["ok"] is True and sync["kinds"]["staff"]["last_error"] is None
+    assert datetime.fromisoformat(sync["kinds"]["staff"]["last_success_at"]) == failed_at
+    assert datetime.fromisoformat(sync["last_success_at"]) == failed_at
 
 
 async def test_install_lifecycle(app_client, pool) -> None:
