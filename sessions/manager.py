@@ -19,6 +19,7 @@ import json
 import math
 import random
 import secrets
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -59,6 +60,7 @@ class SessionManager:
         metrics: SessionMetrics | None = None,
         rng: random.Random | None = None,
         lease: LeaseKeeper | None = None,
+        pace: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.store = SessionStore(pool)
         self.redis = redis
@@ -67,6 +69,8 @@ class SessionManager:
         self.clock = clock
         self.spawner = spawner
         self.metrics = metrics
+        # Staggers restores; real time (it paces CPU and WhatsApp's servers), injectable for tests.
+        self._pace = pace
         self._sessions: dict[int, Session] = {}
         self._listeners: list[SessionListener] = []
         self._ctx = SessionContext(
@@ -344,8 +348,8 @@ class SessionManager:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(session.started.wait(), timeout=30)
                 if stagger_s > 0:
-                    # Pacing real resources (CPU, WhatsApp servers): real time, not the app clock.
-                    await asyncio.sleep(stagger_s)
+                    # Holding the slot: at most `restore_concurrency` starts per stagger interval.
+                    await self._pace(stagger_s)
 
         await asyncio.gather(*(one(cid) for cid in company_ids))
         return started
