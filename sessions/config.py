@@ -15,6 +15,11 @@ class SessionsConfig:
     restore_concurrency: int = 20
     restore_stagger_ms: int = 10
     stop_timeout_s: float = 10.0
+    # Inbound texts the store could not take (Postgres down): kept in memory per session, in order,
+    # retried with backoff; beyond `inbound_retry_max` waiting ones a new text is lost (logged).
+    inbound_retry_max: int = 1000
+    inbound_retry_base_s: float = 0.5
+    inbound_retry_cap_s: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ class SessionManager:
         self._listeners: list[SessionListener] = []
         self._ctx = SessionContext(
             store=self.store, redis=redis, factory=factory, config=config, clock=clock, spawner=spawner,
-            publish=self._publish, on_state=self._on_state, rng=rng or random.Random(),
+            publish=self._publish, on_state=self._on_state, rng=rng or random.Random(), metrics=metrics,
         )
         self._ctx.on_finished = self._finished
         self.lease = lease
@@ -487,6 +487,7 @@ class SessionManager:
     async def _shutdown_one(self, session: Session) -> None:
         was_active = session.running or session.state in ACTIVE_STATES
         await session.halt()
+        await session.inbound.close(self.config.stop_timeout_s)
         if was_active and (self.lease is None or session.epoch is not None):
             await session.transition(S.STOPPED, "instance shutting down")
         await self._release(session)
