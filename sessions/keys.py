@@ -121,6 +121,11 @@ def sim_typing(company_id: int) -> str:
     return f"{sim_prefix(company_id)}:typing"
 
 
+def sim_presence(company_id: int) -> str:
+    """Simulator: chat presence the bot sent, 'composing' and 'paused' (JSON list, bounded)."""
+    return f"{sim_prefix(company_id)}:presence"
+
+
 def sim_fail_starts(company_id: int) -> str:
     """Simulator: how many next connection attempts fail (injected 'disconnect' fault)."""
     return f"{sim_prefix(company_id)}:fail-starts"

@@ -265,11 +265,14 @@ class SimTransport:
     async def send_typing(self, chat: str, typing: bool = True) -> None:
         if self._phase != "connected":
             raise NotConnectedError(f"sim session is {self._phase}")
-        if typing:
-            async with self._redis.pipeline(transaction=True) as pipe:
+        presence = {"chat": chat, "state": "composing" if typing else "paused", "at": self._clock.time()}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if typing:
                 pipe.rpush(keys.sim_typing(self.company_id), chat)
                 pipe.ltrim(keys.sim_typing(self.company_id), -100, -1)
-                await pipe.execute()
+            pipe.rpush(keys.sim_presence(self.company_id), json.dumps(presence))
+            pipe.ltrim(keys.sim_presence(self.company_id), -100, -1)
+            await pipe.execute()
 
     async def mark_read(self, chat: str, message_ids: list[str], sender: str) -> None:
         return None

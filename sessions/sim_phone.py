@@ -172,6 +172,11 @@ class SimPhone:
         """Chats the bot showed 'typing…' in (most recent last)."""
         return [str(c) for c in await self._redis.lrange(keys.sim_typing(company_id), 0, -1)]
 
+    async def presence(self, company_id: int) -> list[tuple[str, str, float]]:
+        """(chat, 'composing' | 'paused', at) the bot sent, oldest first."""
+        items = [json.loads(raw) for raw in await self._redis.lrange(keys.sim_presence(company_id), 0, -1)]
+        return [(str(m["chat"]), str(m["state"]), float(m["at"])) for m in items]
+
     async def linked_phone(self, company_id: int) -> str | None:
         device = await load_device(self._redis, company_id)
         return device.phone if device else None

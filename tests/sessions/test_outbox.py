@@ -352,3 +352,48 @@ async def test_send_failures_are_retried_only_when_certainly_not_sent(
     await outbox.run_once()
     row = await outbox.store.get_outbox(oid or 0)
     assert row is not None and row.status == status and transport.calls == calls
+
+
+async def test_typing_shows_for_a_pause_proportional_to_the_text_then_paused(
+    make_engine: EngineFactory, company: int, clock: FakeClock
+) -> None:
+    engine = await make_engine(outbox={"typing_ms_per_char": 50, "typing_max_ms": 2000})
+    await connect(engine, company)
+    text = "Записала вас на 12:00"  # 21 characters: 1.05 s of "typing..."
+    oid = await engine.outbox.enqueue(company, CLIENT, text, idempotency_key="p1")
+    start = clock.time()
+    assert await engine.outbox.run_once() == 0  # "typing..." first, nothing sleeps
+    assert await engine.phone.presence(company) == [(CHAT, "composing", start)]
+    assert await engine.phone.send_calls(company) == []
+    row = await engine.outbox.store.get_outbox(oid or 0)
+    assert row is not None and row.status == "pending" and row.attempts == 0 and row.typing_at is not None
+    await clock.advance(1.0)
+    assert await engine.outbox.run_once() == 0  # still typing
+    await clock.advance(0.05)
+    assert await engine.outbox.run_once() == 1
+    [call] = await engine.phone.send_calls(company)
+    assert call.text == text and call.at == pytest.approx(start + 1.05)
+    assert [state for _, state, _ in await engine.phone.presence(company)] == ["composing", "paused"]
+
+    # A long text types for at most typing_max_ms.
+    await engine.outbox.enqueue(company, "+79160000001", "Очень длинный ответ. " * 20, idempotency_key="p2")
+    begun = clock.time()
+    assert await engine.outbox.run_once() == 0
+    await clock.advance(2.0)
+    assert await engine.outbox.run_once() == 1
+    assert (await engine.phone.send_calls(company))[-1].at == pytest.approx(begun + 2.0)
+
+
+async def test_typing_pauses_keep_one_message_a_second_per_chat(
+    make_engine: EngineFactory, company: int, clock: FakeClock
+) -> None:
+    engine = await make_engine(outbox={"typing_ms_per_char": 100, "typing_max_ms": 3000, "chat_interval_s": 1.0})
+    await connect(engine, company)
+    await engine.outbox.enqueue(company, CLIENT, "Длинное первое сообщение", idempotency_key="a")  # 2.4 s
+    await engine.outbox.enqueue(company, CLIENT, "Да", idempotency_key="b")  # 0.2 s
+    for _ in range(40):
+        await engine.outbox.run_once()
+        await clock.advance(0.1)
+    calls = await engine.phone.send_calls(company, to=CLIENT)
+    assert [c.text for c in calls] == ["Длинное первое сообщение", "Да"]
+    assert calls[1].at - calls[0].at > 0.999  # a short reply neither overtakes nor crowds the first
