@@ -56,7 +56,9 @@ async def test_sigkilled_worker_sessions_come_back_connected_without_loss_or_dup
     await manager.start(company)
     await recorder.wait_state(company, S.SCAN_QR, timeout_s=20)
     qr = await manager.current_qr(company)  # issued in the worker, on the daemon's (shifted) time
-    assert qr is not None and 50 <= qr.expires_in_s(clock.time()) <= 60
+    # The worker's clock runs on in real time from the daemon's offset while the FakeClock stands
+    # still, so a loaded machine adds a little; an unshifted clock would be off by days.
+    assert qr is not None and 50 <= qr.expires_in_s(clock.time()) <= 90
     resp = await client.post(f"/sim/{company}/scan", json={"phone": "+79990000001"})
     assert resp.status == 200, await resp.text()
     await recorder.wait_event(company, "connected", timeout_s=15)
