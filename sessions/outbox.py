@@ -165,12 +165,19 @@ class Outbox:
             await self.store.mark_outbox_typing(row.id, now, now + timedelta(seconds=pause_s))
 
     async def _typing(self, transport: Transport, row: OutboxRow, typing: bool) -> bool:
-        """Best effort (cosmetic); False when it found the session down before the text (the row waits)."""
+        """Best effort (cosmetic). Before the text, False when it found the session down (the row
+        waits) or wedged (a timeout: the text is not tried now, it is retried with backoff)."""
         try:
             await asyncio.wait_for(transport.send_typing(row.chat, typing), self.config.send_timeout_s)
         except NotConnectedError as exc:
             if typing:
                 await self._not_connected(row, exc)
+                return False
+        except TimeoutError as exc:
+            log.warning("outbox_typing_timed_out", company_id=row.company_id, outbox_id=row.id)
+            if typing:
+                await self._defer(row, f"typing indicator timed out: {exc!r}", count=True, status="failed")
+                self._count("failed")
                 return False
         except Exception as exc:  # noqa: BLE001 - the indicator is not worth failing a message for
             log.warning("outbox_typing_failed", company_id=row.company_id, outbox_id=row.id, error=repr(exc))

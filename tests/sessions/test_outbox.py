@@ -397,3 +397,22 @@ async def test_typing_pauses_keep_one_message_a_second_per_chat(
     calls = await engine.phone.send_calls(company, to=CLIENT)
     assert [c.text for c in calls] == ["Длинное первое сообщение", "Да"]
     assert calls[1].at - calls[0].at > 0.999  # a short reply neither overtakes nor crowds the first
+
+
+class _WedgedTyping(_Scripted):
+    """The typing indicator hangs (a wedged connection): the text must not be tried blind."""
+
+    async def send_typing(self, chat: str, typing: bool = True) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_hanging_typing_indicator_defers_the_text_untried(
+    engine: Engine, company: int, pool, redis, clock: FakeClock
+) -> None:
+    transport = _WedgedTyping()
+    outbox = Outbox(pool, redis, OutboxConfig(typing_max_ms=0, send_timeout_s=0.05), clock,
+                    lambda cid: transport)  # type: ignore[arg-type,return-value]
+    oid = await outbox.enqueue(company, CLIENT, "Текст", idempotency_key="w1")
+    assert await asyncio.wait_for(outbox.run_once(), 5) == 0
+    row = await outbox.store.get_outbox(oid or 0)
+    assert row is not None and row.status == "failed" and row.send_started_at is None and transport.calls == 0
