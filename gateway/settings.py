@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     sim_qr_first_s: float = 60.0
     sim_qr_next_s: float = 20.0
     sim_qr_count: int = 6
+    sim_idempotent_send: bool = True  # false: the simulator sends like neonize (own ids, every copy delivered)
     session_max_attempts: int = 8
     session_backoff_base_s: float = 2.0
     session_backoff_cap_s: float = 300.0
@@ -65,6 +66,8 @@ class Settings(BaseSettings):
     handoff_pause_minutes: int = 120
     outbox_per_minute: int = 20
     outbox_chat_interval_s: float = 1.0
+    outbox_typing_ms_per_char: float = 30.0  # "typing..." before a message: per character of its text ...
+    outbox_typing_max_ms: float = 3000.0  # ... at most this long (0: no pause)
     neonize_store_dsn: str = ""  # unset: sqlite file under var/wa
     session_lease_ttl_ms: int = 15_000  # session ownership lease (DESIGN 9); renewed every third of it
     # engine workers (sessions/supervisor.py) and the neonize transport

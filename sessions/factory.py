@@ -33,6 +33,7 @@ class EngineConfig:
     sim_qr_first_s: float = 60.0
     sim_qr_next_s: float = 20.0
     sim_qr_count: int = 6
+    sim_idempotent_send: bool = True  # False: the simulator sends like neonize (own ids, no dedupe)
     var_dir: str = "var"
     clock_offset_s: float = 0.0  # worker clocks run this far from the wall clock (the daemon's DEMO_NOW shift)
     neonize_store_dsn: str = ""  # postgres://... or a sqlite path; unset: var/wa/neonize.db
@@ -98,5 +99,5 @@ def _sim_factory(config: EngineConfig, *, clock: Clock | None, redis: Any) -> Tr
         clock = WallClock(config.clock_offset_s)
     return sim.SimTransportFactory(
         redis, clock=clock, qr_first_s=config.sim_qr_first_s, qr_next_s=config.sim_qr_next_s,
-        qr_count=config.sim_qr_count,
+        qr_count=config.sim_qr_count, idempotent_send=config.sim_idempotent_send,
     )

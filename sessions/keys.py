@@ -95,9 +95,35 @@ def sim_sent_ids(company_id: int) -> str:
     return f"{sim_prefix(company_id)}:sent-ids"
 
 
+def sim_send_calls(company_id: int) -> str:
+    """Simulator: every send_text call that reached a connected session, duplicates included
+    (JSON list, bounded): what tests count to prove nothing was sent twice."""
+    return f"{sim_prefix(company_id)}:send-calls"
+
+
+def sim_send_hold(company_id: int) -> str:
+    """Simulator: chats whose sends hang (hash chat -> 'before' | 'after' delivery), a test hook."""
+    return f"{sim_prefix(company_id)}:send-hold"
+
+
+def sim_send_held(company_id: int) -> str:
+    """Simulator: ids of the sends hanging right now (set)."""
+    return f"{sim_prefix(company_id)}:send-held"
+
+
+def sim_send_release(company_id: int) -> str:
+    """Simulator: one token per hanging send to let go (list, BLPOPed)."""
+    return f"{sim_prefix(company_id)}:send-release"
+
+
 def sim_typing(company_id: int) -> str:
     """Simulator: chats the bot showed 'typing…' in (list, bounded)."""
     return f"{sim_prefix(company_id)}:typing"
+
+
+def sim_presence(company_id: int) -> str:
+    """Simulator: chat presence the bot sent, 'composing' and 'paused' (JSON list, bounded)."""
+    return f"{sim_prefix(company_id)}:presence"
 
 
 def sim_fail_starts(company_id: int) -> str:

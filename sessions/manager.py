@@ -19,6 +19,7 @@ import json
 import math
 import random
 import secrets
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -59,6 +60,7 @@ class SessionManager:
         metrics: SessionMetrics | None = None,
         rng: random.Random | None = None,
         lease: LeaseKeeper | None = None,
+        pace: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.store = SessionStore(pool)
         self.redis = redis
@@ -67,11 +69,13 @@ class SessionManager:
         self.clock = clock
         self.spawner = spawner
         self.metrics = metrics
+        # Staggers restores; real time (it paces CPU and WhatsApp's servers), injectable for tests.
+        self._pace = pace
         self._sessions: dict[int, Session] = {}
         self._listeners: list[SessionListener] = []
         self._ctx = SessionContext(
             store=self.store, redis=redis, factory=factory, config=config, clock=clock, spawner=spawner,
-            publish=self._publish, on_state=self._on_state, rng=rng or random.Random(),
+            publish=self._publish, on_state=self._on_state, rng=rng or random.Random(), metrics=metrics,
         )
         self._ctx.on_finished = self._finished
         self.lease = lease
@@ -344,8 +348,8 @@ class SessionManager:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(session.started.wait(), timeout=30)
                 if stagger_s > 0:
-                    # Pacing real resources (CPU, WhatsApp servers): real time, not the app clock.
-                    await asyncio.sleep(stagger_s)
+                    # Holding the slot: at most `restore_concurrency` starts per stagger interval.
+                    await self._pace(stagger_s)
 
         await asyncio.gather(*(one(cid) for cid in company_ids))
         return started
@@ -483,6 +487,7 @@ class SessionManager:
     async def _shutdown_one(self, session: Session) -> None:
         was_active = session.running or session.state in ACTIVE_STATES
         await session.halt()
+        await session.inbound.close(self.config.stop_timeout_s)
         if was_active and (self.lease is None or session.epoch is not None):
             await session.transition(S.STOPPED, "instance shutting down")
         await self._release(session)

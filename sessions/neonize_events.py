@@ -18,9 +18,13 @@ from sessions.transport import (
     Disconnected,
     IncomingText,
     LoggedOut,
+    NotConnectedError,
+    NotSentError,
     QrCode,
+    SendOutcomeUnknownError,
     StreamReplaced,
     TemporaryBan,
+    TransportError,
     TransportEvent,
 )
 
@@ -135,3 +139,25 @@ def simple_event(ev: object) -> TransportEvent | None:
     if isinstance(ev, pb.StreamError):
         return Disconnected(reason=f"stream_error: {ev.Code}", transient=True)
     return None
+
+
+# whatsmeow's SendMessage errors that mean the message never left (error texts of whatsmeow as
+# bundled with neonize 0.5.2). ErrNotConnected / ErrNotLoggedIn come before anything is sent;
+# device lists, encryption and marshalling fail before the message node is written; a server
+# error in the ack (e.g. rate-overlimit) means WhatsApp refused it. Everything else — notably
+# "timed out waiting for message send response" and write failures of the node — may have been
+# delivered.
+_SEND_NOT_CONNECTED = ("websocket not connected", "the store doesn't contain a device jid")
+_SEND_NOT_SENT = ("failed to get device list", "failed to encrypt", "failed to marshal", "server returned error",
+                  "rate-overlimit")
+
+
+def send_error(message: str) -> TransportError:
+    """Our error for a failed send_message: NotConnectedError / NotSentError when the message
+    certainly did not leave, SendOutcomeUnknownError when it may have."""
+    lowered = message.lower()
+    if any(part in lowered for part in _SEND_NOT_CONNECTED):
+        return NotConnectedError(message)
+    if any(part in lowered for part in _SEND_NOT_SENT):
+        return NotSentError(message)
+    return SendOutcomeUnknownError(message)

@@ -12,7 +12,9 @@ Measured facts this module is built around:
 - several companies share one device store, so a paired device is resumed with `jid=` (the
   company -> JID map is kept by `DeviceDirectory`), and a new one pairs with `new_device=True`;
 - every `connect()` opens a store connection that is never closed: `factory.connects` counts them
-  so the supervisor can recycle the worker.
+  so the supervisor can recycle the worker;
+- `send_message` cannot take a caller-chosen message id: sends are not idempotent
+  (`idempotent_send = False`), and a failed send says whether it certainly did not leave.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ class DeviceDirectory:
 class NeonizeTransportFactory:
     """Creates neonize transports sharing one gate, one device directory and one store."""
 
+    idempotent_send = False  # see NeonizeTransport.send_text
+
     def __init__(self, config: EngineConfig, device_hint: DeviceHint | None = None) -> None:
         import neonize.client  # noqa: F401 - load the Go library now: a broken install fails at boot
 
@@ -133,6 +137,9 @@ class NeonizeTransportFactory:
 
 class NeonizeTransport:
     """One company's WhatsApp session on neonize."""
+
+    # neonize 0.5.2 sends with an id of its own: a resend is a second message on the client's phone.
+    idempotent_send = False
 
     def __init__(self, company_id: int, factory: NeonizeTransportFactory) -> None:
         self.company_id = company_id
@@ -177,16 +184,24 @@ class NeonizeTransport:
         return PairingCode(code=str(code), expires_in_s=PAIRING_CODE_TTL_S)
 
     async def send_text(self, chat: str, text: str, message_id: str | None = None) -> str:
-        """Send a text; NotConnectedError before pairing or while down.
+        """Send a text; returns the id WhatsApp got it with.
 
-        neonize 0.5.2 cannot send with a caller-chosen id, so `message_id` is not used: a resend
-        after a crash may reach the client twice (the outbox's claim timeout keeps that rare).
+        neonize 0.5.2 cannot send with a caller-chosen id, so `message_id` is not used and a resend
+        would be a second message (`idempotent_send` is False). Errors: NotConnectedError before
+        pairing or while down, NotSentError when the library failed before the wire or WhatsApp
+        refused it, SendOutcomeUnknownError otherwise (e.g. no server ack in time).
         """
         client = self._require_connected()
         from neonize.utils.jid import build_jid
 
+        from sessions import neonize_events as ne
+
         user, _, server = chat.partition("@")
-        response = await self._call(client.send_message, build_jid(user.split(":")[0], server or "s.whatsapp.net"), text)
+        to = build_jid(user.split(":")[0], server or "s.whatsapp.net")
+        try:
+            response = await self._call(client.send_message, to, text)
+        except TransportError as exc:
+            raise ne.send_error(str(exc)) from exc
         return str(response.ID)
 
     async def send_typing(self, chat: str, typing: bool = True) -> None:

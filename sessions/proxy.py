@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sessions.transport import (
     Disconnected,
     NotConnectedError,
+    NotSentError,
     PairingCode,
     TransportError,
     TransportEvent,
@@ -28,7 +29,11 @@ WORKER_CRASHED = "engine_worker_crashed"
 
 
 class WorkerDiedError(TransportError):
-    """The worker process exited before it answered."""
+    """The worker process exited before it answered: what it was doing may or may not have happened."""
+
+
+class WorkerGoneError(WorkerDiedError, NotSentError):
+    """The command never reached a worker (it was already gone, or its pipe was closed)."""
 
 
 class ProxyTransport:
@@ -42,6 +47,11 @@ class ProxyTransport:
         self.wanted = False  # started and not stopped: resumed after a worker crash
         self.closed = False
         self.lock = asyncio.Lock()  # serialises start / resume / stop of this proxy
+
+    @property
+    def idempotent_send(self) -> bool:
+        """What the worker-side transports declare (reported in the workers' hello)."""
+        return self._supervisor.idempotent_send
 
     # --- Transport ------------------------------------------------------------------------
 

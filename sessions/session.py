@@ -3,7 +3,9 @@
 The loop creates a transport, starts it and turns its events into state transitions. Transient
 failures (a dropped connection, a failed start) back off exponentially with jitter on the injected
 clock; terminal outcomes end the loop and are never retried automatically; after
-`max_attempts` consecutive failures the session is FAILED with `last_error` kept.
+`max_attempts` consecutive failures the session is FAILED with `last_error` kept. Inbound texts
+go to the message sink through an `InboundBuffer`, which keeps and retries them while the store
+is down.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from sessions import keys
 from sessions.aio import cancel_and_wait
 from sessions.api import SessionEvent, SessionInfo, SessionState
 from sessions.config import SessionsConfig
+from sessions.inbound_retry import InboundBuffer
+from sessions.metrics import SessionMetrics
 from sessions.runtime import Clock, Spawner
 from sessions.state import ACTIVE_STATES, backoff_s, can_transition
 from sessions.store import SessionRow, SessionStore
@@ -65,6 +69,7 @@ class SessionContext:
     rng: random.Random = field(default_factory=random.Random)
     # Called when a session's loop ends by itself (terminal state): the manager releases the lease.
     on_finished: Callable[[Session], Awaitable[None]] | None = None
+    metrics: SessionMetrics | None = None
 
 
 class Session:
@@ -94,6 +99,13 @@ class Session:
         self._stopping = False
         self._consuming = False
         self.log = log.bind(company_id=company_id)
+        # Outlives stops and reconnects: texts WhatsApp already acked wait here while the store is down.
+        self.inbound = InboundBuffer(company_id, lambda: ctx.message_sink, ctx.clock, ctx.spawner, ctx.config,
+                                     ctx.rng, self._count_inbound)
+
+    def _count_inbound(self, outcome: str) -> None:
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.inbound.labels(outcome).inc()
 
     def load(self, row: SessionRow) -> None:
         """Take the stored fields (a live state stored by another process is stale: nothing runs here)."""
@@ -253,11 +265,7 @@ class Session:
     async def _on_event(self, event: object) -> str | None:
         cid = self.company_id
         if isinstance(event, IncomingText):
-            if self.ctx.message_sink is not None:
-                try:
-                    await self.ctx.message_sink(cid, event)
-                except Exception as exc:
-                    self.log.error("inbound_sink_failed", error=repr(exc), exc_info=exc)
+            await self.inbound.put(event)  # persisted now, or kept and retried in order
             return None
         if isinstance(event, QrCode):
             # The QR is readable (current_qr) before anyone hears of the SCAN_QR state.

@@ -45,7 +45,7 @@ from sessions.transport import (
 
 log = structlog.get_logger(__name__)
 
-FAULT_KINDS = frozenset({"disconnect", "logout", "ban", "replaced", "outdated"})
+FAULT_KINDS = frozenset({"disconnect", "logout", "ban", "replaced", "outdated", "pairing_failed"})
 _PAIR_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ23456789"
 # Decrement the fail-starts counter only while it is positive; returns the value before.
 _TAKE_FAILURE = """
@@ -220,12 +220,27 @@ class SimTransport:
         await self._redis.set(keys.sim_pairing(self.company_id), json.dumps({"code": code, "phone": phone}), px=ttl_ms)
         return PairingCode(code=code, expires_in_s=self._config.pairing_code_ttl_s)
 
+    @property
+    def idempotent_send(self) -> bool:
+        """Whether a resend with the same id is dropped (WhatsApp-like); off, the simulator behaves
+        like neonize: it picks its own id and delivers every call."""
+        return self._config.idempotent_send
+
     async def send_text(self, chat: str, text: str, message_id: str | None = None) -> str:
         if self._phase != "connected":
             raise NotConnectedError(f"sim session is {self._phase}")
-        mid = message_id or new_message_id()
         cid = self.company_id
-        if await self._redis.sadd(keys.sim_sent_ids(cid), mid):
+        mid = (message_id if self.idempotent_send else None) or new_message_id()
+        call = {"id": mid, "requested_id": message_id, "chat": chat, "to": jid_to_phone(chat), "text": text,
+                "at": self._clock.time()}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(keys.sim_send_calls(cid), json.dumps(call, ensure_ascii=False))
+            pipe.ltrim(keys.sim_send_calls(cid), -self._config.outbound_keep, -1)
+            pipe.hget(keys.sim_send_hold(cid), chat)
+            hold = (await pipe.execute())[-1]
+        if hold == "before":
+            await self._hang(mid)
+        if not self.idempotent_send or await self._redis.sadd(keys.sim_sent_ids(cid), mid):
             record = {"id": mid, "chat": chat, "to": jid_to_phone(chat), "text": text, "sent_at": self._clock.time()}
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.rpush(keys.sim_outbound(cid), json.dumps(record, ensure_ascii=False))
@@ -233,16 +248,31 @@ class SimTransport:
                 await pipe.execute()
         else:
             self._log.info("sim_duplicate_send_dropped", message_id=mid)
+        if hold == "after":
+            await self._hang(mid)  # delivered, but the caller does not hear so
         return mid
+
+    async def _hang(self, message_id: str) -> None:
+        """A test hook (`SimPhone.hold_sends`): wait for a release, at most `send_hold_max_s` (real time)."""
+        cid = self.company_id
+        await self._redis.sadd(keys.sim_send_held(cid), message_id)
+        try:
+            await self._redis.blpop([keys.sim_send_release(cid)], timeout=self._config.send_hold_max_s)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._redis.srem(keys.sim_send_held(cid), message_id)
 
     async def send_typing(self, chat: str, typing: bool = True) -> None:
         if self._phase != "connected":
             raise NotConnectedError(f"sim session is {self._phase}")
-        if typing:
-            async with self._redis.pipeline(transaction=True) as pipe:
+        presence = {"chat": chat, "state": "composing" if typing else "paused", "at": self._clock.time()}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if typing:
                 pipe.rpush(keys.sim_typing(self.company_id), chat)
                 pipe.ltrim(keys.sim_typing(self.company_id), -100, -1)
-                await pipe.execute()
+            pipe.rpush(keys.sim_presence(self.company_id), json.dumps(presence))
+            pipe.ltrim(keys.sim_presence(self.company_id), -100, -1)
+            await pipe.execute()
 
     async def mark_read(self, chat: str, message_ids: list[str], sender: str) -> None:
         return None
@@ -398,6 +428,9 @@ class SimTransport:
         elif kind == "outdated":
             self._phase = "down"
             self._emit(ClientOutdated())
+        elif kind == "pairing_failed":  # what neonize reports for a failed PairStatus: not transient
+            self._phase = "down"
+            self._emit(Disconnected(reason="pairing_failed: sim (injected)", transient=False))
         else:
             self._log.warning("sim_unknown_command", kind=kind)
 
@@ -405,8 +438,8 @@ class SimTransport:
 class SimTransportFactory:
     """Creates simulator transports sharing one `SimHub` (implements `TransportFactory`).
 
-    Needs only a Redis client and a clock, so an engine worker process can host it. The `qr_*`
-    keywords override the matching `SimConfig` fields.
+    Needs only a Redis client and a clock, so an engine worker process can host it. The `qr_*` and
+    `idempotent_send` keywords override the matching `SimConfig` fields.
     """
 
     def __init__(
@@ -419,6 +452,7 @@ class SimTransportFactory:
         qr_first_s: float | None = None,
         qr_next_s: float | None = None,
         qr_count: int | None = None,
+        idempotent_send: bool | None = None,
     ) -> None:
         base = config or SimConfig()
         self.config = dataclasses.replace(
@@ -426,11 +460,17 @@ class SimTransportFactory:
             qr_first_s=base.qr_first_s if qr_first_s is None else qr_first_s,
             qr_next_s=base.qr_next_s if qr_next_s is None else qr_next_s,
             qr_count=base.qr_count if qr_count is None else qr_count,
+            idempotent_send=base.idempotent_send if idempotent_send is None else idempotent_send,
         )
         self._redis = redis
         self._clock = clock
         self._spawner = spawner
         self.hub = SimHub(redis, spawner)
+
+    @property
+    def idempotent_send(self) -> bool:
+        """What its transports declare (`SimConfig.idempotent_send`)."""
+        return self.config.idempotent_send
 
     def create(self, company_id: int) -> SimTransport:
         return SimTransport(company_id, self._redis, self.config, self._clock, self.hub, self._spawner)

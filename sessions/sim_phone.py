@@ -41,6 +41,17 @@ class SimOutbound:
         return {"id": self.id, "to": self.to, "chat": self.chat, "text": self.text, "sent_at": self.sent_at}
 
 
+@dataclass(frozen=True)
+class SimSendCall:
+    """One send_text call the simulated WhatsApp got (a resend is a second call)."""
+
+    id: str  # the id it went out with
+    requested_id: str | None  # the id the caller asked for
+    chat: str
+    text: str
+    at: float
+
+
 class SimPhone:
     """Scan, pairing confirmation, client messages, faults, and the record of what the bot sent."""
 
@@ -112,7 +123,8 @@ class SimPhone:
         return mid
 
     async def fault(self, company_id: int, kind: str, *, count: int = 1, expires_in_s: float = 3600.0) -> None:
-        """Inject a fault: disconnect (transient; `count` connection attempts fail), logout, ban, replaced, outdated."""
+        """Inject a fault: disconnect (transient; `count` connection attempts fail), logout, ban, replaced,
+        outdated, pairing_failed (a non-transient disconnect)."""
         if kind not in FAULT_KINDS:
             raise SimError("invalid_fault", f"kind must be one of {sorted(FAULT_KINDS)}")
         if count < 1 or count > 1000:
@@ -128,9 +140,42 @@ class SimPhone:
                 items.append(SimOutbound(m["id"], m.get("to"), m["chat"], m["text"], float(m["sent_at"])))
         return items
 
+    async def send_calls(self, company_id: int, to: str | None = None) -> list[SimSendCall]:
+        """Every send_text call a connected session got (duplicates included), oldest first."""
+        calls = []
+        for raw in await self._redis.lrange(keys.sim_send_calls(company_id), 0, -1):
+            m = json.loads(raw)
+            if to is None or m.get("to") == to:
+                calls.append(SimSendCall(m["id"], m.get("requested_id"), m["chat"], m["text"], float(m["at"])))
+        return calls
+
+    async def hold_sends(self, company_id: int, chat: str, *, after_delivery: bool = True) -> None:
+        """Test hook: sends to `chat` hang until `release_sends` — after reaching the client (the
+        caller cannot tell it was delivered) or before."""
+        await self._redis.hset(keys.sim_send_hold(company_id), chat, "after" if after_delivery else "before")
+
+    async def held_sends(self, company_id: int) -> int:
+        """How many sends hang right now."""
+        return int(await self._redis.scard(keys.sim_send_held(company_id)))
+
+    async def release_sends(self, company_id: int) -> None:
+        """Sends hang no more; the hanging ones return."""
+        held = await self.held_sends(company_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.sim_send_hold(company_id))
+            if held:
+                pipe.rpush(keys.sim_send_release(company_id), *(["go"] * held))
+                pipe.expire(keys.sim_send_release(company_id), 60)
+            await pipe.execute()
+
     async def typing(self, company_id: int) -> list[str]:
         """Chats the bot showed 'typing…' in (most recent last)."""
         return [str(c) for c in await self._redis.lrange(keys.sim_typing(company_id), 0, -1)]
+
+    async def presence(self, company_id: int) -> list[tuple[str, str, float]]:
+        """(chat, 'composing' | 'paused', at) the bot sent, oldest first."""
+        items = [json.loads(raw) for raw in await self._redis.lrange(keys.sim_presence(company_id), 0, -1)]
+        return [(str(m["chat"]), str(m["state"]), float(m["at"])) for m in items]
 
     async def linked_phone(self, company_id: int) -> str | None:
         device = await load_device(self._redis, company_id)

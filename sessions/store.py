@@ -61,6 +61,9 @@ class OutboxRow:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    send_started_at: datetime | None = None  # a send was handed to the transport (outcome not yet recorded)
+    sent_wa_message_id: str | None = None  # the id the transport reported
+    typing_at: datetime | None = None  # the typing indicator was shown
 
 
 _SESSION_COLS = (
@@ -73,7 +76,7 @@ _MESSAGE_COLS = (
 )
 _OUTBOX_COLS = (
     "id, company_id, idempotency_key, kind, chat, text, wa_message_id, status, attempts, next_attempt_at,"
-    " last_error, created_at, sent_at"
+    " last_error, created_at, sent_at, send_started_at, sent_wa_message_id, typing_at"
 )
 
 
@@ -256,22 +259,39 @@ class SessionStore:
         )
         return sorted((_outbox(r) for r in rows), key=lambda o: (o.next_attempt_at, o.id))
 
-    async def mark_outbox_sent(self, outbox_id: int, now: datetime) -> None:
+    async def mark_outbox_sending(self, outbox_id: int, now: datetime) -> None:
+        """Record that the text is being handed to the transport (a crash from here on leaves the
+        outcome unknown)."""
+        await self.pool.execute("UPDATE outbox SET send_started_at = $2 WHERE id = $1", outbox_id, now)
+
+    async def mark_outbox_sent(self, outbox_id: int, now: datetime, sent_wa_message_id: str | None = None) -> None:
         await self.pool.execute(
-            "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL "
+            "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL, "
+            "sent_wa_message_id = $3 WHERE id = $1",
+            outbox_id, now, sent_wa_message_id,
+        )
+
+    async def mark_outbox_typing(self, outbox_id: int, now: datetime, next_attempt_at: datetime) -> None:
+        """The typing indicator is showing: the text is due at `next_attempt_at` (no attempt spent)."""
+        await self.pool.execute(
+            "UPDATE outbox SET status = 'pending', typing_at = $2, next_attempt_at = $3, claimed_at = NULL "
             "WHERE id = $1",
-            outbox_id, now,
+            outbox_id, now, next_attempt_at,
         )
 
     async def reschedule_outbox(
         self, outbox_id: int, *, next_attempt_at: datetime, count_attempt: bool, error: str | None,
-        status: str = "pending",
+        status: str = "pending", keep_send_started: bool = False, keep_typing: bool = True,
     ) -> None:
+        """Release a claimed row. The send marker is cleared (the attempt is known not to have gone
+        out) unless `keep_send_started`; the typing mark is cleared unless `keep_typing`."""
         await self.pool.execute(
             """UPDATE outbox SET status = $2, next_attempt_at = $3, last_error = COALESCE($4, last_error),
-                   attempts = attempts + CASE WHEN $5::boolean THEN 1 ELSE 0 END, claimed_at = NULL
+                   attempts = attempts + CASE WHEN $5::boolean THEN 1 ELSE 0 END, claimed_at = NULL,
+                   send_started_at = CASE WHEN $6::boolean THEN send_started_at END,
+                   typing_at = CASE WHEN $7::boolean THEN typing_at END
                WHERE id = $1""",
-            outbox_id, status, next_attempt_at, error, count_attempt,
+            outbox_id, status, next_attempt_at, error, count_attempt, keep_send_started, keep_typing,
         )
 
     async def get_outbox(self, outbox_id: int) -> OutboxRow | None:
@@ -283,9 +303,13 @@ class SessionStore:
         return [_outbox(r) for r in rows]
 
     async def is_outbox_message(self, company_id: int, wa_message_id: str) -> bool:
+        """True for an id we sent: the one the outbox assigned, or the one the transport reported
+        (stored on the 'out' message row)."""
         return bool(
             await self.pool.fetchval(
-                "SELECT EXISTS(SELECT 1 FROM outbox WHERE company_id = $1 AND wa_message_id = $2)",
+                """SELECT EXISTS(SELECT 1 FROM outbox WHERE company_id = $1 AND wa_message_id = $2)
+                       OR EXISTS(SELECT 1 FROM messages
+                                 WHERE company_id = $1 AND direction = 'out' AND wa_message_id = $2)""",
                 company_id, wa_message_id,
             )
         )

@@ -24,7 +24,7 @@ import structlog
 from sessions import wire
 from sessions.aio import cancel_and_wait
 from sessions.factory import DeviceHint, EngineConfig
-from sessions.proxy import ProxyTransport, WorkerDiedError
+from sessions.proxy import ProxyTransport, WorkerDiedError, WorkerGoneError
 from sessions.runtime import Spawner
 from sessions.transport import Disconnected, TransportError
 from sessions.worker import CAPACITY_ENV, CONFIG_ENV, HEARTBEAT_ENV, WORKER_ID_ENV
@@ -88,6 +88,8 @@ class EngineSupervisor:
         self._closing = False
         self._changed = asyncio.Event()  # set whenever a worker comes up (placement waits on it)
         self._slot_tasks: list[asyncio.Task[Any]] = []
+        # The worker transports' capability (from the workers' hello); False until one said so.
+        self.idempotent_send = False
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -180,9 +182,13 @@ class EngineSupervisor:
             self._retire(worker)
 
     async def request(self, worker: WorkerHandle, op: str, company_id: int | None, **args: Any) -> Any:
-        """Send one command and wait for its reply (bounded)."""
-        if not worker.alive or worker.process.stdin is None:
-            raise WorkerDiedError(f"{worker.name} is not running")
+        """Send one command and wait for its reply (bounded).
+
+        WorkerGoneError (a NotSentError): the command never reached the worker. WorkerDiedError or a
+        timeout once it was written: the worker may have carried it out.
+        """
+        if not worker.alive or worker.process.stdin is None or worker.process.stdin.is_closing():
+            raise WorkerGoneError(f"{worker.name} is not running")
         self._ids += 1
         request_id = self._ids
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -192,6 +198,7 @@ class EngineSupervisor:
             await worker.process.stdin.drain()
             return await asyncio.wait_for(future, self._config.request_timeout_s)
         except (ConnectionError, BrokenPipeError) as exc:
+            # The pipe broke while our line was being flushed: it may have been read whole.
             raise WorkerDiedError(f"{worker.name} closed its pipe") from exc
         except TimeoutError as exc:
             raise TransportError(f"{worker.name} did not answer {op} in {self._config.request_timeout_s}s") from exc
@@ -344,6 +351,7 @@ class EngineSupervisor:
                 self.detach(proxy)
                 proxy.stream_ended()
         elif kind == "hello":
+            self.idempotent_send = bool(msg.get("idempotent_send", False))
             worker.ready.set()
             self._changed.set()
         elif kind == "heartbeat":

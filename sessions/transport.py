@@ -17,8 +17,20 @@ class TransportError(Exception):
     """Base of transport failures."""
 
 
-class NotConnectedError(TransportError):
+class NotSentError(TransportError):
+    """A send that certainly did not reach WhatsApp (refused before the wire, or rejected by the
+    server, e.g. rate-overlimit): safe to retry."""
+
+
+class NotConnectedError(NotSentError):
     """The session is not connected (not paired yet, or down): nothing was sent."""
+
+
+class SendOutcomeUnknownError(TransportError):
+    """The send may or may not have reached WhatsApp (it timed out, or the process doing it died).
+
+    Any send failure that is not a `NotSentError` is treated this way.
+    """
 
 
 class PairingNotSupportedError(TransportError):
@@ -123,6 +135,10 @@ class Transport(Protocol):
     """One WhatsApp session. All methods are safe to call from the event loop."""
 
     company_id: int
+    # True when a resend with the same `message_id` can never reach the client twice (the
+    # transport or the receiver drops the copy). The simulator can; neonize 0.5.2 cannot choose
+    # the WhatsApp id, so a send whose outcome is unknown must not be repeated with it.
+    idempotent_send: bool
 
     async def start(self) -> None:
         """Connect: resume a stored device, or begin a QR series when there is none."""
@@ -131,10 +147,12 @@ class Transport(Protocol):
         """Ask for a pairing code for `phone` (E.164) instead of the QR."""
 
     async def send_text(self, chat: str, text: str, message_id: str | None = None) -> str:
-        """Send a text; returns the WhatsApp message id. Raises NotConnectedError when down.
+        """Send a text; returns the WhatsApp id it went out with.
 
-        `message_id`, when given, is the WhatsApp id to send with (the outbox assigns it once, so a
-        resend after a crash carries the same id and the receiver drops the duplicate).
+        Raises NotConnectedError when down and NotSentError when the message certainly did not
+        leave; any other error means the outcome is unknown. `message_id` is the id to send with
+        where the transport can choose it (`idempotent_send`); others send with their own id and
+        return it.
         """
 
     async def send_typing(self, chat: str, typing: bool = True) -> None:
@@ -155,6 +173,8 @@ class Transport(Protocol):
 
 class TransportFactory(Protocol):
     """Creates the transport of a company (in-process or proxied to an engine worker)."""
+
+    idempotent_send: bool  # what the transports it creates declare
 
     def create(self, company_id: int) -> Transport:
         """A new, not yet started transport for `company_id`."""

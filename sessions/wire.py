@@ -10,7 +10,8 @@ the worker's stderr carries its JSON logs. Message kinds:
 - ``{"kind": "event", "company_id": 1, "event": {"type": "QrCode", "code": "...", ...}}``: every
   TransportEvent of a session, in order.
 - ``{"kind": "ended", "company_id": 1}``: that session's event stream ended (stopped).
-- ``{"kind": "hello", "pid": 123, "capacity": 50}`` once at start, and
+- ``{"kind": "hello", "pid": 123, "capacity": 50, "idempotent_send": false}`` once at start
+  (`idempotent_send`: the hosted transports' capability, see `sessions.transport.Transport`), and
   ``{"kind": "heartbeat", "sessions": 3, "connects": 12, "ts": 1700000000.0}`` periodically.
 
 A malformed line decodes to None: the reader logs and skips it, and never crashes.
@@ -29,10 +30,12 @@ from sessions.transport import (
     IncomingText,
     LoggedOut,
     NotConnectedError,
+    NotSentError,
     PairingCode,
     PairingNotSupportedError,
     QrCode,
     QrSeriesExpired,
+    SendOutcomeUnknownError,
     StreamReplaced,
     TemporaryBan,
     TransportError,
@@ -56,6 +59,8 @@ EVENT_TYPES: dict[str, type] = {
 ERROR_TYPES: dict[str, type[TransportError]] = {
     "TransportError": TransportError,
     "NotConnectedError": NotConnectedError,
+    "NotSentError": NotSentError,
+    "SendOutcomeUnknownError": SendOutcomeUnknownError,
     "PairingNotSupportedError": PairingNotSupportedError,
 }
 

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from sessions import wire
-from sessions.transport import Transport, TransportError, TransportFactory
+from sessions.transport import NotConnectedError, Transport, TransportError, TransportFactory
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +64,8 @@ class WorkerHost:
 
     async def serve(self, reader: asyncio.StreamReader) -> None:
         """Read commands until EOF, then stop every session and return."""
-        self.send({"kind": "hello", "pid": os.getpid(), "capacity": self._capacity})
+        self.send({"kind": "hello", "pid": os.getpid(), "capacity": self._capacity,
+                   "idempotent_send": bool(getattr(self._factory, "idempotent_send", False))})
         beat = self._spawn("worker-heartbeat", self._heartbeat())
         try:
             while not self._stopping:
@@ -150,7 +151,8 @@ class WorkerHost:
                 await self._end_pump(company_id)
             return None
         if transport is None:
-            raise TransportError(f"session {company_id} is not running in this worker")
+            # Nothing was attempted: for a send, "not connected" (retried once the session is back).
+            raise NotConnectedError(f"session {company_id} is not running in this worker")
         if op == "send_text":
             extra = {"message_id": args["message_id"]} if args.get("message_id") else {}
             return await transport.send_text(str(args["chat"]), str(args["text"]), **extra)

@@ -214,6 +214,9 @@ def make_settings(database_url: str, redis_url: str, tmp_path: Path, **overrides
         "jwt_secret": JWT_SECRET,
         "public_base_url": "http://testserver",
         "db_pool_max": 5,
+        # No "typing..." pause before outbox messages (it runs on the FakeClock): app tests see a
+        # reply after one delivery pass; tests of the pause turn it on.
+        "outbox_typing_max_ms": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

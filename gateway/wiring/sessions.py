@@ -51,11 +51,14 @@ def inbox_config(settings: Settings) -> InboxConfig:
 
 
 def outbox_config(settings: Settings) -> OutboxConfig:
-    return OutboxConfig(per_minute=settings.outbox_per_minute, chat_interval_s=settings.outbox_chat_interval_s)
+    return OutboxConfig(per_minute=settings.outbox_per_minute, chat_interval_s=settings.outbox_chat_interval_s,
+                        typing_ms_per_char=settings.outbox_typing_ms_per_char,
+                        typing_max_ms=settings.outbox_typing_max_ms)
 
 
 def sim_config(settings: Settings) -> SimConfig:
-    return SimConfig(qr_first_s=settings.sim_qr_first_s, qr_next_s=settings.sim_qr_next_s, qr_count=settings.sim_qr_count)
+    return SimConfig(qr_first_s=settings.sim_qr_first_s, qr_next_s=settings.sim_qr_next_s, qr_count=settings.sim_qr_count,
+                     idempotent_send=settings.sim_idempotent_send)
 
 
 def _transport_factory(app: web.Application, settings: Settings) -> TransportFactory:
@@ -75,7 +78,8 @@ def _transport_factory(app: web.Application, settings: Settings) -> TransportFac
     redis_url = settings.redis_url or (embedded.redis_url if embedded is not None else None)
     config = EngineConfig(
         provider=settings.whatsapp_provider, redis_url=redis_url, sim_qr_first_s=settings.sim_qr_first_s,
-        sim_qr_next_s=settings.sim_qr_next_s, sim_qr_count=settings.sim_qr_count, var_dir=settings.var_dir,
+        sim_qr_next_s=settings.sim_qr_next_s, sim_qr_count=settings.sim_qr_count,
+        sim_idempotent_send=settings.sim_idempotent_send, var_dir=settings.var_dir,
         neonize_store_dsn=settings.neonize_store_dsn, neonize_connect_attempts=settings.neonize_connect_attempts,
         neonize_qr_series_timeout_s=settings.neonize_qr_timeout_s,
         clock_offset_s=app[CLOCK].time() - time.time(),  # workers share the daemon's (DEMO_NOW) time

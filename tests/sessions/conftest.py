@@ -83,7 +83,8 @@ class Engine:
                                       self.tasks, lease=self.lease)
         self.inbox = Inbox(pool, redis, InboxConfig(**cfg.get("inbox", {})), clock, self.tasks)
         self.manager.set_message_sink(self.inbox.accept)
-        self.outbox = Outbox(pool, redis, OutboxConfig(**cfg.get("outbox", {})), clock, self.manager.transport_for)
+        outbox_cfg = {"typing_max_ms": 0, **cfg.get("outbox", {})}  # the typing pause is opt-in here
+        self.outbox = Outbox(pool, redis, OutboxConfig(**outbox_cfg), clock, self.manager.transport_for)
         self.phone = SimPhone(redis, clock, self.factory.hub)
         self.recorder = Recorder()
         self.manager.add_listener(self.recorder)

@@ -21,9 +21,11 @@ from sessions.transport import (
     IncomingText,
     LoggedOut,
     NotConnectedError,
+    NotSentError,
     PairingNotSupportedError,
     QrCode,
     QrSeriesExpired,
+    SendOutcomeUnknownError,
     StreamReplaced,
     TemporaryBan,
     TransportEvent,
@@ -219,6 +221,38 @@ async def test_no_sending_or_pairing_code_before_pairing(tmp_path: Path) -> None
     with pytest.raises(PairingNotSupportedError):
         await transport.request_pairing_code("+79161234567")
     await transport.stop()
+
+
+@pytest.mark.parametrize(
+    ("library_error", "ours"),
+    [
+        ("failed to send message node: websocket not connected", NotConnectedError),
+        ("the store doesn't contain a device JID", NotConnectedError),
+        ("failed to get device list: info query timed out", NotSentError),
+        ("failed to encrypt message for 79990001122.0:0: no signal session established", NotSentError),
+        ("server returned error 479", NotSentError),
+        ("timed out waiting for message send response", SendOutcomeUnknownError),
+        ("failed to send message node: write tcp: broken pipe", SendOutcomeUnknownError),
+    ],
+)
+async def test_send_errors_say_whether_the_message_may_have_left(
+    tmp_path: Path, library_error: str, ours: type[Exception]
+) -> None:
+    """neonize sends with its own id (no idempotent resend), so the outbox must know which failures
+    certainly did not send: only those are retried."""
+    from neonize.exc import SendMessageError
+
+    class FailingClient:
+        def send_message(self, to: object, text: str) -> object:
+            raise SendMessageError(library_error)
+
+    factory = make_factory(tmp_path)
+    transport = factory.create(9)
+    assert transport.idempotent_send is False and factory.idempotent_send is False
+    transport._client, transport._connected = FailingClient(), True  # as if paired
+    with pytest.raises(ours) as caught:
+        await transport.send_text("79990001122@s.whatsapp.net", "Здравствуйте", message_id="3EB0OURS")
+    assert type(caught.value) is ours and library_error in str(caught.value)
 
 
 async def test_connect_starts_pass_the_gate_one_at_a_time(tmp_path: Path) -> None:

@@ -12,9 +12,11 @@ from sessions.transport import (
     IncomingText,
     LoggedOut,
     NotConnectedError,
+    NotSentError,
     PairingCode,
     QrCode,
     QrSeriesExpired,
+    SendOutcomeUnknownError,
     StreamReplaced,
     TemporaryBan,
     TransportError,
@@ -69,6 +71,10 @@ def test_errors_keep_their_type_across_the_boundary() -> None:
     assert isinstance(err, NotConnectedError) and str(err) == "not paired"
     other = wire.error_from_reply(wire.reply_error(6, RuntimeError("boom")))
     assert type(other) is TransportError and "boom" in str(other)
+    # What the outbox needs to know about a failed send survives the boundary too.
+    for error in (NotSentError("rate-overlimit"), SendOutcomeUnknownError("no ack")):
+        back = wire.error_from_reply(wire.reply_error(7, error))
+        assert type(back) is type(error) and str(back) == str(error)
 
 
 def test_commands_round_trip() -> None:
