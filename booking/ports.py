@@ -96,7 +96,8 @@ class YClientsBooking(Protocol):
         """Move a booking to another free time (PUT book_record)."""
 
     async def cancel(self, salon_id: int, record_id: int, record_hash: str | None) -> None:
-        """Cancel a booking (DELETE /user/records/{id}/{hash})."""
+        """Cancel a booking: DELETE /user/records/{id}/{hash} for the bot's own (with a hash), else the
+        salon's record is deleted (DELETE /record/{salon}/{id})."""
 
     async def client_name(self, salon_id: int, phone: str) -> str | None:
         """The client's name when the salon knows this phone (client search), else None."""
