@@ -107,6 +107,15 @@ class SyncBookingApi:
         async with mapped_errors():
             await self.client.reschedule(salon_id, record_id, datetime_raw, comment)
 
+    async def working_dates(
+        self, salon_id: int, staff_id: int, service_ids: list[int], start: date, end: date
+    ) -> set[date]:
+        async with mapped_errors():
+            found = await self.client.book_dates(
+                salon_id, service_ids=service_ids, staff_id=staff_id, date_from=start, date_to=end
+            )
+        return set(found.working_dates)
+
     async def cancel(self, salon_id: int, record_id: int, record_hash: str | None) -> None:
         async with mapped_errors():
             if record_hash:

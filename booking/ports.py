@@ -75,6 +75,11 @@ class YClientsBooking(Protocol):
     ) -> list[FreeSlot]:
         """Free times of `staff_id` on `day` for these services (live, never cached)."""
 
+    async def working_dates(
+        self, salon_id: int, staff_id: int, service_ids: list[int], start: date, end: date
+    ) -> set[date]:
+        """The days in [start, end] the master (0: any master of these services) works (book_dates)."""
+
     async def book_check(self, salon_id: int, staff_id: int, service_ids: list[int], datetime_raw: str) -> None:
         """Validate a booking; raises SlotTaken when the time is gone."""
 
