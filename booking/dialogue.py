@@ -8,13 +8,14 @@ through `BookingActions`. It returns the replies; the caller stores the state an
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date, datetime, time
 
 import structlog
 
 from booking import texts
 from booking.actions import AlreadyInProgress, BookingActions
-from booking.asks import asks_to_book_too, asks_who, with_alternatives
+from booking.asks import asks_to_book_too, asks_who, refers_to_own_visit, with_alternatives
 from booking.changes import ORDINALS, UNAVAILABLE, VisitChanges
 from booking.model import Understanding
 from booking.offers import offers_text
@@ -98,10 +99,27 @@ class Dialogue(VisitChanges):
         if intent == "my_records":
             return [await self._my_records(turn)]
         has_slots = bool(u.service_ids or u.date or u.time or u.part_of_day or u.staff_id)
+        when_said = bool(u.date or u.time or u.part_of_day or u.hints.get("weekend"))
+        choosing = st.awaiting in ("slot", "confirm", "name", "when")
+        in_booking = st.flow == "book" and choosing
+        if intent == "reschedule" and in_booking and when_said and not refers_to_own_visit(turn.text):
+            intent = "book"  # "не смогу в среду, давайте в четверг" while booking: the booking being made
+        refusing = intent in ("book", "other", "decline", "confirm")
+        if u.hints.get("removed_services") and not u.service_ids and refusing:
+            refused = await self._services_refused(turn, st, u)  # "стрижку не надо"
+            if refused is not None:
+                return refused
         if st.awaiting == "confirm" and intent == st.flow and intent in ("cancel", "reschedule") and not has_slots:
             intent = "confirm"  # "да, отменяйте" / "переносите" answers the confirmation
+        if (st.awaiting == "confirm" and st.target is not None and st.flow in ("cancel", "reschedule")
+                and intent in ("cancel", "reschedule") and intent != st.flow):
+            return await self._switch_change(turn, st, u, intent)  # "а можно лучше перенести?" at a cancel
         if intent in ("cancel", "reschedule") and st.awaiting != "confirm":
             return await self._start_change(turn, st, u, intent)
+        if (intent == "decline" and st.flow in ("book", "reschedule") and choosing
+                and (when_said or u.service_ids or u.staff_id or u.hints.get("other_staff"))):
+            st.chosen = None  # "сегодня не могу, а в воскресенье после 2?": search again with the new wish
+            return await self._book_request(turn, st, u)
 
         if st.awaiting == "retry" and st.flow and intent not in ("decline", "book"):
             self._merge(st, u)
@@ -214,8 +232,11 @@ class Dialogue(VisitChanges):
 
     # --- booking -------------------------------------------------------------------------
     def _merge(self, st: DialogueState, u: Understanding) -> None:
+        removed = {int(x) for x in u.hints.get("removed_services") or []}
         if u.service_ids:
             st.service_ids = list(dict.fromkeys(u.service_ids))
+        elif removed:  # "стрижку не надо": the rest stays
+            st.service_ids = [s for s in st.service_ids if s not in removed]
         if u.staff_id:
             st.staff_id = u.staff_id
             st.exclude_staff = [x for x in st.exclude_staff if x != u.staff_id]
@@ -270,6 +291,24 @@ class Dialogue(VisitChanges):
         if u.hints.get("after_services") and not u.time:
             await self._after_own_visit(turn, st, {int(x) for x in u.hints["after_services"]})
         return await self._search(turn, st)
+
+    async def _services_refused(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str] | None:
+        """ "Стрижку не надо": off the booking being made (the rest is searched again); with nothing in
+        progress, the client's visit of that service is to be cancelled. None: not about either."""
+        removed = {int(x) for x in u.hints.get("removed_services") or []}
+        if st.flow == "book":
+            left = [s for s in st.service_ids if s not in removed]
+            if left == st.service_ids:
+                return None
+            if not left:
+                st.reset_flow()
+                return ["Хорошо, не записываю 🙂 Если захотите другую услугу или время — напишите!"]
+            st.chosen = None
+            return await self._book_request(turn, st, u)
+        if st.flow is None and u.intent in ("other", "decline"):
+            named = replace(u, service_ids=[int(x) for x in u.hints["removed_services"]])
+            return await self._start_change(turn, st, named, "cancel", only_named=True)
+        return None
 
     async def _search(self, turn: Turn, st: DialogueState, note: str = "") -> list[str]:
         cat = turn.catalog
