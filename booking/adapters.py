@@ -107,12 +107,30 @@ class SyncBookingApi:
         async with mapped_errors():
             await self.client.reschedule(salon_id, record_id, datetime_raw, comment)
 
+    async def working_dates(
+        self, salon_id: int, staff_id: int, service_ids: list[int], start: date, end: date
+    ) -> set[date]:
+        async with mapped_errors():
+            found = await self.client.book_dates(
+                salon_id, service_ids=service_ids, staff_id=staff_id, date_from=start, date_to=end
+            )
+        return set(found.working_dates)
+
     async def cancel(self, salon_id: int, record_id: int, record_hash: str | None) -> None:
         async with mapped_errors():
             if record_hash:
-                await self.client.cancel(record_id, record_hash)
+                try:
+                    await self.client.cancel(record_id, record_hash)
+                    return
+                except yc.NotFound:  # the hash may not stay valid for days (reference 2.10)
+                    log.info("cancel_hash_refused", salon_id=salon_id, record_id=record_id)
+            try:
+                # A client's cancellation deletes the record (reference 3.6), as the salon's admin would.
+                await self.client.delete_record(salon_id, record_id)
                 return
-            # A record the salon made (no hash): the documented soft cancel (reference gotcha 1).
+            except yc.BadRequest:
+                # Observed in some setups (reference gotcha 1): then the documented soft cancel (3.7).
+                log.warning("delete_record_refused_soft_cancel", salon_id=salon_id, record_id=record_id)
             record = await self.client.record(salon_id, record_id)
             if record.visit_id is None:
                 raise BookingRejected("record without hash and visit id")

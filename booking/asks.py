@@ -8,7 +8,7 @@ import re
 
 from booking.model import Understanding
 
-__all__ = ["asks_to_book_too", "asks_who", "with_alternatives"]
+__all__ = ["asks_to_book_too", "asks_who", "refers_to_own_visit", "with_alternatives"]
 
 # "кто делает", "к кому можно", "какие мастера", "какой мастер": a question about who, not a booking.
 WHO_RE = re.compile(r"(?:^|[\s,.!?])(?:кто|к\s+кому|как(?:ие|ой|ая|их)\s+(?:у\s+вас\s+)?мастер\w*)(?=[\s,.!?]|$)")
@@ -37,6 +37,15 @@ def asks_to_book_too(text: str, u: Understanding) -> bool:
     low = text.lower()
     return (bool(BOOKING_CUE_RE.search(low)) and not OWN_VISIT_RE.search(low)
             and not u.hints.get("ambiguous_services"))
+
+
+# "мою запись", "у меня запись", "я записана": the client speaks of a visit they already have.
+OWN_RECORD_RE = re.compile(r"\bмо(?:я|ю|ей|й|его)\b|\bу\s+меня\b[^.?!]*\bзапис|\bзаписан")
+
+
+def refers_to_own_visit(text: str) -> bool:
+    """Whether a message speaks of a visit the client already has (not of the booking being made)."""
+    return bool(OWN_RECORD_RE.search(text.lower()))
 
 
 def with_alternatives(u: Understanding) -> list[int]:

@@ -135,7 +135,10 @@ class VisitChanges:
         return [f"Готово, запись отменена: {line}. Будем рады видеть вас снова — если захотите записаться, напишите 🌸"]
 
     # --- reschedule / cancel: the client's own records -----------------------------------
-    async def _start_change(self, turn: Turn, st: DialogueState, u: Understanding, intent: str) -> list[str]:
+    async def _start_change(
+        self, turn: Turn, st: DialogueState, u: Understanding, intent: str, *, only_named: bool = False
+    ) -> list[str]:
+        """Find the client's visit to move or cancel (`only_named`: only a visit of the services named)."""
         st.reset_flow()
         st.flow = intent
         self._merge(st, u)
@@ -147,7 +150,12 @@ class VisitChanges:
                      "Попробуйте через пару минут 🙏")]
         family = _service_family(u) - _kept_services(turn)
         if family:
-            records = [r for r in records if family & set(r.service_ids)] or records
+            named = [r for r in records if family & set(r.service_ids)]
+            if only_named and not named:
+                st.reset_flow()
+                what = texts.services_title(turn.catalog, u.service_ids[:1])  # the one named first
+                return [f"Не нашла у вас предстоящей записи на «{what}» 🙂 Чем могу помочь?"]
+            records = named or records
         if intent == "cancel" and u.date:  # "отмените запись на завтра": the day names the visit
             tz = turn.local_now.tzinfo
             records = [r for r in records
@@ -162,6 +170,17 @@ class VisitChanges:
         verb = "перенести" if intent == "reschedule" else "отменить"
         lines = [f"{i}) {self._record_line(turn, r)}" for i, r in enumerate(records, 1)]
         return [f"Какую запись {verb}?\n" + "\n".join(lines) + "\nНапишите номер."]
+
+    async def _switch_change(self, turn: Turn, st: DialogueState, u: Understanding, intent: str) -> list[str]:
+        """A move asked at a cancel's confirmation ("а можно лучше перенести на четверг?"), or a cancel
+        at a move's: the same visit, the other change (a move keeps what the message leaves unsaid,
+        "на то же время" its time)."""
+        target = st.target
+        assert target is not None
+        st.reset_flow()
+        st.flow = intent
+        self._merge(st, u)
+        return await self._record_chosen(turn, st, target)
 
     def _pick_record(self, turn: Turn, st: DialogueState, u: Understanding) -> RecordRef | None:
         raw = turn.text.strip().lower()

@@ -8,15 +8,17 @@ through `BookingActions`. It returns the replies; the caller stores the state an
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date, datetime, time
 
 import structlog
 
 from booking import texts
 from booking.actions import AlreadyInProgress, BookingActions
-from booking.asks import asks_to_book_too, asks_who, with_alternatives
+from booking.asks import asks_to_book_too, asks_who, refers_to_own_visit, with_alternatives
 from booking.changes import ORDINALS, UNAVAILABLE, VisitChanges
 from booking.model import Understanding
+from booking.offers import offers_text
 from booking.ports import (
     BookingError,
     BookingRejected,
@@ -97,10 +99,27 @@ class Dialogue(VisitChanges):
         if intent == "my_records":
             return [await self._my_records(turn)]
         has_slots = bool(u.service_ids or u.date or u.time or u.part_of_day or u.staff_id)
+        when_said = bool(u.date or u.time or u.part_of_day or u.hints.get("weekend"))
+        choosing = st.awaiting in ("slot", "confirm", "name", "when")
+        in_booking = st.flow == "book" and choosing
+        if intent == "reschedule" and in_booking and when_said and not refers_to_own_visit(turn.text):
+            intent = "book"  # "не смогу в среду, давайте в четверг" while booking: the booking being made
+        refusing = intent in ("book", "other", "decline", "confirm")
+        if u.hints.get("removed_services") and not u.service_ids and refusing:
+            refused = await self._services_refused(turn, st, u)  # "стрижку не надо"
+            if refused is not None:
+                return refused
         if st.awaiting == "confirm" and intent == st.flow and intent in ("cancel", "reschedule") and not has_slots:
             intent = "confirm"  # "да, отменяйте" / "переносите" answers the confirmation
+        if (st.awaiting == "confirm" and st.target is not None and st.flow in ("cancel", "reschedule")
+                and intent in ("cancel", "reschedule") and intent != st.flow):
+            return await self._switch_change(turn, st, u, intent)  # "а можно лучше перенести?" at a cancel
         if intent in ("cancel", "reschedule") and st.awaiting != "confirm":
             return await self._start_change(turn, st, u, intent)
+        if (intent == "decline" and st.flow in ("book", "reschedule") and choosing
+                and (when_said or u.service_ids or u.staff_id or u.hints.get("other_staff"))):
+            st.chosen = None  # "сегодня не могу, а в воскресенье после 2?": search again with the new wish
+            return await self._book_request(turn, st, u)
 
         if st.awaiting == "retry" and st.flow and intent not in ("decline", "book"):
             self._merge(st, u)
@@ -213,12 +232,28 @@ class Dialogue(VisitChanges):
 
     # --- booking -------------------------------------------------------------------------
     def _merge(self, st: DialogueState, u: Understanding) -> None:
+        removed = {int(x) for x in u.hints.get("removed_services") or []}
         if u.service_ids:
             st.service_ids = list(dict.fromkeys(u.service_ids))
+        elif removed:  # "стрижку не надо": the rest stays
+            st.service_ids = [s for s in st.service_ids if s not in removed]
         if u.staff_id:
             st.staff_id = u.staff_id
+            st.exclude_staff = [x for x in st.exclude_staff if x != u.staff_id]
+        elif u.hints.get("other_staff"):  # "к другому мастеру": any master but this one
+            if st.staff_id:
+                st.exclude_staff = list(dict.fromkeys([*st.exclude_staff, st.staff_id]))
+            st.staff_id, st.strict_staff = None, False
         elif u.hints.get("any_staff"):
-            st.staff_id = None
+            st.staff_id, st.strict_staff, st.exclude_staff = None, False, []
+        for excluded in u.hints.get("exclude_staff") or []:  # "только не к Ане"
+            st.exclude_staff = list(dict.fromkeys([*st.exclude_staff, int(excluded)]))
+            if st.staff_id == int(excluded):
+                st.staff_id, st.strict_staff = None, False
+        if u.hints.get("nearest") and not u.date:  # "когда ближайшее окошко?": from today on
+            st.date = None
+            if not u.time:
+                st.time = None
         if u.date:
             if st.date != u.date.isoformat() and not u.time:
                 st.time = None
@@ -245,12 +280,35 @@ class Dialogue(VisitChanges):
         if st.flow is None:
             st.reset_flow()
             st.flow = "book"
+        if u.staff_id is not None:
+            # Named again while other masters were offered ("нет, я хочу именно к Марине"): only her.
+            others_offered = bool(st.offers) and all(o.staff_id != u.staff_id for o in st.offers)
+            again = others_offered and u.staff_id == st.staff_id
+            st.strict_staff = bool(u.hints.get("insist_staff")) or again
         self._merge(st, u)
         if u.client_name and not st.client_name:
             st.client_name = u.client_name
         if u.hints.get("after_services") and not u.time:
             await self._after_own_visit(turn, st, {int(x) for x in u.hints["after_services"]})
         return await self._search(turn, st)
+
+    async def _services_refused(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str] | None:
+        """ "Стрижку не надо": off the booking being made (the rest is searched again); with nothing in
+        progress, the client's visit of that service is to be cancelled. None: not about either."""
+        removed = {int(x) for x in u.hints.get("removed_services") or []}
+        if st.flow == "book":
+            left = [s for s in st.service_ids if s not in removed]
+            if left == st.service_ids:
+                return None
+            if not left:
+                st.reset_flow()
+                return ["Хорошо, не записываю 🙂 Если захотите другую услугу или время — напишите!"]
+            st.chosen = None
+            return await self._book_request(turn, st, u)
+        if st.flow is None and u.intent in ("other", "decline"):
+            named = replace(u, service_ids=[int(x) for x in u.hints["removed_services"]])
+            return await self._start_change(turn, st, named, "cancel", only_named=True)
+        return None
 
     async def _search(self, turn: Turn, st: DialogueState, note: str = "") -> list[str]:
         cat = turn.catalog
@@ -281,8 +339,9 @@ class Dialogue(VisitChanges):
             part_of_day=st.part_of_day,
             today=turn.today,
             now_hm=turn.local_now.time(),
-            only_staff=st.flow == "reschedule",
+            only_staff=st.flow == "reschedule" or (st.strict_staff and st.staff_id is not None),
             own=self._own_visit(turn, st),
+            exclude=tuple(st.exclude_staff),
         )
         if query.day is not None and query.day < turn.today:
             st.date = None
@@ -296,8 +355,10 @@ class Dialogue(VisitChanges):
                      "Напишите мне ещё раз через пару минут, я проверю снова 🙏")]
         if not found.slots:
             st.awaiting = "when"
-            return [(prefix + " " if prefix else "") + "К сожалению, в ближайшую неделю свободного времени "
-                    "на эту услугу нет. Напишите другой день — проверю, или позовите администратора."]
+            who = (f"у мастера {texts.staff_genitive(cat, st.staff_id)} "
+                   if query.only_staff and st.staff_id and st.flow == "book" else "")
+            return [(prefix + " " if prefix else "") + f"К сожалению, в ближайшую неделю {who}свободного "
+                    "времени на эту услугу нет. Напишите другой день — проверю, или позовите администратора."]
         offers = [
             Offer(s.staff_id, s.time, s.datetime_raw[:10], s.datetime_raw, list(st.service_ids)) for s in found.slots
         ]
@@ -305,20 +366,12 @@ class Dialogue(VisitChanges):
             exact = next(o for o in offers if o.time == st.time and o.staff_id == (st.staff_id or o.staff_id))
             st.offers = [exact]
             st.offered_at = turn.now.timestamp()
-            replies = await self._chosen(turn, st, exact)
+            replies = await self._chosen(turn, st, exact, free_said=True)
             return [(prefix + " " if prefix else "") + replies[0]] + replies[1:]
         st.offers = offers
         st.offered_at = turn.now.timestamp()
         st.awaiting = "slot"
-        head = self._offers_head(turn, st, found.staff_busy, found.day_full)
-        show_staff = len({o.staff_id for o in offers}) > 1 or not st.staff_id or found.staff_busy
-        lines = [
-            f"{i}) {texts.short_day(date.fromisoformat(o.date), turn.today)} в {o.time}"
-            + (f" — {texts.staff_name(cat, o.staff_id)}" if show_staff else "")
-            for i, o in enumerate(offers, 1)
-        ]
-        body = "\n".join(lines)
-        text = f"{head}\n{body}\nКакое время вам подходит? Напишите номер или время."
+        text = offers_text(cat, st, found, offers, turn.today)
         return [(prefix + " " if prefix else "") + text]
 
     def _own_visit(self, turn: Turn, st: DialogueState) -> OwnVisit | None:
@@ -332,25 +385,6 @@ class Dialogue(VisitChanges):
             return None
         start = datetime.fromisoformat(target.starts_at).astimezone(turn.local_now.tzinfo)
         return OwnVisit(target.staff_id, start, length_s)
-
-    def _offers_head(self, turn: Turn, st: DialogueState, staff_busy: bool, day_full: bool) -> str:
-        cat = turn.catalog
-        what = texts.services_title(cat, st.service_ids)
-        asked_day = (
-            texts.short_day(date.fromisoformat(st.date), turn.today) if st.date else None
-        )
-        if day_full and asked_day:
-            who = f" у мастера {texts.staff_genitive(cat, st.staff_id)}" if st.flow == "reschedule" else ""
-            return f"На {asked_day}{who} свободного времени нет 😔 Ближайшие окна («{what}»):"
-        if staff_busy:
-            who = texts.staff_genitive(cat, st.staff_id)
-            when = f" на {asked_day}" if asked_day else ""
-            return f"У мастера {who}{when} нет свободного времени. Свободно у других мастеров («{what}»):"
-        if st.time:
-            return f"На {st.time} записать не получится, есть время рядом («{what}»):"
-        if st.flow == "reschedule":
-            return f"Куда можно перенести «{what}»:"
-        return f"Свободное время на «{what}»:"
 
     def _pick_offer(self, turn: Turn, st: DialogueState, u: Understanding) -> Offer | None:
         offers = st.offers
@@ -376,13 +410,21 @@ class Dialogue(VisitChanges):
                 )
             if u.staff_id:
                 same = [o for o in same if o.staff_id == u.staff_id] or same
+            refused = {int(x) for x in u.hints.get("exclude_staff") or []}
+            if u.hints.get("other_staff") and st.staff_id:
+                refused.add(st.staff_id)
+            same = [o for o in same if o.staff_id not in refused]
             if same:
                 return same[0]
         if u.intent == "confirm" and len(offers) == 1:
             return offers[0]
         return None
 
-    async def _chosen(self, turn: Turn, st: DialogueState, offer: Offer) -> list[str]:
+    async def _chosen(
+        self, turn: Turn, st: DialogueState, offer: Offer, *, free_said: bool = False
+    ) -> list[str]:
+        """A time is chosen (picked from the list, or the asked one is free: `free_said`): ask the name
+        of a new client, else confirm."""
         st.chosen = offer
         st.seq += 1
         if st.flow == "book" and not st.client_name:
@@ -392,7 +434,14 @@ class Dialogue(VisitChanges):
                 st.client_name = None
             if not st.client_name:
                 st.awaiting = "name"
-                return ["Отлично! Как вас зовут? Укажу имя в записи."]
+                cat = turn.catalog
+                what = f"«{texts.services_title(cat, offer.service_ids)}» "
+                when = f"{texts.short_day(date.fromisoformat(offer.date), turn.today)} в {offer.time}"
+                if free_said:  # the client asked for this time: say it is free before anything else
+                    said = f"{what}{when} у мастера {texts.staff_genitive(cat, offer.staff_id)} — свободно ✅"
+                else:
+                    said = f"Отлично! {what}{when}, мастер {texts.staff_name(cat, offer.staff_id)}."
+                return [f"{said} Как вас зовут? Укажу имя в записи."]
         st.awaiting = "confirm"
         return [self._confirm_text(turn, st)]
 

@@ -75,6 +75,11 @@ class YClientsBooking(Protocol):
     ) -> list[FreeSlot]:
         """Free times of `staff_id` on `day` for these services (live, never cached)."""
 
+    async def working_dates(
+        self, salon_id: int, staff_id: int, service_ids: list[int], start: date, end: date
+    ) -> set[date]:
+        """The days in [start, end] the master (0: any master of these services) works (book_dates)."""
+
     async def book_check(self, salon_id: int, staff_id: int, service_ids: list[int], datetime_raw: str) -> None:
         """Validate a booking; raises SlotTaken when the time is gone."""
 
@@ -96,7 +101,8 @@ class YClientsBooking(Protocol):
         """Move a booking to another free time (PUT book_record)."""
 
     async def cancel(self, salon_id: int, record_id: int, record_hash: str | None) -> None:
-        """Cancel a booking (DELETE /user/records/{id}/{hash})."""
+        """Cancel a booking: DELETE /user/records/{id}/{hash} for the bot's own (with a hash), else the
+        salon's record is deleted (DELETE /record/{salon}/{id})."""
 
     async def client_name(self, salon_id: int, phone: str) -> str | None:
         """The client's name when the salon knows this phone (client search), else None."""

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 
 from booking.model import SalonCatalog
-from booking.ports import FreeSlot, YClientsBooking
+from booking.ports import BookingError, FreeSlot, YClientsBooking
 
 # Salon-local hour ranges [start, end) for the parts of the day.
 PART_RANGES: dict[str, tuple[int, int]] = {
@@ -37,8 +37,9 @@ class SlotQuery:
     part_of_day: str | None
     today: date
     now_hm: time  # salon-local time now: today's past slots are skipped
-    only_staff: bool = False  # rescheduling keeps the master (PUT book_record moves only the time)
+    only_staff: bool = False  # the asked master only: a move (PUT book_record keeps the master), or insisted
     own: OwnVisit | None = None  # rescheduling: the visit being moved (book_times counts it as busy)
+    exclude: tuple[int, ...] = ()  # masters not to offer ("к другому мастеру", "не к Ане")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class SlotSearch:
     exact: bool = False  # the asked time with the asked (or any) master is free
     staff_busy: bool = False  # the asked master had nothing; these are other masters
     day_full: bool = False  # the asked day had nothing; these are later days
+    day_off: bool = False  # ...because the asked master (or every master of the service) does not work then
+    others_at: tuple[int, ...] = ()  # other masters free at the exact asked time (the asked one is busy)
 
 
 def _minutes(hm: str) -> int:
@@ -149,7 +152,7 @@ class SlotFinder:
     async def search(self, salon_id: int, catalog: SalonCatalog, query: SlotQuery) -> SlotSearch:
         """Free times near the request; raises BookingUnavailable when YClients fails."""
         need = set(query.service_ids)
-        masters = [m.id for m in catalog.staff if need.issubset(m.service_ids)]
+        masters = [m.id for m in catalog.staff if need.issubset(m.service_ids) and m.id not in query.exclude]
         asked = query.staff_id if query.staff_id in masters else None
         if query.only_staff and query.staff_id is not None:
             masters, asked = [query.staff_id], query.staff_id
@@ -167,14 +170,39 @@ class SlotFinder:
                 if not found:
                     continue
                 picked = pick(found, query, self._offer_max)
+                at = query.at.strftime("%H:%M") if query.at is not None else None
                 exact = (
-                    index == 0 and query.day is not None and query.at is not None and not other_masters
-                    and any(s.time == query.at.strftime("%H:%M") for s in picked)
+                    index == 0 and query.day is not None and at is not None and not other_masters
+                    and any(s.time == at for s in picked)
                 )
+                others_at: list[FreeSlot] = []
+                first_asked = index == 0 and query.day is not None and bool(asked) and not other_masters
+                if first_asked and at is not None and not exact and others:
+                    # The asked master is busy at that very time: who else is free then comes first.
+                    free = await self._day_slots(salon_id, others, day, query)
+                    others_at = list({s.staff_id: s for s in free if s.time == at}.values())[:2]
+                    if others_at:
+                        picked = others_at + pick(found, query, self._offer_max - len(others_at))
+                day_off = False
+                if (other_masters or index > 0) and query.day is not None:
+                    day_off = await self._day_off(salon_id, asked or 0, query.service_ids, query.day)
                 return SlotSearch(
                     slots=picked,
                     exact=exact,
                     staff_busy=bool(asked) and other_masters,
                     day_full=index > 0 and query.day is not None,
+                    day_off=day_off,
+                    others_at=tuple(s.staff_id for s in others_at),
                 )
-        return SlotSearch(slots=[], day_full=query.day is not None)
+        if query.day is None:
+            return SlotSearch(slots=[])
+        day_off = await self._day_off(salon_id, asked or 0, query.service_ids, query.day)
+        return SlotSearch(slots=[], day_full=True, day_off=day_off)
+
+    async def _day_off(self, salon_id: int, staff_id: int, service_ids: list[int], day: date) -> bool:
+        """Whether the master (0: every master of the services) does not work that day; False when unknown."""
+        try:
+            working = await self._api.working_dates(salon_id, staff_id, service_ids, day, day)
+        except BookingError:  # only the wording depends on it
+            return False
+        return day not in working

@@ -60,6 +60,8 @@ class DialogueState:
     awaiting: str | None = None  # one of AWAITING
     service_ids: list[int] = field(default_factory=list)
     staff_id: int | None = None
+    strict_staff: bool = False  # the client insists on this master: other masters are not offered
+    exclude_staff: list[int] = field(default_factory=list)  # "к другому мастеру": not these
     date: str | None = None
     time: str | None = None
     part_of_day: str | None = None
@@ -93,6 +95,8 @@ class DialogueState:
             awaiting=data.get("awaiting"),
             service_ids=[int(x) for x in data.get("service_ids") or []],
             staff_id=data.get("staff_id"),
+            strict_staff=bool(data.get("strict_staff")),
+            exclude_staff=[int(x) for x in data.get("exclude_staff") or []],
             date=data.get("date"),
             time=data.get("time"),
             part_of_day=data.get("part_of_day"),

@@ -36,6 +36,15 @@ def day_label(day: date, today: date) -> str:
     return f"{prep} {WEEKDAYS_FULL[day.weekday()]}, {plain}"
 
 
+def on_day(day: date, today: date) -> str:
+    """ "сегодня", "завтра", "послезавтра", "в субботу (28 ноября)", "во вторник (1 декабря)"."""
+    delta = (day - today).days
+    if 0 <= delta <= 2:
+        return ("сегодня", "завтра", "послезавтра")[delta]
+    prep = "во" if day.weekday() == 1 else "в"
+    return f"{prep} {WEEKDAYS_FULL[day.weekday()]} ({day.day} {MONTHS[day.month - 1]})"
+
+
 def short_day(day: date, today: date) -> str:
     delta = (day - today).days
     if delta == 0:

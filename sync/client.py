@@ -273,6 +273,10 @@ class YClientsClient:
         """One booking (`GET /record/{salon_id}/{record_id}`); NotFound once it is gone."""
         return Record.from_api((await self._get(f"/record/{salon_id}/{record_id}", user=True)).data or {})
 
+    async def delete_record(self, salon_id: int, record_id: int) -> None:
+        """Delete a booking as the salon's admin would (`DELETE /record/{salon_id}/{record_id}`, 204)."""
+        await self.transport.call("DELETE", f"/record/{salon_id}/{record_id}", user=True, idempotent=True)
+
     async def set_attendance(self, visit_id: int, record_id: int, attendance: int, comment: str = "") -> None:
         """Set a visit's attendance (`PUT /visits/{visit_id}/{record_id}`): 2 confirmed, -1 no-show."""
         await self.transport.call(

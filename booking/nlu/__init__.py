@@ -15,14 +15,18 @@ was named: "к барберу", "к косметологу"; no staff_id is set 
 (True, "часа в четыре"), ``part_of_day_said`` (the part named even when a time won),
 ``date_in_past`` (True), ``same_time`` (True: "на то же время", no time said),
 ``shift_min`` (minutes: "на час позже" 60, "на полчаса раньше" -30), ``after_services`` (ids: "педикюр
-сразу после маникюра" — the new visit follows the client's visit of these services).
+сразу после маникюра" — the new visit follows the client's visit of these services),
+``removed_services`` (ids the client takes back: "не стрижку, а укладку", "без стрижки", "маникюр не
+нужен"; they are not in ``service_ids``), ``other_staff`` (True: "к другому мастеру"), ``insist_staff``
+(True: "именно к Марине", "только к Ане"), ``nearest`` (True: "когда ближайшее окошко", no day said).
 
 Slot rules are documented in the modules: dates.py (weekdays, weekends, DD.MM), times.py (hours,
 and when ``part_of_day`` is set: only when a part of day is named and no exact time is given),
 services.py (colloquial words, typical choice among equals), categories.py (a question about a
 group of services lists the group), staff.py (diminutives, client's name), intents.py (intent
 order), translit.py (Latin-script Russian). Among equal services the one the named master does wins
-(engine.py). In a reschedule the slots are the new day and time; a refused one is dropped.
+(engine.py). In a reschedule the slots are the new day and time; a day or time only refused ("нет,
+пятница не подходит") is dropped (except in a cancel, where it names the visit).
 """
 
 from __future__ import annotations

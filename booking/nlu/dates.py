@@ -1,7 +1,8 @@
 """The day a message asks for, relative to the salon-local today.
 
 Rules (documented because they are choices):
-- ``сегодня`` 0, ``завтра`` +1, ``послезавтра`` / ``после завтра`` +2.
+- ``сегодня`` 0, ``завтра`` +1, ``послезавтра`` / ``после завтра`` +2, ``послепослезавтра`` / ``после
+  послезавтра`` +3.
 - ``через N дней/недель/месяцев``: today + N units; ``через день`` = +1 (consistent with ``через N
   дней``), ``через пару дней`` +2, ``через неделю`` +7.
 - A weekday (``в пятницу``, ``пт``) is the next such day *after* today: said on a Friday, ``в
@@ -266,8 +267,18 @@ def extract_date(
     match = DateMatch()
     n = len(tokens)
     next_week = bool(_NEXT_WEEK.search(" ".join(tokens)))
+    after_after: set[int] = set()  # tokens of "послепослезавтра"
     for i, token in enumerate(tokens):
         if i in skip:
+            continue
+        if i in after_after:
+            continue
+        if token.startswith("послепослезавтр") or (
+            token == "после" and i + 1 < n and tokens[i + 1] in AFTER_TOMORROW_WORDS
+        ):  # "на послепослезавтра", "после послезавтра": in three days
+            used = {i, i + 1} if token == "после" else {i}
+            match.offer(today + timedelta(days=3), _RELATIVE, used)
+            after_after |= used
             continue
         token = _fix_typo(token, morph)
         if token in AFTER_TOMORROW_WORDS:

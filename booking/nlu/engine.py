@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 from booking.model import SalonCatalog, Understanding
 from booking.nlu.categories import CategoryMatcher
 from booking.nlu.dates import DateMatch, extract_date
-from booking.nlu.intents import classify
+from booking.nlu.intents import OWN_VISIT_THEN_ASK, classify
 from booking.nlu.morph import Morph
 from booking.nlu.normalize import tokenize
-from booking.nlu.services import ServiceMatch, ServiceMatcher
+from booking.nlu.services import ServiceMatch, ServiceMatcher, negated_services
 from booking.nlu.staff import StaffMatch, StaffMatcher, extract_client_name
 from booking.nlu.times import TimeMatch, extract_time
 
@@ -83,6 +83,10 @@ def _hints(
         hints["any_staff"] = True
     if staff_match.same_staff:
         hints["same_staff"] = True
+    if staff_match.other_staff:
+        hints["other_staff"] = True
+    if staff_match.insisted and staff_match.staff_id is not None:
+        hints["insist_staff"] = True
     if staff_match.excluded:
         hints["exclude_staff"] = staff_match.excluded
     if staff_match.by_role:
@@ -157,6 +161,22 @@ def _fit_services_to_staff(services: ServiceMatch, staff: StaffMatch, catalog: S
             del services.ambiguous[chosen]
 
 
+def _move_pivot(tokens: list[str], raw: str) -> int | None:
+    """Where the new day and time of a move start: a "перенести" word; "отмените завтра и запишите на
+    пятницу" (the booking verb after the cancel); "у меня завтра запись, можно её на пятницу" (the ask
+    after the visit is mentioned)."""
+    pivot = next((i for i, t in enumerate(tokens) if t.startswith(_MOVE_STEMS)), None)
+    if pivot is not None:
+        return pivot
+    cancel_at = next((i for i, t in enumerate(tokens) if t.startswith("отмен")), None)
+    if cancel_at is not None:
+        pivot = next((i for i, t in enumerate(tokens) if i > cancel_at and t.startswith(_BOOK_STEMS)), None)
+        if pivot is not None:
+            return pivot
+    m = OWN_VISIT_THEN_ASK.search(raw)
+    return raw[: m.start("ask")].count(" ") if m else None
+
+
 class NluEngine:
     """Understands client messages for any number of salons (thread-unsafe; one per event loop)."""
 
@@ -214,19 +234,21 @@ class NluEngine:
         client_name, name_tokens = extract_client_name(tokens, morph, expecting_name=expecting_name)
         skip |= name_tokens
 
-        pivot = next((i for i, t in enumerate(tokens) if t.startswith(_MOVE_STEMS)), None)
-        if pivot is None:  # "отмените завтра и запишите на пятницу": the new day follows the booking verb
-            cancel_at = next((i for i, t in enumerate(tokens) if t.startswith("отмен")), None)
-            if cancel_at is not None:
-                pivot = next(
-                    (i for i, t in enumerate(tokens) if i > cancel_at and t.startswith(_BOOK_STEMS)), None
-                )
+        pivot = _move_pivot(tokens, raw)
         date_match = extract_date(tokens, local_now.date(), morph, skip, prefer_after=pivot)
         time_match = extract_time(tokens, morph, skip | date_match.used_tokens, prefer_after=pivot)
         taken = skip | date_match.used_tokens | time_match.used_tokens
         staff_match = compiled.staff.match(tokens, taken)
         references = _service_references(tokens, compiled.services)
-        service_match = compiled.services.match(tokens, taken | staff_match.used_tokens | references)
+        # "не стрижку, а укладку", "маникюр не нужен": the refused services are not asked for.
+        negated, negation_words = negated_services(
+            tokens, taken | staff_match.used_tokens, compiled.services, morph
+        )
+        removed: list[int] = []
+        if negated:
+            gone = compiled.services.match(tokens, set(range(len(tokens))) - negated)
+            removed = list(gone.service_ids) + [x for v in gone.ambiguous.values() for x in v]
+        service_match = compiled.services.match(tokens, taken | staff_match.used_tokens | references | negated)
         after_services: list[int] = []
         if not service_match.service_ids and references:  # "после маникюра" alone: it is what is meant
             service_match = compiled.services.match(tokens, taken | staff_match.used_tokens)
@@ -244,21 +266,29 @@ class NluEngine:
             hints["shift_min"] = shift
         if after_services:
             hints["after_services"] = after_services
+        removed = [x for x in dict.fromkeys(removed) if x not in service_match.service_ids]
+        if removed:
+            hints["removed_services"] = removed
+        if date_match.date is None and any(t.startswith("ближайш") for t in tokens):
+            hints["nearest"] = True  # "когда ближайшее окошко": from today on
         has_slots = bool(
             service_match.service_ids
             or service_match.unknown
             or staff_match.staff_id is not None
             or staff_match.any_staff
             or staff_match.same_staff
+            or staff_match.other_staff
             or staff_match.by_role
             or staff_match.excluded
-            or date_match.date is not None
+            or (date_match.date is not None and not date_match.rejected)
             or "weekend" in hints
-            or time_match.time is not None
+            or (time_match.time is not None and not time_match.rejected)
             or time_match.part_of_day is not None
-        )
+        )  # a day or time only refused ("нет, пятница не подходит") asks for nothing
+        if removed and not (service_match.service_ids or service_match.unknown):
+            has_slots = False  # "стрижку на завтра уже не надо": a refusal, no new request
         # "покрывать заново не надо": a service refused inside a request is no "не надо" to the bot.
-        refused = _service_refusals(tokens, compiled.services)
+        refused = _service_refusals(tokens, compiled.services) | negation_words
         if refused:
             kept = [t for i, t in enumerate(tokens) if i not in refused]
             raw = " ".join(kept)
@@ -282,9 +312,10 @@ class NluEngine:
             if group:  # "какие услуги по ногтям", "цены на брови": the whole group
                 service_ids = group
         day, hour = date_match.date, time_match.time
-        if intent.intent == "reschedule":
-            # A refused day or time of a move is the old one ("не получается в среду, давайте на
-            # другой день"): the new one is not said.
+        if intent.intent != "cancel":
+            # A refused day or time is not asked for: of a move it is the old one ("не получается в
+            # среду, давайте на другой день"), else the one refused ("нет, в пятницу не могу"). A
+            # cancel keeps it: it names the visit ("не смогу завтра прийти").
             day = None if date_match.rejected else day
             hour = None if time_match.rejected else hour
         return Understanding(

@@ -24,6 +24,11 @@ _HUMAN = re.compile(
     # complaints go to a person: "испортили ногти, хочу вернуть деньги"
     r"|верн\w*\s+(?:мне\s+)?(?:деньги|денежки|оплату|предоплату)|возврат\w*\s+(?:денег|средств|оплаты)|\bиспортил"
     r"|претензи|недовольн"
+    # waiting in the salon and nobody comes: "я уже 20 минут жду мастера", "никто не выходит"
+    r"|\bжд(?:у|ем|ём)\s+(?:уже\s+)?(?:\d+|полчаса|час|минут\w*|мастер\w*|администратор\w*)"
+    r"|\b(?:\d+|полчаса|час)\s+(?:минут\w*\s+)?жд(?:у|ем|ём)\b|сколько\s+(?:можно|ещ[её]|мне)\s+ждать"
+    r"|\bникто\s+не\s+(?:выход|подход|встреча|открыва|отвеча|принима)\w*|\bмастер\w*\s+(?:нет|не\s+приш\w*)\b"
+    r"|\bя\s+(?:уже\s+)?(?:на\s+месте|в\s+салоне|у\s+двери|у\s+входа)\b"
 )
 _RESCHEDULE = re.compile(
     r"перенести|переносить|\bперенос\b|перезаписать|перезаписаться|передвинуть|сдвинуть|подвинуть|сместить"
@@ -41,6 +46,11 @@ _LATE_FOR_APPOINTMENT = re.compile(
     r"|\b(?:(?:в|во|на)\s+)?(?:сегодня|завтра|послезавтра|понедельник|вторник|среду|четверг|пятницу|субботу"
     r"|воскресенье)\s+(?:я\s+|мы\s+)?не\s+(?:смогу|сможем|получится|выйдет|успею|успеваю)\b"
     r".*\b(?:можно|давайте|лучше)\s+(?:на|в|во)\b"
+)
+# "у меня завтра запись, можно её на пятницу в 10?": a visit the client has, then another day or time asked.
+OWN_VISIT_THEN_ASK = re.compile(
+    r"(?:\bу\s+меня\s+(?:\S+\s+){0,3}?запис\w*|\bя\s+(?:\S+\s+){0,2}?записан\w*|\bмо(?:я|ю)\s+запис\w*)"
+    r".*?\b(?P<ask>можно|давайте|лучше|нельзя\s+ли)\s+(?:е[её]\s+|его\s+|меня\s+)?(?:на|в|во|к)\b"
 )
 # "отмените запись на завтра и запишите на пятницу": a cancel and a new booking together are a move.
 _CANCEL_THEN_BOOK = re.compile(
@@ -64,7 +74,10 @@ _DURATION = re.compile(
     r"сколько\s+(?:длится|идет|займет|занимает|по\s+времени|времени)|длительность|как\s+долго\s+(?:длится|делается|идет)"
 )
 _MOVE_VERB = re.compile(r"перенес|перенос|перезапис|сдвин|передвин|подвин|поменя|измени")
-_SERVICE_QUESTION = re.compile(r"есть\s+ли\s+у\s+вас|у\s+вас\s+(?:есть|делают|бывает|делается)|\bбывает\s+ли")
+_SERVICE_QUESTION = re.compile(
+    r"есть\s+ли\s+у\s+вас|у\s+вас\s+(?:есть|делают|бывает|делается)|\bбывает\s+ли|\bесть\s+у\s+вас\s*(?:\?|$)"
+    r"|\b(?:делают|делаете)\s+(?:ли\s+)?у\s+вас\b"
+)
 _CANCEL = re.compile(
     r"\bотменить\b|\bотмена\b|\bотменять\b|\bотмениться\b|аннулировать|\bудалить\b.{0,20}\bзапись\b"
     r"|\bснять\b.{0,12}\bзапись\b|\bубрать\b.{0,12}\bзапись\b|\bвычеркнуть\b|отказаться\s+от|\bне\s+(?:смочь|получиться|успеть|мочь)\s+(?:\S+\s+){0,2}?"
@@ -123,6 +136,7 @@ _DECLINE_ANY = re.compile(
     r"|\bне\s+удобно\b|\bнет\b(?!\s+ли\b)|\bне\s+устраивает\b|\bне\s+получится\b|\bне\s+записывайте|\bне\s+буду\b|\bне\s+хочу\b"
     r"|\bни\s+одно\b|\bникак\b|\bне\s+могу\b"
 )
+_CONTRAST_ASK = re.compile(r"\b(?:а|но|лучше|давайте|давай|можно|тогда)\b")
 _CONFIRM_START = re.compile(
     r"^(?:да|дада|да-да|ага|угу|ок|окей|оке|окей|ok|okay|хорошо|хорош|отлично|подтверждаю|давайте|давай|верно"
     r"|все\s+верно|точно|конечно|договорились|идет|подходит|супер|годится|записывайте|бронируйте|согласна|согласен"
@@ -136,6 +150,11 @@ _CONFIRM_ANY = re.compile(
 _CONFIRM_STRONG = re.compile(
     r"^(?:да|дада|да-да|ага|угу|подтверждаю|давайте|давай|верно|все\s+верно|конечно|договорились|записывайте"
     r"|бронируйте|согласна|согласен|yes|\+|правильно|именно|подходит|устраивает)\b|подтвержд|записывайте"
+)
+# "подтверждаю запись на завтра", "да, подтверждаю визит": the client confirms a visit they have.
+_CONFIRM_VISIT = re.compile(
+    r"^(?:да\s+)?(?:я\s+)?подтвержда(?:ю|ем)\b"
+    r"(?:\s+(?:свою\s+|мою\s+)?(?:запись|визит)\b|\s*$)"
 )
 _THANKS = re.compile(r"спасиб|\bспс\b|благодар|пасиб|мерси|thank|\bthx\b|сенкс|\bсяп\b|спасибочк")
 _GREETING = re.compile(
@@ -168,6 +187,7 @@ def classify(
         or _RESCHEDULE.search(raw)
         or _LATE_FOR_APPOINTMENT.search(raw)
         or _CANCEL_THEN_BOOK.search(raw)
+        or (OWN_VISIT_THEN_ASK.search(raw) if has_slots else None)
     )
     cancel = _CANCEL.search(lemmas)
     if move and cancel and _SELF_REBOOK.search(raw):
@@ -186,6 +206,8 @@ def classify(
     decline_start = bool(_DECLINE_START.search(head))
     confirm = bool(_CONFIRM_START.search(head) or _CONFIRM_ANY.search(raw))
     negated_booking = bool(re.search(r"\bне\s+(?:надо\s+)?запис", raw))
+    if _CONFIRM_VISIT.search(head) and not negated_booking:
+        return IntentResult("confirm", 0.85)  # "подтверждаю запись на завтра": the visit, not a new one
     # "да, записывайте" (no slot) is a confirmation, not a new booking request.
     if strong_book and not decline_start and not negated_booking and (has_slots or not confirm):
         return IntentResult("book", 0.9)
@@ -205,7 +227,10 @@ def classify(
     decline = decline_start or bool(_DECLINE_ANY.search(raw))
     if _THANKS.search(raw) and _FAREWELL.search(raw) and not strong_book:
         return IntentResult("thanks", 0.8)  # "спасибо, до встречи в субботу!"
-    if has_slots and not (decline and not decline_start):
+    refusal = _DECLINE_ANY.search(raw)
+    # "сегодня не могу, а в воскресенье после 2?": a refusal that asks for another time is a booking.
+    asks_other = refusal is not None and bool(_CONTRAST_ASK.search(raw, refusal.end()))
+    if has_slots and (not (decline and not decline_start) or asks_other):
         return IntentResult("book", 0.75 if (strong_book or _BOOK_WEAK.search(raw)) else 0.6)
     if decline:
         return IntentResult("decline", 0.8)

@@ -29,6 +29,7 @@ class Morph:
         self._names: dict[str, bool] = {}
         self._past: dict[str, str] = {}
         self._known: dict[str, bool] = {}
+        self._cases: dict[str, frozenset[str]] = {}
 
     @property
     def analyzer(self) -> pymorphy3.MorphAnalyzer:
@@ -73,6 +74,16 @@ class Morph:
             self._past.clear()
         self._past[word] = result
         return result or None
+
+    def cases(self, word: str) -> frozenset[str]:
+        """The grammatical cases the word may be in (any parse): {"gent", "nomn", ...}."""
+        cached = self._cases.get(word)
+        if cached is None:
+            cached = frozenset(p.tag.case for p in self._analyzer.parse(word) if p.tag.case)
+            if len(self._cases) >= _CACHE_MAX:
+                self._cases.clear()
+            self._cases[word] = cached
+        return cached
 
     def is_known(self, word: str) -> bool:
         """Whether the dictionary knows the word (cached: typo and transliteration checks ask often)."""

@@ -87,6 +87,8 @@ def tokenize(text: str, is_known: Callable[[str], bool] | None = None) -> list[s
 
 
 _REFUSALS = ("успе", "смог", "мог", "получ", "подход", "удобн", "устраива", "выйдет", "сможе")
+_PREPOSITIONS = frozenset({"в", "во", "на", "к", "ко", "с", "со", "после", "до", "около"})
+_REFUSED_AFTER = frozenset({"никак", "нельзя", "неудобно", "занята", "занят", "заняты"})
 _COME_WORDS = frozenset(
     {"прийти", "придти", "подойти", "приехать", "прийду", "приду", "быть", "в", "во", "на", "к", "ко"}
 )
@@ -95,8 +97,9 @@ _COME_WORDS = frozenset(
 def negated(tokens: list[str], start: int, end: int) -> bool:
     """Whether the phrase tokens[start:end + 1] is rejected: "не на пятницу", "не в 18", "в 18 не успеть",
     "пятница не подходит"."""
-    if "не" in tokens[max(0, start - 2) : start]:
-        return True
+    before = tokens[max(0, start - 2) : start]
+    if before[-1:] == ["не"] or (len(before) == 2 and before[0] == "не" and before[1] in _PREPOSITIONS):
+        return True  # "не завтра", "не на пятницу" (not "не надо завтра")
     # "не получается прийти в среду", "не смогу подойти к 5"
     window = tokens[max(0, start - 4) : start]
     if "не" in window:
@@ -108,6 +111,8 @@ def negated(tokens: list[str], start: int, end: int) -> bool:
         ):
             return True
     after = tokens[end + 1 : end + 4]
+    if after and after[0] in _REFUSED_AFTER:  # "завтра никак", "в пятницу занята"
+        return True
     return any(
         word == "не" and j + 1 < len(after) and after[j + 1].startswith(_REFUSALS)
         for j, word in enumerate(after)

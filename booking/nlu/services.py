@@ -341,6 +341,10 @@ class ServiceMatcher:
             male = male or gender == "masc"
         return male
 
+    def vocabulary(self, token: str) -> tuple[str, ...]:
+        """The service-vocabulary lemmas a token stands for (empty when none)."""
+        return self._canonical(token)
+
     def names_service(self, token: str) -> bool:
         """Whether the token is a word of the service vocabulary (a procedure, body part, qualifier)."""
         return token[:1].isalpha() and bool(self._canonical(token))
@@ -402,6 +406,78 @@ class ServiceMatcher:
                 found.pop(lemma)
                 unknown += unknown_here
         return unknown
+
+
+# "стрижку не надо", "маникюр мне не нужен", "не хочу стрижку": a service refused by name.
+_REFUSE_WORDS = frozenset(
+    {"надо", "нужно", "нужен", "нужна", "нужны", "хочу", "хотим", "будем", "буду", "требуется"}
+)
+_FILLER_WORDS = frozenset(
+    {"мне", "нам", "уже", "пока", "тогда", "наверное", "все-таки", "вообще", "совсем", "же"}
+)
+_COATING_LEMMAS = frozenset({"покрытие", "гель-лак"})
+_PREPOSITIONS = frozenset({"на", "в", "во", "к", "ко", "у"})
+_JOINERS = frozenset({"и", "с", "со"})  # "без стрижки и укладки"
+
+
+def negated_services(
+    tokens: list[str], skip: set[int], matcher: ServiceMatcher, morph: Morph
+) -> tuple[set[int], set[int]]:
+    """Service words the client takes back, and the words that say so: "не стрижку, а укладку", "без
+    стрижки", "стрижку не надо", "маникюр мне не нужен", "не хочу стрижку", "вместо стрижки". A coating
+    refused ("без покрытия") is left to the coating rule (it names the classic service)."""
+
+    def service_word(i: int) -> bool:
+        if i in skip or not 0 <= i < len(tokens) or not matcher.names_service(tokens[i]):
+            return False
+        return not set(matcher.vocabulary(tokens[i])) <= _COATING_LEMMAS
+
+    def run_after(i: int, case: str | None = None) -> list[int]:
+        """Service words from i on that stay in one case: "вместо стрижки | укладку" stops at the change."""
+        out: list[int] = []
+        cases = frozenset({case}) if case else morph.cases(tokens[i]) if i < len(tokens) else frozenset()
+        while service_word(i) or (out and i < len(tokens) and tokens[i] in _JOINERS and service_word(i + 1)):
+            if tokens[i] not in _JOINERS:
+                here = morph.cases(tokens[i])
+                if out and cases and here and not (cases & here):
+                    break
+                cases = (cases & here) or cases
+            out.append(i)
+            i += 1
+        return [j for j in out if tokens[j] not in _JOINERS]
+
+    def run_before(i: int) -> list[int]:
+        for _ in range(4):  # "педикюр мне уже не нужен", "стрижку на завтра не надо"
+            if i >= 0 and (tokens[i] in _FILLER_WORDS or tokens[i] in _PREPOSITIONS or i in skip):
+                i -= 1
+        out: list[int] = []
+        while service_word(i):
+            out.append(i)
+            i -= 1
+        return out
+
+    negated: set[int] = set()
+    words: set[int] = set()
+    n = len(tokens)
+    for i, token in enumerate(tokens):
+        if token in ("без", "вместо"):
+            j = i + 1 if service_word(i + 1) else i + 2  # "без лишней стрижки"
+            run = run_after(j, "gent") if j == i + 1 or (j < n and service_word(j)) else []
+            if run:
+                negated.update(run)
+                words.add(i)
+        elif token == "не" and i + 1 < n:
+            nxt = tokens[i + 1]
+            if nxt in _REFUSE_WORDS:  # "не надо стрижку", "стрижку не надо"
+                after = i + 3 if i + 3 < n and tokens[i + 2] in _FILLER_WORDS else i + 2
+                run = run_before(i - 1) or run_after(after)
+                if run:
+                    negated.update(run)
+                    words |= {i, i + 1}
+            elif service_word(i + 1) and not morph.past_gender(nxt):  # "не стрижку", not "не стриглась"
+                negated.update(run_after(i + 1))
+                words.add(i)
+    return negated, words
 
 
 def _title_text(title: str) -> str:

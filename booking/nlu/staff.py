@@ -26,6 +26,15 @@ _ANY_STAFF = re.compile(
     r"(?:\s+(?:к\s+)?(?:кому|кто|какой|какому|мастер\w*))?|кто\s+(?:будет\s+)?свобод\w+|к\s+кому\s+угодно"
     r"|к\s+любому|любой)\b"
 )
+# "к другому мастеру", "к другой девушке", "кто-нибудь другой": not the master being discussed.
+_OTHER_STAFF = re.compile(
+    r"\bдруг(?:ому|ой|ого|им|ая|ую)\s+(?:мастер\w*|специалист\w*|девушк\w*|девочк\w*|парикмахер\w*|стилист\w*)\b"
+    r"|\bк\s+друг(?:ому|ой)\b(?!\s+(?:врем|дн|день|числ|дат|раз))|\bкто-?(?:нибудь|то)\s+друг\w*"
+    r"|\bне\s+к\s+(?:нему|ней|этому\s+мастер\w*|этой\s+мастер\w*)\b"
+)
+# "именно к Марине", "только к Ане", "обязательно Катя": this master and no other.
+_INSIST_WORDS = frozenset({"именно", "только", "обязательно", "лишь"})
+_INSIST_SKIP = frozenset({"к", "ко", "у", "мне", "нужно", "надо", "мастеру", "мастера"})
 _SAME_STAFF = re.compile(r"\b(?:к\s+)?(?:тому\s+же|той\s+же|моему|моей|своему|своей)\s+мастер\w*\b")
 _NAME_INTRO = frozenset({"зовут", "звать", "имя"})
 _NAME_SOFT_INTRO = frozenset({"это", "я"})
@@ -78,6 +87,8 @@ class StaffMatch:
     candidates: list[int] = field(default_factory=list)
     any_staff: bool = False
     same_staff: bool = False
+    other_staff: bool = False  # "к другому мастеру"
+    insisted: bool = False  # "именно к Марине"
     by_role: list[int] = field(default_factory=list)  # "к барберу": masters with that specialization
     excluded: list[int] = field(default_factory=list)  # "без мастера Оли", "не к Ане", "кроме Кати"
     used_tokens: set[int] = field(default_factory=set)
@@ -164,7 +175,8 @@ class StaffMatcher:
         """Find the master named in `tokens` (indices in `skip` are ignored)."""
         text = " ".join(tokens)
         result = StaffMatch(
-            any_staff=bool(_ANY_STAFF.search(text)), same_staff=bool(_SAME_STAFF.search(text))
+            any_staff=bool(_ANY_STAFF.search(text)), same_staff=bool(_SAME_STAFF.search(text)),
+            other_staff=bool(_OTHER_STAFF.search(text)),
         )
         first_sets: list[set[int]] = []
         surname_sets: list[set[int]] = []
@@ -192,6 +204,8 @@ class StaffMatcher:
                 excluded |= ids
             else:
                 target.append(ids)
+                near = [t for t in tokens[max(0, i - 4) : i] if t not in _INSIST_SKIP]
+                result.insisted |= bool(_INSIST_WORDS & set(near[-2:]))
         result.by_role = sorted(roles)
         result.excluded = sorted(excluded)
         if not first_sets and not surname_sets:

@@ -122,6 +122,7 @@ _MINUTE_WORDS = {
     "ноль": 0,
 }
 _QUARTER = ("четверть", "четверти")
+_ORIGIN_WORDS = frozenset({"с", "со", "вместо"})
 _SHIFT_WORDS = frozenset({"раньше", "позже", "пораньше", "попозже"})
 _HALF = ("половина", "половине", "половину", "половины", "пол")
 _BEFORE_MINUTES = {"четверти": 15, "пятнадцати": 15, "десяти": 10, "пяти": 5, "двадцати": 20}
@@ -249,6 +250,13 @@ def extract_time(
         wanted = [c for c in candidates if not negated(tokens, c.index, max(c.used | {c.index}))]
         match.rejected = not wanted
         wanted = wanted or candidates
+        # "с 14 на 16": the time after "с"/"вместо" is the one being left when another follows.
+        def said_after(c: _Candidate, words: frozenset[str]) -> bool:
+            return tokens[c.index] in words or (c.index > 0 and tokens[c.index - 1] in words)
+
+        targets = [c for c in wanted if not said_after(c, _ORIGIN_WORDS)]
+        if len(wanted) > 1 and targets and any(said_after(c, frozenset({"на"})) for c in targets):
+            wanted = targets
         chosen = wanted[0]
         if prefer_after is not None:
             chosen = next((c for c in wanted if c.index > prefer_after), chosen)
@@ -297,12 +305,17 @@ def _time_at(
         if quarter_hour is not None:
             value = (_adjust(quarter_hour - 1 or 12, _qual_after(tokens, i + 1), part), 15)
             return _Candidate(i, value, {i, i + 1}, {})
-    if token == "без" and i + 2 < n and tokens[i + 1] in _BEFORE_MINUTES:
-        hv = _hour_value(tokens, i + 2, morph)
-        if hv is not None and 1 <= hv[0] <= 12:
-            hour = _adjust(hv[0], _qual_after(tokens, i + 2 + hv[1] - 1), part)
-            value = ((hour - 1) % 24, 60 - _BEFORE_MINUTES[tokens[i + 1]])
-            return _Candidate(i, value, set(range(i, i + 2 + hv[1])), {})
+    if token == "без" and i + 2 < n:
+        # "без четверти пять", "без 15 пять", "без 10 минут 6": minutes before the hour
+        before = _BEFORE_MINUTES.get(tokens[i + 1])
+        if before is None and tokens[i + 1].isdigit() and 1 <= int(tokens[i + 1]) <= 30:
+            before = int(tokens[i + 1])
+        at = i + 3 if i + 3 < n and tokens[i + 2].startswith("минут") else i + 2
+        hv = _hour_value(tokens, at, morph) if before is not None else None
+        if hv is not None and 1 <= hv[0] <= 12 and before is not None:
+            hour = _adjust(hv[0], _qual_after(tokens, at + hv[1] - 1), part)
+            value = ((hour - 1) % 24, 60 - before)
+            return _Candidate(i, value, set(range(i, at + hv[1])), {})
     triggered = token in _TRIGGERS
     start = i + 1 if triggered else i
     if start >= n or start in skip:

@@ -244,6 +244,19 @@ async def record(request: web.Request) -> web.Response:
 
 
 @auth("PU")
+async def delete_record(request: web.Request) -> web.Response:
+    sandbox = _sandbox(request)
+    salon = _salon(request)
+    r = salon.records.get(int(request.match_info["rid"]))
+    if r is None or r.deleted:
+        return err_a(404, NOT_FOUND)
+    r.deleted = True
+    r.changed_at = sandbox.now()
+    await sandbox.emit_record(salon, r, "delete")
+    return web.Response(status=204)
+
+
+@auth("PU")
 async def visit(request: web.Request) -> web.Response:
     sandbox = _sandbox(request)
     rid, visit_id = int(request.match_info["rid"]), int(request.match_info["visit_id"])
@@ -318,6 +331,7 @@ def routes() -> list[web.RouteDef]:
         web.get(p + r"/schedule/{cid:\d+}/{staff_id:\d+}/{start}/{end}", schedule),
         web.get(p + r"/records/{cid:\d+}", records),
         web.get(p + r"/record/{cid:\d+}/{rid:\d+}", record),
+        web.delete(p + r"/record/{cid:\d+}/{rid:\d+}", delete_record),
         web.put(p + r"/visits/{visit_id:\d+}/{rid:\d+}", visit),
         web.post(p + r"/company/{cid:\d+}/clients/search", clients_search),
         web.post(p + r"/clients/{cid:\d+}", clients_create),

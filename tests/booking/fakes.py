@@ -90,6 +90,14 @@ class FakeYClients:
         return [FreeSlot(staff_id, t.strftime("%H:%M"), t.isoformat(), self._length(service_ids))
                 for t in self._free(staff_id, day, service_ids)]
 
+    async def working_dates(self, salon_id: int, staff_id: int, service_ids: list[int], start: date,
+                            end: date) -> set[date]:
+        self._check("working_dates")
+        staff = [self.staff[staff_id]] if staff_id else [
+            m for m in self.staff.values() if set(service_ids) <= set(m["services"])]
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        return {d for d in days if any(m["weekly"][WEEKDAYS[d.weekday()]] for m in staff)}
+
     async def book_check(self, salon_id: int, staff_id: int, service_ids: list[int], datetime_raw: str) -> None:
         self._check("book_check")
         start = datetime.fromisoformat(datetime_raw)

@@ -56,12 +56,29 @@ async def test_book_move_cancel_against_sandbox(sandbox_stack: SandboxStack) -> 
     assert await api.client_name(SALON, "+79161234567") == "Елена Орлова"
 
 
-async def test_salon_made_record_is_soft_cancelled(sandbox_stack: SandboxStack) -> None:
-    api = sandbox_stack.api
+async def test_salon_made_record_is_deleted_not_marked_no_show(sandbox_stack: SandboxStack) -> None:
+    api, salon = sandbox_stack.api, sandbox_stack.sandbox.salons[SALON]
     elena = await api.client_records(SALON, "+79161234567", START)
-    assert len(elena) == 2  # the fixture's records 4001 and 4004
+    assert len(elena) == 2  # the fixture's records 4001 and 4004 (made by the salon: no hash)
     await api.cancel(SALON, elena[0].record_id, None)
     assert [r.record_id for r in await api.client_records(SALON, "+79161234567", START)] == [elena[1].record_id]
+    gone = salon.records[elena[0].record_id]
+    assert gone.deleted and gone.attendance == 0  # -1 would be a no-show in the client's history
+    assert sandbox_stack.sandbox.requests_to(rf"^/api/v1/record/{SALON}/{elena[0].record_id}$", "DELETE")
+
+
+async def test_delete_refused_with_400_falls_back_to_the_soft_cancel(sandbox_stack: SandboxStack) -> None:
+    api, salon = sandbox_stack.api, sandbox_stack.sandbox.salons[SALON]
+    sandbox_stack.sandbox.add_fault(r"^/api/v1/record/", "status", status=400, method="DELETE")
+    await api.cancel(SALON, 4004, None)
+    assert salon.records[4004].attendance == -1 and not salon.records[4004].deleted
+    assert [r.record_id for r in await api.client_records(SALON, "+79161234567", START)] == [4001]
+
+
+async def test_stale_hash_cancel_deletes_the_record(sandbox_stack: SandboxStack) -> None:
+    api, salon = sandbox_stack.api, sandbox_stack.sandbox.salons[SALON]
+    await api.cancel(SALON, 4001, "0" * 32)  # the hash is refused (404): the record is deleted instead
+    assert salon.records[4001].deleted and salon.records[4001].attendance == 0
 
 
 @pytest.mark.parametrize("kind,status", [("status", 500), ("html", 502), ("rate_limit", 429), ("status", 401)])

@@ -125,11 +125,17 @@ async def test_cancel_one_service_keep_the_other(bot: Bot) -> None:
     assert sorted((x.service_ids[0], x.deleted) for x in bot.api.records.values()) == [(1001, False), (1011, True)]
 
 
-async def test_master_names_in_the_genitive(bot: Bot) -> None:
-    # Ольга is off on Mondays: the answer names her in the genitive.
+async def test_master_names_in_the_genitive_and_a_day_off_is_said(bot: Bot) -> None:
+    # Игорь is busy at 18:00: the answer names him in the genitive.
+    await bot.api.book_record(962302, phone="79031112233", fullname="Сергей", staff_id=2007, service_ids=[1002],
+                              datetime_raw="2026-11-25T18:00:00+03:00", api_id="", comment="")
+    st = DialogueState()
+    r = await say(bot, st, "к игорю в среду в 18", Understanding("book", [1002], 2007, date(2026, 11, 25), time(18)))
+    assert "У мастера Игоря в 18:00" in r, r
+    # Ольга is off on Mondays: that is what the client hears, not "no free time".
     st = DialogueState()
     r = await say(bot, st, "к оле на стрижку в понедельник", Understanding("book", [1001], 2002, date(2026, 11, 30)))
-    assert "У мастера Ольги" in r and "Ольга в" not in r, r
+    assert "Ольга в понедельник (30 ноября) не работает" in r and "нет свободного времени" not in r, r
 
 
 def test_shift_minutes() -> None:
