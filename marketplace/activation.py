@@ -52,6 +52,14 @@ class Activator:
         """SessionService listener."""
         store, now = self._svc.store, self._svc.clock.now()
         if event.type == "connected":
+            company = await store.get(event.company_id)
+            if company is not None and company.integration_status in (st.FROZEN, st.UNINSTALLED):
+                # Whatever path started it (a race, an operator command): no bot for a dead integration.
+                log.warning("session_connected_while_inactive", company_id=event.company_id,
+                            integration_status=company.integration_status)
+                # In its own task: this listener may run inside the session's loop, which stop() halts.
+                self._spawner.spawn(f"marketplace-stop-{event.company_id}", self._svc.sessions.stop(event.company_id))
+                return
             phone = event.data.get("phone")
             await store.set_whatsapp(event.company_id, connected=True, phone=phone if isinstance(phone, str) else None,
                                      at=now)

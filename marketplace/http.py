@@ -13,7 +13,7 @@ from marketplace.appkeys import ACTIVATOR, LIFECYCLE, MARKETPLACE
 from marketplace.auth import PRINCIPAL
 from marketplace.lifecycle import NoticeRejected
 from marketplace.openapi import spec
-from marketplace.service import ConflictError
+from marketplace.service import ConflictError, IntegrationInactive
 from marketplace.validation import (
     bad_request,
     email,
@@ -103,7 +103,10 @@ async def pairing_code(request: web.Request) -> web.Response:
     company_id = request[PRINCIPAL].company_id
     assert company_id is not None
     try:
-        code, expires_in = await svc.sessions.request_pairing_code(company_id, phone)
+        code, expires_in = await svc.start_guarded(
+            company_id, lambda: svc.sessions.request_pairing_code(company_id, phone))
+    except IntegrationInactive as exc:
+        raise inactive_error(exc) from None
     except (TransportError, RuntimeError, ValueError, TimeoutError) as exc:
         log.info("pairing_code_failed", company_id=company_id, error=repr(exc))
         raise json_error(web.HTTPConflict, "pairing_unavailable",
@@ -178,6 +181,11 @@ async def companies(request: web.Request) -> web.Response:
 def _json(body: Any, *, status: int = 200) -> web.Response:
     """A JSON answer with Russian text kept readable (not \\u-escaped)."""
     return web.json_response(body, status=status, dumps=_DUMPS)
+
+
+def inactive_error(exc: IntegrationInactive) -> web.HTTPException:
+    """409 for a session-starting request of a frozen/uninstalled salon (message in Russian: the page shows it)."""
+    return json_error(web.HTTPConflict, exc.code, exc.message)
 
 
 def _notice_error(exc: NoticeRejected) -> web.HTTPException:

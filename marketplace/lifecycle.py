@@ -114,12 +114,14 @@ class Lifecycle:
     async def freeze(self, company_id: int) -> None:
         """Stop the session, keep credentials, status `frozen` (a later install unfreezes)."""
         svc = self._svc
+        # Status first: from here on every session-starting request is refused (and one that
+        # slipped in re-checks afterwards), so the stop below is not undone.
+        await svc.store.set_status(company_id, st.FROZEN)
         try:
             await svc.sessions.stop(company_id)
         except Exception as exc:  # noqa: BLE001
             log.warning("freeze_stop_failed", company_id=company_id, error=repr(exc))
         await svc.store.set_whatsapp(company_id, connected=False, phone=None, at=svc.clock.now())
-        await svc.store.set_status(company_id, st.FROZEN)
         await svc.store.audit("yclients", "freeze", company_id)
         log.info("company_frozen", company_id=company_id)
 

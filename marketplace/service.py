@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import redis.asyncio as aioredis
@@ -35,6 +35,7 @@ from sessions.runtime import Clock
 log = structlog.get_logger(__name__)
 
 SyncStatus = Callable[[int], Awaitable[dict[str, Any] | None]]
+T = TypeVar("T")
 
 # States in which opening the connect page (re)starts a QR series.
 _NEEDS_QR = {SessionState.STOPPED, SessionState.QR_EXPIRED, SessionState.FAILED, SessionState.LOGGED_OUT}
@@ -51,6 +52,24 @@ class ConflictError(Exception):
 
 class InstallRefused(Exception):
     """An install redirect that must not register anything (bad signature, no salon id)."""
+
+
+# What a salon reads when its frozen/uninstalled integration refuses to (re)start WhatsApp.
+INACTIVE_MESSAGE = (
+    "Интеграция AI Admin для этого салона приостановлена или отключена в YClients, поэтому WhatsApp "
+    "сейчас не подключить. Продлите или подключите приложение в маркетплейсе YClients заново."
+)
+
+
+class IntegrationInactive(Exception):
+    """A session-starting action for a frozen or uninstalled salon (answered 409 / a WS `error`)."""
+
+    code = "integration_inactive"
+
+    def __init__(self, company_id: int, status: str | None) -> None:
+        super().__init__(f"company {company_id} is {status or 'unknown'}")
+        self.company_id, self.status = company_id, status
+        self.message = INACTIVE_MESSAGE
 
 
 @dataclass(frozen=True)
@@ -150,6 +169,29 @@ class MarketplaceService:
         log.info("credentials_revoked", company_id=company_id)
 
     # --- sessions --------------------------------------------------------------------------
+    async def require_live(self, company_id: int) -> Company:
+        """The company, unless it is unknown, frozen or uninstalled (IntegrationInactive)."""
+        company = await self.store.get(company_id)
+        if company is None or company.integration_status in _DEAD_STATUSES:
+            raise IntegrationInactive(company_id, company.integration_status if company else None)
+        return company
+
+    async def start_guarded(self, company_id: int, action: Callable[[], Awaitable[T]]) -> T:
+        """Run a session-starting action (QR, pairing code, start) only for a live integration.
+
+        Checked before, and again after: a freeze or uninstall that landed while the action ran
+        stops the session it may have started, so a frozen salon never keeps a running bot.
+        """
+        await self.require_live(company_id)
+        result = await action()
+        try:
+            await self.require_live(company_id)
+        except IntegrationInactive:
+            log.warning("session_start_raced_freeze", company_id=company_id)
+            await self.sessions.stop(company_id)
+            raise
+        return result
+
     async def ensure_session(self, company: Company) -> None:
         """Start a QR series when the salon is waiting to connect and nothing runs."""
         if company.integration_status in _DEAD_STATUSES:
@@ -158,9 +200,11 @@ class MarketplaceService:
             info = await self.sessions.info(company.id)
             if info.state in _NEEDS_QR:
                 if info.desired == "running" and info.state is not SessionState.STOPPED:
-                    await self.sessions.request_qr(company.id)
+                    await self.start_guarded(company.id, lambda: self.sessions.request_qr(company.id))
                 else:
-                    await self.sessions.start(company.id)
+                    await self.start_guarded(company.id, lambda: self.sessions.start(company.id))
+        except IntegrationInactive:
+            log.info("ensure_session_skipped", company_id=company.id, why="integration frozen or uninstalled")
         except Exception as exc:  # noqa: BLE001 - the page still renders; the socket reports state
             log.warning("ensure_session_failed", company_id=company.id, error=repr(exc))
 

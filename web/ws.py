@@ -22,7 +22,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from marketplace import keys
 from marketplace.appkeys import MARKETPLACE
 from marketplace.auth import PRINCIPAL, bearer
-from marketplace.service import MarketplaceService
+from marketplace.service import IntegrationInactive, MarketplaceService
 from marketplace.tokens import TokenError
 from marketplace.validation import json_error
 from sessions.aio import CLOSE_TIMEOUT_S, close_within
@@ -289,9 +289,10 @@ async def _on_client_message(svc: MarketplaceService, company_id: int, ws: web.W
             if info.connected:
                 await _send(ws, {"type": "connected", "phone": info.phone})
                 return
+            await svc.require_live(company_id)
             current = await svc.current_qr(company_id)
             if current is None:
-                await svc.sessions.request_qr(company_id)
+                await svc.start_guarded(company_id, lambda: svc.sessions.request_qr(company_id))
                 current = await svc.current_qr(company_id)
             if current is not None:
                 await _send(ws, {"type": "qr", "qr": current[0], "expires_in": current[1]})
@@ -304,10 +305,14 @@ async def _on_client_message(svc: MarketplaceService, company_id: int, ws: web.W
                 await _send(ws, {"type": "error", "code": "invalid_phone",
                                  "message": "Телефон в формате +79001234567"})
                 return
-            code, expires_in = await svc.sessions.request_pairing_code(company_id, phone)
+            code, expires_in = await svc.start_guarded(
+                company_id, lambda: svc.sessions.request_pairing_code(company_id, phone))
             await _send(ws, {"type": "pairing_code", "code": code, "expires_in": int(expires_in)})
         else:
             await _send(ws, {"type": "error", "code": "unknown_type", "message": "Unknown message type"})
+    except IntegrationInactive as exc:
+        log.info("ws_request_refused", company_id=company_id, request=str(kind)[:32], why=str(exc))
+        await _send(ws, {"type": "error", "code": exc.code, "message": exc.message})
     except Exception as exc:  # noqa: BLE001 - report to the page, keep the socket
         log.info("ws_request_failed", company_id=company_id, request=str(kind)[:32], error=repr(exc))
         await _send(ws, {"type": "error", "code": "unavailable", "message": "Не получилось, попробуйте ещё раз"})
