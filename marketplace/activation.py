@@ -12,6 +12,7 @@ import asyncio
 import random
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,15 @@ return 0
 """
 
 InitialSync = Callable[[int], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How one activation run ended."""
+
+    ok: bool
+    error: str | None = None
+    lost: bool = False  # the claim was taken away (uninstall, freeze, reinstall): do nothing more
 
 
 class Activator:
@@ -115,35 +125,42 @@ class Activator:
             log.info("activation_skipped", company_id=company_id, why="running on another instance")
             return False
         try:
-            if not await svc.store.claim_activation(company_id):
+            api_key, prefix, digest = new_api_key()
+            seq = await svc.store.claim_activation(company_id, key_prefix=prefix, key_sha256=digest)
+            if seq is None:
                 return (await svc.store.get(company_id) or company).integration_status == st.ACTIVE
-            ok, error = await self._call_yclients(company.id, company.salon_id)
-            if ok:
-                await svc.store.set_status(company_id, st.ACTIVE)
+            outcome = await self._call_yclients(company.id, company.salon_id, seq, api_key)
+            # Conditional on the claim: an uninstall/freeze/reinstall meanwhile wins, and then
+            # nothing follows (no status, no audit of success, no sync, no welcome).
+            won = not outcome.lost and await svc.store.finish_activation(
+                company_id, seq, ok=outcome.ok, error=outcome.error)
+            if not won:
+                log.warning("activation_superseded", company_id=company_id,
+                            why="uninstalled, frozen or reinstalled while the activation ran")
+                return False
+            if outcome.ok:
                 await svc.store.audit("system", "activate", company_id, {"salon_id": company.salon_id})
                 log.info("activation_succeeded", company_id=company_id)
             else:
-                await svc.store.set_status(company_id, st.ACTIVATION_FAILED, error=error)
-                await svc.store.audit("system", "activation_failed", company_id, {"error": error})
-                log.warning("activation_failed", company_id=company_id, error=error)
+                await svc.store.audit("system", "activation_failed", company_id, {"error": outcome.error})
+                log.warning("activation_failed", company_id=company_id, error=outcome.error)
         finally:
             # Only our own lock: after a 600 s run it may have expired and be another instance's.
             await svc.redis.eval(_RELEASE_IF_OURS, 1, lock, token)
-        if ok:
+        if outcome.ok:
             await self._after_activation(company_id)
-        return ok
+        return outcome.ok
 
-    async def _call_yclients(self, company_id: int, salon_id: int) -> tuple[bool, str | None]:
+    async def _call_yclients(self, company_id: int, salon_id: int, seq: int, api_key: str) -> _Outcome:
         svc, cfg = self._svc, self._svc.config
-        api_key, prefix, digest = new_api_key()
-        await svc.store.revoke_api_keys(company_id, label="yclients")
-        await svc.store.add_api_key(company_id, prefix, digest, label="yclients")
         webhooks = [f"{cfg.public_base_url}/marketplace/webhook/{company_id}"]
         error = "not attempted"
         for attempt in range(max(1, cfg.activation_attempts)):
+            if not await svc.store.still_activating(company_id, seq):
+                return _Outcome(False, "claim lost", lost=True)  # never activate an app just uninstalled
             try:
                 await svc.partner.activate(salon_id, cfg.application_id, api_key, webhooks)
-                return True, None
+                return _Outcome(True)
             except PartnerTransientError as exc:
                 error = str(exc)
                 log.warning("activation_retry", company_id=company_id, attempt=attempt + 1, error=error)
@@ -154,11 +171,11 @@ class Activator:
                 error = str(exc)
                 break  # e.g. "already installed": confirmed below with the status route
             except PartnerAuthError as exc:
-                return False, str(exc)
+                return _Outcome(False, str(exc))
         if await self._already_active(salon_id):
             log.info("activation_already_ours", company_id=company_id)
-            return True, None
-        return False, error
+            return _Outcome(True)
+        return _Outcome(False, error)
 
     async def _already_active(self, salon_id: int) -> bool:
         try:

@@ -101,13 +101,14 @@ class Lifecycle:
     async def uninstall(self, company_id: int) -> None:
         """Log out and delete WhatsApp credentials, revoke tokens and keys, status `uninstalled`."""
         svc = self._svc
-        await svc.revoke_credentials(company_id)  # first: the logout's state event closes revoked sockets
+        # First, atomically: status, tokens and keys (a running activation then loses its claim),
+        # and the logout's state event closes sockets whose token is now revoked.
+        await svc.revoke_credentials(company_id)
         try:
             await svc.sessions.logout(company_id)
         except Exception as exc:  # noqa: BLE001 - credentials are dropped by the engine on next start anyway
             log.warning("uninstall_logout_failed", company_id=company_id, error=repr(exc))
         await svc.store.set_whatsapp(company_id, connected=False, phone=None, at=svc.clock.now())
-        await svc.store.set_status(company_id, st.UNINSTALLED)
         await svc.store.audit("yclients", "uninstall", company_id)
         log.info("company_uninstalled", company_id=company_id)
 

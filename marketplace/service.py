@@ -160,9 +160,10 @@ class MarketplaceService:
         return await self.store.company_for_key(hash_api_key(key))
 
     async def revoke_credentials(self, company_id: int) -> None:
-        """Invalidate every connect token and api key of a company."""
-        await self.store.bump_token_generation(company_id)
-        await self.store.revoke_api_keys(company_id)
+        """Uninstall's credential part: status `uninstalled` with every connect token and api key
+        revoked in one transaction (so a concurrent activation cannot add a key that survives),
+        then the seed's Redis token keys dropped."""
+        await self.store.mark_uninstalled(company_id)
         current = await self.redis.get(keys.company_token(company_id))
         names = [keys.company_token(company_id)] + ([keys.token(str(current))] if current else [])
         await self.redis.delete(*names)

@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncpg
 
+from sessions.runtime import Clock
+
 # Statuses of companies.integration_status.
 PENDING = "pending"  # registered/installed, WhatsApp not connected yet
 ACTIVATING = "activating"  # connected, the YClients callback is under way
@@ -57,10 +59,11 @@ def _company(row: asyncpg.Record | None) -> Company | None:
 
 
 class MarketplaceStore:
-    """All SQL of the marketplace package."""
+    """All SQL of the marketplace package. Timestamps it writes come from `clock`, never SQL now()."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
         self._pool = pool
+        self._clock = clock
 
     # --- companies -----------------------------------------------------------------------
     async def get(self, company_id: int) -> Company | None:
@@ -133,15 +136,76 @@ class MarketplaceStore:
             company_id, status, error,
         )
 
-    async def claim_activation(self, company_id: int) -> bool:
-        """`pending`/`activation_failed` -> `activating`; False if another state (already active, frozen...)."""
-        result = await self._pool.execute(
-            """UPDATE companies SET integration_status = 'activating', integration_error = NULL,
-                   status_changed_at = now(), updated_at = now()
-               WHERE id = $1 AND integration_status IN ('pending', 'activation_failed', 'activating')""",
-            company_id,
+    async def claim_activation(self, company_id: int, *, key_prefix: str, key_sha256: str) -> int | None:
+        """`pending`/`activation_failed`/`activating` -> `activating`, with the fresh `yclients` api key
+        that goes to YClients stored in the same transaction (older `yclients` keys revoked).
+
+        Returns the install sequence the claim belongs to (pass it to `finish_activation`), or None
+        when the company is in another state (active, frozen, uninstalled...). The row lock taken
+        here orders the claim against `mark_uninstalled`: either the uninstall comes later and
+        revokes this key, or it came first and nothing is claimed.
+        """
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            seq = await conn.fetchval(
+                """UPDATE companies SET integration_status = 'activating', integration_error = NULL,
+                       status_changed_at = $2, updated_at = $2
+                   WHERE id = $1 AND integration_status IN ('pending', 'activation_failed', 'activating')
+                   RETURNING install_seq""",
+                company_id, now,
+            )
+            if seq is None:
+                return None
+            await conn.execute(
+                "UPDATE api_keys SET revoked_at = $2 WHERE company_id = $1 AND revoked_at IS NULL AND label = 'yclients'",
+                company_id, now,
+            )
+            await conn.execute(
+                "INSERT INTO api_keys (company_id, prefix, key_sha256, label, created_at) VALUES ($1, $2, $3, 'yclients', $4)",
+                company_id, key_prefix, key_sha256, now,
+            )
+        return int(seq)
+
+    async def still_activating(self, company_id: int, install_seq: int) -> bool:
+        """True while the claim of `install_seq` stands (no uninstall, freeze or reinstall since)."""
+        value = await self._pool.fetchval(
+            "SELECT 1 FROM companies WHERE id = $1 AND install_seq = $2 AND integration_status = 'activating'",
+            company_id, install_seq,
         )
-        return result.endswith(" 1")
+        return value is not None
+
+    async def finish_activation(self, company_id: int, install_seq: int, *, ok: bool, error: str | None) -> bool:
+        """`activating` -> `active` (ok) or `activation_failed`, only if the claim still stands.
+
+        False when an uninstall, freeze or reinstall changed the row meanwhile: the caller then
+        does nothing more (no status, no welcome, no sync).
+        """
+        now = self._clock.now()
+        row = await self._pool.fetchval(
+            """UPDATE companies SET
+                   integration_status = CASE WHEN $3 THEN 'active' ELSE 'activation_failed' END,
+                   integration_error = $4, status_changed_at = $5, updated_at = $5,
+                   activated_at = CASE WHEN $3 THEN $5 ELSE activated_at END
+               WHERE id = $1 AND install_seq = $2 AND integration_status = 'activating'
+               RETURNING id""",
+            company_id, install_seq, ok, error, now,
+        )
+        return row is not None
+
+    async def mark_uninstalled(self, company_id: int) -> None:
+        """Status `uninstalled`, every connect token (generation bump) and api key revoked, in one transaction."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """UPDATE companies SET integration_status = 'uninstalled', integration_error = NULL,
+                       token_generation = token_generation + 1, whatsapp_connected = FALSE,
+                       whatsapp_enabled = FALSE, status_changed_at = $2, updated_at = $2
+                   WHERE id = $1""",
+                company_id, now,
+            )
+            await conn.execute(
+                "UPDATE api_keys SET revoked_at = $2 WHERE company_id = $1 AND revoked_at IS NULL", company_id, now
+            )
 
     async def needing_activation(self, stale_before: datetime, limit: int = 100) -> list[int]:
         """Connected companies whose activation never ran (missed event) or died midway (stale `activating`)."""
@@ -165,14 +229,6 @@ class MarketplaceStore:
                WHERE id = $1""",
             company_id, connected, phone, at,
         )
-
-    async def bump_token_generation(self, company_id: int) -> int:
-        """Invalidate every connect token issued so far; returns the new generation."""
-        value = await self._pool.fetchval(
-            "UPDATE companies SET token_generation = token_generation + 1 WHERE id = $1 RETURNING token_generation",
-            company_id,
-        )
-        return int(value or 0)
 
     async def page(self, *, salon_id: int | None, limit: int, offset: int) -> list[Company]:
         """A page of companies, newest first."""
@@ -211,15 +267,6 @@ class MarketplaceStore:
             "SELECT company_id FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL", key_sha256
         )
         return int(value) if value is not None else None
-
-    async def revoke_api_keys(self, company_id: int, *, label: str | None = None) -> int:
-        """Revoke a company's keys (all, or those with `label`); returns how many."""
-        result = await self._pool.execute(
-            "UPDATE api_keys SET revoked_at = now() WHERE company_id = $1 AND revoked_at IS NULL "
-            "AND ($2::text IS NULL OR label = $2)",
-            company_id, label,
-        )
-        return int(result.split()[-1])
 
     # --- logs ----------------------------------------------------------------------------
     async def record_event(

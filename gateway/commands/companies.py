@@ -10,6 +10,7 @@ import asyncio
 import json
 from typing import Any
 
+from gateway.clock import SystemClock
 from gateway.settings import Settings
 
 
@@ -29,6 +30,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     show.set_defaults(func=_show)
 
 
+def _clock(settings: Settings) -> SystemClock:
+    """The daemon's clock outside the daemon (DEMO_NOW in demo mode), for the audit rows written here."""
+    return SystemClock(settings.demo_now if settings.demo else None)
+
+
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(list_companies(settings, args.salon_id, max(1, args.page), max(1, min(args.count, 500)),
                                       as_json=args.json))
@@ -44,7 +50,7 @@ async def list_companies(settings: Settings, salon_id: int | None, page: int, co
     from marketplace.store import MarketplaceStore
 
     async with open_stores(settings, redis=False) as stores:
-        store = MarketplaceStore(stores.pool)
+        store = MarketplaceStore(stores.pool, _clock(settings))
         stats = await store.stats()
         rows = await store.page(salon_id=salon_id, limit=count, offset=(page - 1) * count)
         await store.audit("admin:cli", "companies_list", None, {"page": page, "salon_id": salon_id})
@@ -69,7 +75,7 @@ async def show_company(settings: Settings, ident: int, *, by_salon: bool) -> int
     from marketplace.store import MarketplaceStore
 
     async with open_stores(settings, redis=False) as stores:
-        store = MarketplaceStore(stores.pool)
+        store = MarketplaceStore(stores.pool, _clock(settings))
         company = await (store.by_salon(ident) if by_salon else store.get(ident))
         if company is None:
             print(json.dumps({"success": False, "error": "company not found"}))

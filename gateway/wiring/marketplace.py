@@ -121,7 +121,7 @@ async def _marketplace_ctx(app: web.Application) -> AsyncIterator[None]:
         partner = HttpPartnerApi(http_session, config.yclients_base_url, config.partner_token,
                                  user_token=app[SETTINGS].yclients_user_token, timeout_s=config.yclients_timeout_s)
     service = MarketplaceService(
-        store=MarketplaceStore(app[POOL]), redis=app[REDIS], config=config, sessions=sessions,
+        store=MarketplaceStore(app[POOL], app[CLOCK]), redis=app[REDIS], config=config, sessions=sessions,
         partner=partner, clock=app[CLOCK], sync_status=_sync_status(app),
     )
     activator = Activator(service, app[TASKS], outbox=outbox, initial_sync=initial_sync)

@@ -163,3 +163,76 @@ async def test_a_long_activation_never_releases_another_instances_lock(mp: Mp) -
     await mp.activator.wait_idle()
     assert (await status_of(mp, cid))["integration_status"] == "active"
     assert await mp.service.redis.get(keys.activation_lock(cid)) == "other-instance"
+
+
+def _notice(salon_id: int, event: str) -> dict:
+    from gateway.settings import DEV_PARTNER_TOKEN
+
+    return {"salon_id": salon_id, "application_id": 18000, "event": event, "partner_token": DEV_PARTNER_TOKEN}
+
+
+async def _live_keys(pool, company_id: int) -> int:
+    return await pool.fetchval("SELECT count(*) FROM api_keys WHERE company_id = $1 AND revoked_at IS NULL", company_id)
+
+
+async def test_uninstall_during_the_partner_call_wins(mp: Mp, pool) -> None:
+    reg = await mp.register(941)
+    cid = reg["company_id"]
+    real_activate = mp.partner.activate
+
+    async def held_open(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        # YClients is slow to answer; meanwhile the salon uninstalls the app.
+        resp = await mp.client.post("/marketplace/webhook/yclients", json=_notice(941, "uninstall"))
+        assert (await resp.json())["result"] == "applied"
+        await real_activate(*args, **kwargs)
+
+    mp.partner.activate = held_open  # type: ignore[method-assign]
+    await mp.sessions.scan(cid, "+79007776641")
+    await mp.activator.wait_idle()
+    status = await status_of(mp, cid)
+    assert status["integration_status"] == "uninstalled" and status["activated_at"] is None
+    assert mp.outbox.sent == []  # no welcome for a salon that left
+    assert mp.partner.activations, "the call was made (and held open)"
+    sent_key = mp.partner.activations[0]["api_key"]
+    assert (await mp.client.get(f"/marketplace/status/{cid}", headers={"X-API-Key": sent_key})).status == 401
+    assert await _live_keys(pool, cid) == 0
+    actions = [r["action"] for r in await pool.fetch("SELECT action FROM audit_log WHERE company_id = $1", cid)]
+    assert "activate" not in actions
+
+
+async def test_uninstall_right_after_the_claim_leaves_no_live_key(mp: Mp, pool) -> None:
+    reg = await mp.register(942)
+    cid = reg["company_id"]
+    store = mp.service.store
+    real_claim = store.claim_activation
+
+    async def claim_then_uninstall(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = await real_claim(*args, **kwargs)
+        resp = await mp.client.post("/marketplace/webhook/yclients", json=_notice(942, "uninstall"))
+        assert (await resp.json())["result"] == "applied"
+        return result
+
+    store.claim_activation = claim_then_uninstall  # type: ignore[method-assign]
+    await mp.sessions.scan(cid, "+79007776642")
+    await mp.activator.wait_idle()
+    assert (await status_of(mp, cid))["integration_status"] == "uninstalled"
+    assert await _live_keys(pool, cid) == 0
+    assert mp.partner.activations == []  # the claim was lost before YClients was called
+    assert mp.outbox.sent == []
+
+
+async def test_freeze_during_the_partner_call_wins(mp: Mp, pool) -> None:
+    reg = await mp.register(943)
+    cid = reg["company_id"]
+    real_activate = mp.partner.activate
+
+    async def held_open(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        resp = await mp.client.post("/marketplace/webhook/yclients", json=_notice(943, "freeze"))
+        assert (await resp.json())["result"] == "applied"
+        await real_activate(*args, **kwargs)
+
+    mp.partner.activate = held_open  # type: ignore[method-assign]
+    await mp.sessions.scan(cid, "+79007776643")
+    await mp.activator.wait_idle()
+    assert (await status_of(mp, cid))["integration_status"] == "frozen"
+    assert mp.outbox.sent == []

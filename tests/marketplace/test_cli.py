@@ -9,8 +9,8 @@ from gateway.settings import Settings
 from marketplace.store import MarketplaceStore
 
 
-async def test_companies_list_and_show(settings: Settings, pool, capsys) -> None:
-    store = MarketplaceStore(pool)
+async def test_companies_list_and_show(settings: Settings, pool, clock, capsys) -> None:
+    store = MarketplaceStore(pool, clock)
     first = await store.create(111, phone="+79001234567", email="a@b.ru")
     await store.create(222, phone=None, email=None)
     assert first is not None
