@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import quote
 
 import redis.asyncio as aioredis
 import structlog
 
-from marketplace import keys
+from marketplace import claims, keys
 from marketplace import store as st
 from marketplace.config import MarketplaceConfig
 from marketplace.partner import PartnerApi, PartnerError
 from marketplace.qrimage import QrRenderer
 from marketplace.signing import SignatureError, verify_user_data
-from marketplace.store import Company, MarketplaceStore
+from marketplace.store import Company, InstallDenied, MarketplaceStore
 from marketplace.tokens import (
     TokenError,
     decode_token,
@@ -51,7 +51,15 @@ class ConflictError(Exception):
 
 
 class InstallRefused(Exception):
-    """An install redirect that must not register anything (bad signature, no salon id)."""
+    """An install redirect that must not register anything or get a token.
+
+    `reason` is None for a missing/bad signature or salon id, else one of `marketplace.claims`'
+    refusal reasons (the salon claim failed).
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # What a salon reads when its frozen/uninstalled integration refuses to (re)start WhatsApp.
@@ -249,13 +257,14 @@ class MarketplaceService:
 
     # --- install redirect ------------------------------------------------------------------
     async def install(self, query: dict[str, list[str]]) -> tuple[Company, str]:
-        """Verify an install redirect, upsert the salon, and return it with a fresh connect token."""
+        """Verify an install redirect and the salon claim in it (`marketplace.claims`), upsert the
+        salon, and return it with a fresh connect token; InstallRefused (nothing written) otherwise."""
         salon_ids = _salon_ids(query)
         if not salon_ids:
             raise InstallRefused("no salon_id")
         user_data = (query.get("user_data") or [""])[0]
         sign = (query.get("user_data_sign") or [""])[0]
-        user: dict[str, Any] = {}
+        user: dict[str, Any] | None = None
         try:
             user = verify_user_data(user_data, sign, self.config.partner_token)
         except SignatureError as exc:
@@ -264,23 +273,64 @@ class MarketplaceService:
                 raise InstallRefused(str(exc)) from exc
             log.warning("install_unsigned_allowed", salon_id=salon_ids[0], why=str(exc))
         salon_id = salon_ids[0]  # several branches: the first is installed here
+        claim = claims.claim_of(salon_id, user)
+        existing = await self.store.by_salon(salon_id)
+        reason = claims.refusal(claim, existing) or await self._confirm_with_yclients(claim, existing)
+        if reason is not None:
+            await self._refuse_install(claim, existing, reason)
         try:
             info = await self.partner.company_info(salon_id)
         except PartnerError as exc:
             log.warning("install_company_info_failed", salon_id=salon_id, error=str(exc))
             info = {}
-        if not info.get("title") and user.get("salon_name"):
+        if not info.get("title") and user and user.get("salon_name"):
             info = {**info, "title": user.get("salon_name")}
-        company, reinstalled = await self.store.upsert_installed(salon_id, info)
+        try:
+            # The claim is checked again under the row lock: the read above may be stale.
+            company, reinstalled = await self.store.upsert_installed(
+                salon_id, info, installer=claim.user_id, authorize=lambda before: claims.refusal(claim, before))
+        except InstallDenied as exc:
+            await self._refuse_install(claim, exc.company, exc.reason)
         await self.store.audit(
             "yclients", "install", company.id,
-            {"salon_id": salon_id, "signed": bool(user), "reinstall": reinstalled,
-             "user_id": user.get("id") or user.get("user_id")},
+            {"salon_id": salon_id, "signed": claim.signed, "reinstall": reinstalled, "user_id": claim.user_id,
+             "salon_vouched": claim.salon_vouched},
         )
         log.info("company_installed", company_id=company.id, salon_id=salon_id, reinstall=reinstalled)
         token = await self.issue_connect_token(company)
         await self.ensure_session(company)
         return company, token
+
+    async def _confirm_with_yclients(self, claim: claims.InstallClaim, existing: Company | None) -> str | None:
+        """Rule 3 of `marketplace.claims`: refuse when YClients says the app is not installed there.
+
+        When YClients cannot be asked (network, auth), only a claim proven otherwise goes on: the
+        signed salon ids include it, or it comes from the salon's recorded installer.
+        """
+        try:
+            status = await self.partner.application_status(claim.salon_id, self.config.application_id)
+        except PartnerError as exc:
+            if exc.status == 404 and not exc.transient:
+                return claims.NOT_INSTALLED
+            proven = claim.salon_vouched or (
+                existing is not None and existing.installed_by_user_id is not None
+                and claim.user_id == existing.installed_by_user_id)
+            log.warning("install_status_unconfirmed", salon_id=claim.salon_id, error=str(exc), proven=proven)
+            return None if proven else claims.UNCONFIRMED
+        if status == "uninstalled":
+            return claims.NOT_INSTALLED
+        return None
+
+    async def _refuse_install(self, claim: claims.InstallClaim, company: Company | None, reason: str) -> NoReturn:
+        """Audit and log a refused claim, then raise InstallRefused (no token, nothing changed)."""
+        await self.store.audit(
+            "yclients", "install_refused", company.id if company else None,
+            {"salon_id": claim.salon_id, "reason": reason, "signed": claim.signed, "user_id": claim.user_id,
+             "installed_by_user_id": company.installed_by_user_id if company else None},
+        )
+        log.warning("install_refused", salon_id=claim.salon_id, company_id=company.id if company else None,
+                    why=reason, user_id=claim.user_id)
+        raise InstallRefused(reason, reason=reason)
 
 
 def _salon_ids(query: dict[str, list[str]]) -> list[int]:

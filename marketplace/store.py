@@ -6,6 +6,7 @@ Raw SQL with parameters only; rows come back as dataclasses.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,13 +46,22 @@ class Company:
     install_seq: int
     created_at: datetime
     updated_at: datetime | None
+    installed_by_user_id: str | None  # YClients user of the install that owns the salon (claims.py)
 
 
 _COMPANY_COLS = (
     "id, salon_id, title, phone, email, address, timezone, whatsapp_connected, whatsapp_phone, "
     "whatsapp_connected_at, integration_status, integration_error, connected_at, activated_at, "
-    "token_generation, install_seq, created_at, updated_at"
+    "token_generation, install_seq, created_at, updated_at, installed_by_user_id"
 )
+
+
+class InstallDenied(Exception):
+    """`upsert_installed`'s authorize callback refused the install (nothing was written)."""
+
+    def __init__(self, reason: str, company: Company | None) -> None:
+        super().__init__(reason)
+        self.reason, self.company = reason, company
 
 
 def _company(row: asyncpg.Record | None) -> Company | None:
@@ -87,32 +97,47 @@ class MarketplaceStore:
         )
         return _company(row)
 
-    async def upsert_installed(self, salon_id: int, info: dict[str, Any]) -> tuple[Company, bool]:
+    async def upsert_installed(
+        self, salon_id: int, info: dict[str, Any], *, installer: str | None = None,
+        authorize: Callable[[Company | None], str | None] | None = None,
+    ) -> tuple[Company, bool]:
         """Create or refresh a salon from YClients company info on install.
 
         A reinstall (frozen or uninstalled before) goes back to `pending` with a new install sequence.
-        Returns the row and whether it was a reinstall of a frozen/uninstalled salon.
+        `installer` (the YClients user id) is recorded when the salon has none yet or starts over
+        after an uninstall. `authorize(row before)` runs inside the transaction that locks the row;
+        a reason it returns aborts with InstallDenied. Returns the row and whether it was a reinstall
+        of a frozen/uninstalled salon.
         """
+        now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            before = await conn.fetchrow(
-                "SELECT integration_status FROM companies WHERE salon_id = $1 FOR UPDATE", salon_id
-            )
+            before = _company(await conn.fetchrow(
+                f"SELECT {_COMPANY_COLS} FROM companies WHERE salon_id = $1 FOR UPDATE", salon_id
+            ))
+            if authorize is not None and (reason := authorize(before)) is not None:
+                raise InstallDenied(reason, before)
             row = await conn.fetchrow(
                 f"""INSERT INTO companies (salon_id, company_id, yclients_id, title, phone, address, timezone,
-                                           raw_data, status_changed_at)
-                    VALUES ($1, $1, $1, $2, $3, $4, COALESCE($5, 'Europe/Moscow'), $6, now())
+                                           raw_data, installed_by_user_id, status_changed_at, created_at)
+                    VALUES ($1, $1, $1, $2, $3, $4, COALESCE($5, 'Europe/Moscow'), $6, $7, $8, $8)
                     ON CONFLICT (salon_id) DO UPDATE SET
                         title = COALESCE(EXCLUDED.title, companies.title),
                         phone = COALESCE(companies.phone, EXCLUDED.phone),
                         address = COALESCE(EXCLUDED.address, companies.address),
                         timezone = COALESCE($5, companies.timezone),
                         raw_data = COALESCE(EXCLUDED.raw_data, companies.raw_data),
+                        installed_by_user_id = CASE
+                            WHEN companies.integration_status = 'uninstalled' THEN $7
+                            ELSE COALESCE(companies.installed_by_user_id, $7) END,
                         integration_status = CASE
                             WHEN companies.integration_status IN ('frozen', 'uninstalled') THEN 'pending'
                             ELSE companies.integration_status END,
+                        status_changed_at = CASE
+                            WHEN companies.integration_status IN ('frozen', 'uninstalled') THEN $8
+                            ELSE companies.status_changed_at END,
                         install_seq = companies.install_seq
                             + CASE WHEN companies.integration_status IN ('frozen', 'uninstalled') THEN 1 ELSE 0 END,
-                        updated_at = now()
+                        updated_at = $8
                     RETURNING {_COMPANY_COLS}""",
                 salon_id,
                 _str(info.get("title")),
@@ -120,11 +145,21 @@ class MarketplaceStore:
                 _str(info.get("address"), 500),
                 _str(info.get("timezone_name") or info.get("timezone"), 50),
                 _clean(info) or None,
+                installer,
+                now,
             )
-        reinstalled = before is not None and before["integration_status"] in (FROZEN, UNINSTALLED)
+        reinstalled = before is not None and before.integration_status in (FROZEN, UNINSTALLED)
         company = _company(row)
         assert company is not None
         return company, reinstalled
+
+    async def set_installer(self, company_id: int, user_id: str | None) -> bool:
+        """Operator override of who owns a salon's installs (None: the next install takes it)."""
+        result = await self._pool.execute(
+            "UPDATE companies SET installed_by_user_id = $2, updated_at = $3 WHERE id = $1",
+            company_id, user_id, self._clock.now(),
+        )
+        return result.endswith(" 1")
 
     async def set_status(self, company_id: int, status: str, *, error: str | None = None) -> None:
         """Move a company to `status` (error kept for `activation_failed`)."""

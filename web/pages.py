@@ -13,6 +13,7 @@ import jinja2
 import structlog
 from aiohttp import web
 
+from marketplace import claims
 from marketplace.appkeys import MARKETPLACE
 from marketplace.auth import PRINCIPAL
 from marketplace.service import InstallRefused
@@ -48,6 +49,34 @@ def error_page(request: web.Request, status: int, message: str) -> web.Response:
     }
     return render(request, "mp_error.html", {"title": titles.get(status, "Ошибка"),
                                           "text": texts.get(status, message), "status": status}, status=status)
+
+
+_INSTALL_UNSIGNED = (
+    "Подключение не подтверждено",
+    ("Не удалось подтвердить, что запрос пришёл из YClients (нет подписи или она неверна). "
+     "Откройте приложение AI Admin в маркетплейсе YClients и нажмите «Подключить» ещё раз."),
+)
+_OWNED_ELSEWHERE = (
+    "Салон подключён из другой учётной записи",
+    ("AI Admin в этом салоне уже подключали из другой учётной записи YClients, поэтому ссылку для "
+     "подключения WhatsApp мы здесь не выдаём. Откройте приложение AI Admin в маркетплейсе YClients "
+     "из учётной записи салона, через которую его устанавливали, или напишите в поддержку AI Admin — "
+     "мы поможем подтвердить, что салон ваш."),
+)
+_NOT_INSTALLED = (
+    "Приложение не установлено в салоне",
+    ("YClients не подтвердил, что приложение AI Admin установлено в этом салоне. Установите его в "
+     "маркетплейсе YClients из учётной записи салона и нажмите «Подключить» ещё раз. Если ошибка "
+     "повторится, напишите в поддержку AI Admin."),
+)
+_INSTALL_REFUSED = {
+    claims.NOT_IN_USER_DATA: _OWNED_ELSEWHERE,
+    claims.OTHER_USER: _OWNED_ELSEWHERE,
+    claims.NO_USER: _OWNED_ELSEWHERE,
+    claims.OWNER_UNKNOWN: _OWNED_ELSEWHERE,
+    claims.NOT_INSTALLED: _NOT_INSTALLED,
+    claims.UNCONFIRMED: _NOT_INSTALLED,
+}
 
 
 async def landing(request: web.Request) -> web.Response:
@@ -92,11 +121,8 @@ async def install(request: web.Request) -> web.StreamResponse:
     except InstallRefused as exc:
         log.info("request_rejected", path=request.path, status=403, why=f"install refused: {exc}",
                  remote=request.remote)
-        return render(request, "mp_error.html", {
-            "title": "Подключение не подтверждено",
-            "text": "Не удалось подтвердить, что запрос пришёл из YClients (нет подписи или она неверна). "
-                    "Откройте приложение AI Admin в маркетплейсе YClients и нажмите «Подключить» ещё раз.",
-            "status": 403}, status=403)
+        title, text = _INSTALL_REFUSED.get(exc.reason or "", _INSTALL_UNSIGNED)
+        return render(request, "mp_error.html", {"title": title, "text": text, "status": 403}, status=403)
     raise web.HTTPFound(svc.connect_url(token))
 
 

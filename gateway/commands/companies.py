@@ -1,6 +1,8 @@
-"""`ai-admin companies list [--status S] [--salon-id N] [--json]` and `ai-admin companies show ID [--salon]`.
+"""`ai-admin companies list [--salon-id N] [--json]`, `companies show ID [--salon]` and
+`companies set-installer ID USER_ID|--clear`.
 
-Read-only views of the `companies` table for operators; every call is written to `audit_log`.
+Views of the `companies` table for operators, and the one override support needs: who owns a
+salon's install redirects (marketplace/claims.py). Every call is written to `audit_log`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     show.add_argument("id", type=int, help="our company id (or a salon id with --salon)")
     show.add_argument("--salon", action="store_true", help="ID is a YClients salon id")
     show.set_defaults(func=_show)
+    owner = cmds.add_parser("set-installer", help="set (or clear) the YClients user whose install redirects get a "
+                                                  "connect link for this salon")
+    owner.add_argument("id", type=int, help="our company id")
+    owner.add_argument("user_id", nargs="?", default=None, help="YClients user id (user_data id)")
+    owner.add_argument("--clear", action="store_true", help="forget the installer: the next install redirect takes it "
+                                                          "(only while the salon is pending)")
+    owner.set_defaults(func=_set_installer)
 
 
 def _clock(settings: Settings) -> SystemClock:
@@ -42,6 +51,28 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _show(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(show_company(settings, args.id, by_salon=args.salon))
+
+
+def _set_installer(args: argparse.Namespace, settings: Settings) -> int:
+    if (args.user_id is None) == (not args.clear):
+        print("give a USER_ID or --clear")
+        return 2
+    return asyncio.run(set_installer(settings, args.id, None if args.clear else str(args.user_id)))
+
+
+async def set_installer(settings: Settings, company_id: int, user_id: str | None) -> int:
+    """Record who may install this salon (exit 1 when the company is unknown)."""
+    from gateway.cli_support import open_stores
+    from marketplace.store import MarketplaceStore
+
+    async with open_stores(settings, redis=False) as stores:
+        store = MarketplaceStore(stores.pool, _clock(settings))
+        if not await store.set_installer(company_id, user_id[:64] if user_id else None):
+            print(json.dumps({"success": False, "error": "company not found"}))
+            return 1
+        await store.audit("admin:cli", "set_installer", company_id, {"installed_by_user_id": user_id})
+    print(json.dumps({"success": True, "company_id": company_id, "installed_by_user_id": user_id}))
+    return 0
 
 
 async def list_companies(settings: Settings, salon_id: int | None, page: int, count: int, *, as_json: bool) -> int:

@@ -110,6 +110,7 @@ class FakePartner:
     fail_with: list[Exception] = field(default_factory=list)
     installed: set[int] = field(default_factory=set)
     companies: dict[int, dict[str, Any]] = field(default_factory=dict)
+    status_of: dict[int, str | Exception] = field(default_factory=dict)  # status route overrides (or errors)
 
     async def activate(self, salon_id: int, application_id: int, api_key: str, webhook_urls: list[str]) -> None:
         self.activations.append({"salon_id": salon_id, "application_id": application_id, "api_key": api_key,
@@ -119,6 +120,11 @@ class FakePartner:
         self.installed.add(salon_id)
 
     async def application_status(self, salon_id: int, application_id: int) -> str | None:
+        override = self.status_of.get(salon_id)
+        if isinstance(override, Exception):
+            raise override
+        if override is not None:
+            return override
         return "active" if salon_id in self.installed else "pending"
 
     async def company_info(self, salon_id: int) -> dict[str, Any]:

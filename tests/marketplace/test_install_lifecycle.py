@@ -89,6 +89,8 @@ async def test_freeze_and_uninstall_lifecycle(mp: Mp, pool) -> None:
     reg = await mp.register(7001)
     cid = reg["company_id"]
     token = token_from(reg["connect_url"])
+    # The salon owner opens the app from YClients: the install redirect records them as installer.
+    assert (await install(mp, signed_query(7001))).status == 302
     await mp.sessions.scan(cid)
     await mp.activator.wait_idle()
     resp = await mp.client.post("/marketplace/webhook/yclients", json=notice(7001, "freeze"))

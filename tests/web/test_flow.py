@@ -22,7 +22,6 @@ from gateway.wiring.sessions import SESSION_MANAGER
 from marketplace.appkeys import MARKETPLACE
 from sessions.api import SessionState
 from sync.appkeys import SYNC_SERVICE, YCLIENTS_SANDBOX
-from sync.sandbox.partner import signed_install_url
 from tests.conftest import app_of
 from tests.marketplace.support import ADMIN, eventually, isolate_company_ids, wait_subscribed
 
@@ -160,7 +159,10 @@ async def test_install_lifecycle(app_client, pool) -> None:
     manager = app[SESSION_MANAGER]
     add_sandbox_salon(app, SALON + 1, "Салон Цикл")
     base = app[MARKETPLACE].config.public_base_url
-    url = signed_install_url(f"{base}/marketplace/yclients/install", SALON + 1, DEV_PARTNER_TOKEN)
+    # "Connect" clicked in the marketplace: YClients marks the app pending there and signs the redirect.
+    helper = await client.get("/sandbox/yclients/install", params={"salon_id": str(SALON + 1)})
+    url = (await helper.json())["data"]["url"]
+    assert url.startswith(f"{base}/marketplace/yclients/install?") and sandbox.install(SALON + 1).status == "pending"
     resp = await client.get(rel(url), allow_redirects=False)
     assert resp.status == 302
     connect = resp.headers["Location"]
