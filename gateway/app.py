@@ -40,7 +40,11 @@ log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings, *, clock: SystemClock | FakeClock | None = None) -> web.Application:
-    """Build the daemon's aiohttp application; nothing starts until the app starts up."""
+    """Build the daemon's aiohttp application; nothing starts until the app starts up.
+
+    Raises InsecureSettings outside demo mode when a secret is unset or a development default.
+    """
+    settings.require_production_secrets()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[ops.error_middleware, ops.metrics_middleware],
@@ -59,8 +63,6 @@ def create_app(settings: Settings, *, clock: SystemClock | FakeClock | None = No
 
 async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    if not settings.jwt_secret and not settings.demo:
-        log.warning("jwt_secret_unset", hint="set JWT_SECRET: connect links die with this process")
     services = await embedded.start_embedded(
         settings.var_dir, need_pg=not settings.database_url, need_redis=not settings.redis_url
     )

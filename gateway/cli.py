@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from gateway import __version__
 from gateway.commands import COMMAND_MODULES
 from gateway.logging import configure_logging
-from gateway.settings import Settings
+from gateway.settings import InsecureSettings, Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings(args)
     configure_logging(settings.log_level, settings.log_format)
-    result = args.func(args, settings)
+    try:
+        result = args.func(args, settings)
+    except InsecureSettings as exc:
+        print(f"ai-admin: {exc}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

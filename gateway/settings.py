@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_PARTNER_TOKEN = "dev-partner-token"
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     db_pool_max: int = 10
 
     # --- security ----------------------------------------------------------------------
-    jwt_secret: str = ""  # unset: DEV_JWT_SECRET in demo mode, a random one otherwise
+    jwt_secret: str = ""  # unset: DEV_JWT_SECRET in demo mode; required outside it
     admin_api_key: str = ""  # operator key (X-API-Key); unset disables admin routes
     connect_token_ttl_s: int = 24 * 3600
     cors_extra_origins: str = ""  # comma separated, added to the DESIGN allow-list
@@ -78,7 +78,7 @@ class Settings(BaseSettings):
 
     # --- YClients ----------------------------------------------------------------------
     yclients_base_url: str = "https://api.yclients.com"
-    yclients_partner_token: str = DEV_PARTNER_TOKEN
+    yclients_partner_token: str = DEV_PARTNER_TOKEN  # the sandbox's; outside demo mode it must be set
     yclients_user_token: str = DEV_USER_TOKEN
     yclients_application_id: int = DEV_APPLICATION_ID
     yclients_rate_per_s: float = 5.0
@@ -112,8 +112,6 @@ class Settings(BaseSettings):
     quiet_hours: str = "21-10"  # salon-local "START-END" hours when nothing is sent ("" = none)
     notifications_interval_s: float = 300.0  # how often the notifications job runs
 
-    _random_secret: str = PrivateAttr(default_factory=lambda: secrets.token_urlsafe(32))
-
     @field_validator("demo_now", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -132,10 +130,41 @@ class Settings(BaseSettings):
         return base.rstrip("/")
 
     def effective_jwt_secret(self) -> str:
-        """The JWT secret; a fixed one in demo mode, a random per-process one if unset."""
+        """The JWT secret; the fixed development one in demo mode when unset."""
         if self.jwt_secret:
             return self.jwt_secret
         if self.demo:
             return DEV_JWT_SECRET
-        # Without a configured secret, tokens cannot outlive this process (warned at boot).
-        return self._random_secret
+        raise InsecureSettings(self.insecure_secrets())
+
+    def insecure_secrets(self) -> list[str]:
+        """Secrets that are unset or a published development default (allowed in demo mode only).
+
+        The partner token is the HMAC key of install redirects and the only check of lifecycle
+        notices, the JWT secret signs every connect link: with a known value anyone could forge them.
+        """
+        if self.demo:
+            return []
+        problems = []
+        if self.yclients_partner_token in ("", DEV_PARTNER_TOKEN):
+            problems.append("YCLIENTS_PARTNER_TOKEN is unset or the development default")
+        if self.jwt_secret in ("", DEV_JWT_SECRET):
+            problems.append("JWT_SECRET is unset or the development default")
+        return problems
+
+    def require_production_secrets(self) -> None:
+        """Raise InsecureSettings outside demo mode when `insecure_secrets()` finds any."""
+        problems = self.insecure_secrets()
+        if problems:
+            raise InsecureSettings(problems)
+
+
+class InsecureSettings(ValueError):
+    """The daemon refuses to start outside demo mode with unset or development-default secrets."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(
+            "refusing to start outside demo mode: " + "; ".join(problems or ["secrets missing"])
+            + ". Set them in the environment (or .env), or run `ai-admin serve --demo`."
+        )
+        self.problems = problems

@@ -35,6 +35,8 @@ from gateway.settings import Settings
 
 ADMIN_KEY = "test-admin-key-0123456789"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef"
+# Outside demo mode the app refuses unset or development-default secrets: tests set explicit ones.
+PARTNER_TOKEN = "test-partner-token-0123456789abcdef"
 # 2026-11-23 10:00 in Moscow: a Monday morning.
 START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
@@ -218,6 +220,9 @@ def make_settings(database_url: str, redis_url: str, tmp_path: Path, **overrides
         # reply after one delivery pass; tests of the pause turn it on.
         "outbox_typing_max_ms": 0,
     }
+    if not overrides.get("demo"):
+        # Outside demo mode the app refuses the sandbox's default partner token (demo mode keeps it).
+        values["yclients_partner_token"] = PARTNER_TOKEN
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

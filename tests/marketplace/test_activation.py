@@ -8,10 +8,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from gateway.clock import FakeClock
-from gateway.settings import DEV_PARTNER_TOKEN, DEV_USER_TOKEN
+from gateway.settings import DEV_USER_TOKEN
 from gateway.wiring.demo import load_demo_salon
 from marketplace.partner import PartnerAuthError, PartnerRejectedError, PartnerTransientError
 from sync.sandbox import Sandbox, build_app
+from tests.conftest import PARTNER_TOKEN
 from tests.marketplace.support import ADMIN, Mp, drive, eventually
 
 
@@ -29,7 +30,7 @@ async def test_not_activated_before_whatsapp_connects(mp: Mp) -> None:
 @pytest.fixture
 async def sandbox_url(clock: FakeClock) -> AsyncIterator[str]:
     """A YClients sandbox holding salon 902 (the demo salon's data), on a loopback port."""
-    sandbox = Sandbox(clock=clock, partner_token=DEV_PARTNER_TOKEN, user_token=DEV_USER_TOKEN)
+    sandbox = Sandbox(clock=clock, partner_token=PARTNER_TOKEN, user_token=DEV_USER_TOKEN)
     data = load_demo_salon()
     data["company"]["id"] = 902
     sandbox.add_salon(data)
@@ -166,9 +167,9 @@ async def test_a_long_activation_never_releases_another_instances_lock(mp: Mp) -
 
 
 def _notice(salon_id: int, event: str) -> dict:
-    from gateway.settings import DEV_PARTNER_TOKEN
+    from tests.conftest import PARTNER_TOKEN
 
-    return {"salon_id": salon_id, "application_id": 18000, "event": event, "partner_token": DEV_PARTNER_TOKEN}
+    return {"salon_id": salon_id, "application_id": 18000, "event": event, "partner_token": PARTNER_TOKEN}
 
 
 async def _live_keys(pool, company_id: int) -> int:

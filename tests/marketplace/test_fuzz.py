@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import PARTNER_TOKEN
 from tests.marketplace.support import ADMIN, Mp
 from tests.marketplace.test_register_status import token_of
 
@@ -91,7 +92,7 @@ async def test_unicode_digits_and_huge_numbers_are_bad_input_not_crashes(mp: Mp)
         resp = await mp.client.post("/marketplace/callback", params={"company_id": value}, json={}, headers=key)
         assert resp.status == 403, value
         resp = await mp.client.post("/marketplace/webhook/yclients", json={
-            "salon_id": value, "application_id": 18000, "event": "freeze", "partner_token": "dev-partner-token"})
+            "salon_id": value, "application_id": 18000, "event": "freeze", "partner_token": PARTNER_TOKEN})
         assert resp.status == 400, value
         resp = await mp.client.get("/marketplace/yclients/install", params={"salon_ids[0]": value},
                                    allow_redirects=False)

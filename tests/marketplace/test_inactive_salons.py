@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.settings import DEV_PARTNER_TOKEN
 from sessions.api import SessionState
+from tests.conftest import PARTNER_TOKEN
 from tests.marketplace.support import ADMIN, Mp, eventually, wait_subscribed
 from tests.marketplace.test_register_status import token_of
 from tests.web.test_ws import recv_until
 
 
 def notice(salon_id: int, event: str) -> dict[str, Any]:
-    return {"salon_id": salon_id, "application_id": 18000, "event": event, "partner_token": DEV_PARTNER_TOKEN}
+    return {"salon_id": salon_id, "application_id": 18000, "event": event, "partner_token": PARTNER_TOKEN}
 
 
 async def connected_and_frozen(mp: Mp, salon_id: int) -> dict[str, Any]:

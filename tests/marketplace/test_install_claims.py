@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.settings import DEV_PARTNER_TOKEN
 from marketplace.partner import PartnerRejectedError, PartnerTransientError
 from marketplace.signing import sign_user_data
+from tests.conftest import PARTNER_TOKEN
 from tests.marketplace.support import ADMIN, Mp
 from tests.marketplace.test_install_lifecycle import install, token_from
 
@@ -21,7 +21,7 @@ ATTACKER = {"id": 6666, "name": "Чужой", "salon_name": "Салон Чужо
 def query(salon_id: int, user: dict[str, Any] | None) -> dict[str, str]:
     if user is None:
         return {"salon_id": str(salon_id)}
-    user_data, sign = sign_user_data(user, DEV_PARTNER_TOKEN)
+    user_data, sign = sign_user_data(user, PARTNER_TOKEN)
     return {"salon_id": str(salon_id), "user_data": user_data, "user_data_sign": sign}
 
 
@@ -99,7 +99,7 @@ async def test_a_bound_salon_without_a_known_installer_needs_the_operator(mp: Mp
 async def test_after_an_uninstall_the_next_install_takes_the_salon(mp: Mp, pool) -> None:
     cid, _ = await installed_by_owner(mp, 3006, connect=True)
     resp = await mp.client.post("/marketplace/webhook/yclients", json={
-        "salon_id": 3006, "application_id": 18000, "event": "uninstall", "partner_token": DEV_PARTNER_TOKEN})
+        "salon_id": 3006, "application_id": 18000, "event": "uninstall", "partner_token": PARTNER_TOKEN})
     assert (await resp.json())["result"] == "applied"
     assert (await install(mp, query(3006, ATTACKER))).status == 302  # the salon's new account installed it
     assert await pool.fetchval("SELECT installed_by_user_id FROM companies WHERE id = $1", cid) == "6666"

@@ -6,15 +6,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gateway.settings import DEV_PARTNER_TOKEN
 from marketplace.signing import sign_user_data
+from tests.conftest import PARTNER_TOKEN
 from tests.marketplace.support import ADMIN, Mp
 
 USER = {"id": 123456, "name": "Иван Попов", "phone": "79161001010", "email": "owner@example.com",
         "salon_name": "Салон Ноготки", "is_approved": True}
 
 
-def signed_query(salon_id: int, *, key: str = DEV_PARTNER_TOKEN, form: str = "salon_id") -> dict[str, str]:
+def signed_query(salon_id: int, *, key: str = PARTNER_TOKEN, form: str = "salon_id") -> dict[str, str]:
     user_data, sign = sign_user_data(USER, key)
     return {form: str(salon_id), "user_data": user_data, "user_data_sign": sign}
 
@@ -51,7 +51,7 @@ async def test_install_accepts_salon_ids_forms_and_space_for_plus(mp: Mp, pool) 
         resp = await install(mp, params)
         assert resp.status == 302, form
     # '+' in base64 arriving as ' ' after form decoding still verifies.
-    user_data, sign = sign_user_data({**USER, "name": "??>>??"}, DEV_PARTNER_TOKEN)
+    user_data, sign = sign_user_data({**USER, "name": "??>>??"}, PARTNER_TOKEN)
     assert "+" in user_data or "/" in user_data
     query = f"salon_id=5010&user_data={user_data.replace('+', '%20')}&user_data_sign={sign}"
     resp = await mp.client.get(f"/marketplace/yclients/install?{query}", allow_redirects=False)
@@ -80,7 +80,7 @@ async def test_unsigned_install_allowed_only_in_sandbox_mode(mp_factory, pool) -
     assert await pool.fetchval("SELECT count(*) FROM companies WHERE salon_id = 6100") == 1
 
 
-def notice(salon_id: int, event: str, *, key: str = DEV_PARTNER_TOKEN, app_id: int = 18000,
+def notice(salon_id: int, event: str, *, key: str = PARTNER_TOKEN, app_id: int = 18000,
            field: str = "event") -> dict:
     return {"salon_id": salon_id, "application_id": app_id, field: event, "partner_token": key}
 

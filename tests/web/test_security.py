@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.settings import DEV_PARTNER_TOKEN
 from marketplace.signing import sign_user_data
+from tests.conftest import PARTNER_TOKEN
 from tests.marketplace.support import ADMIN, Mp
 from tests.marketplace.test_register_status import token_of
 
@@ -121,7 +121,7 @@ async def test_body_limits_malformed_json_and_wrong_types(mp_factory) -> None:
 async def test_injection_in_stored_text_is_kept_verbatim_and_shown_escaped(mp: Mp, pool) -> None:
     mp.partner.companies[4242] = {"title": EVIL, "address": EVIL, "timezone_name": "Europe/Moscow",
                                   "short_descr": "nul\u0000inside"}
-    user_data, sign = sign_user_data({"salon_name": EVIL, "name": EVIL}, DEV_PARTNER_TOKEN)
+    user_data, sign = sign_user_data({"salon_name": EVIL, "name": EVIL}, PARTNER_TOKEN)
     resp = await mp.client.get("/marketplace/yclients/install", allow_redirects=False,
                                params={"salon_id": "4242", "user_data": user_data, "user_data_sign": sign})
     assert resp.status == 302
@@ -133,12 +133,12 @@ async def test_injection_in_stored_text_is_kept_verbatim_and_shown_escaped(mp: M
     assert EVIL not in html and "<script>alert" not in html
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
     resp = await mp.client.post("/marketplace/webhook/yclients", json={
-        "salon_id": 4242, "application_id": 18000, "event": "freeze\u0000", "partner_token": DEV_PARTNER_TOKEN})
+        "salon_id": 4242, "application_id": 18000, "event": "freeze\u0000", "partner_token": PARTNER_TOKEN})
     assert resp.status == 400 and "NUL" in (await resp.json())["error"]["message"]
     listing = await (await mp.client.get("/marketplace/companies", headers=ADMIN)).json()
     assert listing["companies"][0]["title"] == EVIL  # JSON carries the exact text; pages escape it
     resp = await mp.client.post("/marketplace/webhook/yclients", json={
-        "salon_id": 4242, "application_id": 18000, "event": EVIL, "partner_token": DEV_PARTNER_TOKEN})
+        "salon_id": 4242, "application_id": 18000, "event": EVIL, "partner_token": PARTNER_TOKEN})
     assert resp.status == 200 and (await resp.json())["result"] == "ignored"
     assert await pool.fetchval("SELECT integration_status FROM companies WHERE salon_id = 4242") == "pending"
 

@@ -170,7 +170,7 @@ async def test_shutdown_closes_sockets_going_away(mp_factory) -> None:
 
 
 async def test_uninstall_closes_the_salons_open_sockets(mp: Mp) -> None:
-    from gateway.settings import DEV_PARTNER_TOKEN
+    from tests.conftest import PARTNER_TOKEN
 
     reg = await mp.register(861)
     other = await mp.register(862)
@@ -178,7 +178,7 @@ async def test_uninstall_closes_the_salons_open_sockets(mp: Mp) -> None:
     ws = await mp.client.ws_connect("/marketplace/ws", params={"token": token_of(reg)})
     ws_other = await mp.client.ws_connect("/marketplace/ws", params={"token": token_of(other)})
     resp = await mp.client.post("/marketplace/webhook/yclients", json={
-        "salon_id": 861, "application_id": 18000, "event": "uninstall", "partner_token": DEV_PARTNER_TOKEN})
+        "salon_id": 861, "application_id": 18000, "event": "uninstall", "partner_token": PARTNER_TOKEN})
     assert (await resp.json())["result"] == "applied"
     seen = []
     while True:
