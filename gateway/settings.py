@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     # --- marketplace + web (connect page, WebSocket) -----------------------------------
     marketplace_activation_attempts: int = 4  # partner callback tries (transient errors) before activation_failed
     marketplace_activation_backoff_s: float = 2.0  # first retry delay; doubles, jittered, capped at 60 s
+    marketplace_activation_retry_base_s: float = 300.0  # sweep retry of a failed activation; doubles...
+    marketplace_activation_retry_cap_s: float = 6 * 3600.0  # ... up to this (terminal refusals never)
     ws_connects_per_minute: int = 5  # WebSocket connections per IP per 60 s (Redis, all instances)
     trust_forwarded_for: bool = False  # take the client IP from X-Forwarded-For (behind our own proxy only)
 

@@ -4,6 +4,13 @@
 WhatsApp columns in step with the session and starts the activation when the session connects.
 Activation is idempotent: an active company is left alone, and a YClients "already installed"
 refusal counts as success when the status route says the app is active in that salon.
+
+Retries have two levels, both owned here (the partner client makes one HTTP call per attempt):
+within a run, transient errors are retried `activation_attempts` times with a short backoff; a run
+that still fails leaves `activation_failed` with a retry time (capped exponential backoff with
+jitter, `activation_retry_base_s` doubling up to `activation_retry_cap_s`) that the sweep honours.
+Terminal refusals (401/403, 404/422 that the status route does not contradict) get no retry time:
+only the operator (`POST /marketplace/activate/{id}`) or a new install from YClients tries again.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import random
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -43,6 +50,7 @@ class _Outcome:
     ok: bool
     error: str | None = None
     lost: bool = False  # the claim was taken away (uninstall, freeze, reinstall): do nothing more
+    terminal: bool = False  # YClients refused (401/403/404/422): never retried automatically
 
 
 class Activator:
@@ -91,11 +99,9 @@ class Activator:
         return task
 
     async def run_once(self, stale_s: float = 900.0) -> int:
-        """Periodic sweep: activate connected companies a missed event or a crash left behind.
-
-        `activation_failed` is not retried here (an auth refusal is terminal); a new connect or an
-        operator does that. Returns how many activations were started.
-        """
+        """Periodic sweep: activate connected companies a missed event or a crash left behind
+        (`pending`, `activating` older than `stale_s`), and failed ones whose retry time has come
+        (never terminal refusals). Returns how many activations were started."""
         stale_before = self._svc.clock.now() - timedelta(seconds=stale_s)
         ids = await self._svc.store.needing_activation(stale_before)
         for company_id in ids:
@@ -109,8 +115,12 @@ class Activator:
         while tasks := [t for t in self._running.values() if not t.done()]:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def activate(self, company_id: int) -> bool:
-        """Activate once the session is connected; True when the integration is (already) active."""
+    async def activate(self, company_id: int, *, manual: bool = False) -> bool:
+        """Activate once the session is connected; True when the integration is (already) active.
+
+        Automatic runs (connect events, the sweep) leave an `activation_failed` company alone until
+        its retry time, and for good after a terminal refusal; `manual` (the operator) always tries.
+        """
         svc = self._svc
         company = await svc.store.get(company_id)
         if company is None or company.integration_status in (st.FROZEN, st.UNINSTALLED):
@@ -120,20 +130,26 @@ class Activator:
         if not company.whatsapp_connected:
             log.info("activation_deferred", company_id=company_id, why="whatsapp not connected")
             return False
+        if not manual and company.integration_status == st.ACTIVATION_FAILED and (
+                company.activation_retry_at is None or company.activation_retry_at > svc.clock.now()):
+            log.info("activation_not_due", company_id=company_id, retry_at=str(company.activation_retry_at))
+            return False
         lock, token = keys.activation_lock(company_id), secrets.token_hex(8)
         if not await svc.redis.set(lock, token, nx=True, ex=600):
             log.info("activation_skipped", company_id=company_id, why="running on another instance")
             return False
         try:
             api_key, prefix, digest = new_api_key()
-            seq = await svc.store.claim_activation(company_id, key_prefix=prefix, key_sha256=digest)
-            if seq is None:
+            claim = await svc.store.claim_activation(company_id, key_prefix=prefix, key_sha256=digest,
+                                                     due_only=not manual)
+            if claim is None:
                 return (await svc.store.get(company_id) or company).integration_status == st.ACTIVE
-            outcome = await self._call_yclients(company.id, company.salon_id, seq, api_key)
+            outcome = await self._call_yclients(company.id, company.salon_id, claim.install_seq, api_key)
+            retry_at = None if outcome.ok or outcome.terminal else self._retry_at(claim.attempts + 1)
             # Conditional on the claim: an uninstall/freeze/reinstall meanwhile wins, and then
             # nothing follows (no status, no audit of success, no sync, no welcome).
             won = not outcome.lost and await svc.store.finish_activation(
-                company_id, seq, ok=outcome.ok, error=outcome.error)
+                company_id, claim.install_seq, ok=outcome.ok, error=outcome.error, retry_at=retry_at)
             if not won:
                 log.warning("activation_superseded", company_id=company_id,
                             why="uninstalled, frozen or reinstalled while the activation ran")
@@ -142,8 +158,10 @@ class Activator:
                 await svc.store.audit("system", "activate", company_id, {"salon_id": company.salon_id})
                 log.info("activation_succeeded", company_id=company_id)
             else:
-                await svc.store.audit("system", "activation_failed", company_id, {"error": outcome.error})
-                log.warning("activation_failed", company_id=company_id, error=outcome.error)
+                details = {"error": outcome.error, "attempt": claim.attempts + 1,
+                           "retry_at": retry_at.isoformat() if retry_at else None}
+                await svc.store.audit("system", "activation_failed", company_id, details)
+                log.warning("activation_failed", company_id=company_id, **details)
         finally:
             # Only our own lock: after a 600 s run it may have expired and be another instance's.
             await svc.redis.eval(_RELEASE_IF_OURS, 1, lock, token)
@@ -154,7 +172,7 @@ class Activator:
     async def _call_yclients(self, company_id: int, salon_id: int, seq: int, api_key: str) -> _Outcome:
         svc, cfg = self._svc, self._svc.config
         webhooks = [f"{cfg.public_base_url}/marketplace/webhook/{company_id}"]
-        error = "not attempted"
+        error, terminal = "not attempted", False
         for attempt in range(max(1, cfg.activation_attempts)):
             if not await svc.store.still_activating(company_id, seq):
                 return _Outcome(False, "claim lost", lost=True)  # never activate an app just uninstalled
@@ -168,14 +186,20 @@ class Activator:
                     delay = min(cfg.activation_backoff_cap_s, cfg.activation_backoff_s * 2**attempt)
                     await svc.clock.sleep(delay * random.uniform(0.5, 1.0))
             except PartnerRejectedError as exc:
-                error = str(exc)
+                error, terminal = str(exc), True
                 break  # e.g. "already installed": confirmed below with the status route
             except PartnerAuthError as exc:
-                return _Outcome(False, str(exc))
+                return _Outcome(False, str(exc), terminal=True)
         if await self._already_active(salon_id):
             log.info("activation_already_ours", company_id=company_id)
             return _Outcome(True)
-        return _Outcome(False, error)
+        return _Outcome(False, error, terminal=terminal)
+
+    def _retry_at(self, failures: int) -> datetime:
+        """When the sweep retries after `failures` failed runs: capped doubling, jittered to 50-100 %."""
+        cfg = self._svc.config
+        delay_s = min(cfg.activation_retry_cap_s, cfg.activation_retry_base_s * 2 ** min(failures - 1, 30))
+        return self._svc.clock.now() + timedelta(seconds=delay_s * random.uniform(0.5, 1.0))
 
     async def _already_active(self, salon_id: int) -> bool:
         try:

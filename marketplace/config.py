@@ -27,6 +27,8 @@ class MarketplaceConfig:
     activation_attempts: int = 4
     activation_backoff_s: float = 2.0
     activation_backoff_cap_s: float = 60.0
+    activation_retry_base_s: float = 300.0  # sweep retry of a failed activation: first delay, doubling...
+    activation_retry_cap_s: float = 6 * 3600.0  # ... up to this (jittered 50-100 %)
     welcome_text: str = (
         "Здравствуйте! AI Admin подключён к WhatsApp вашего салона. "
         "Теперь бот отвечает клиентам и записывает их 24/7."

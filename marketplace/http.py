@@ -129,7 +129,7 @@ async def activate(request: web.Request) -> web.Response:
     svc = request.app[MARKETPLACE]
     if await svc.store.get(company_id) is None:
         raise json_error(web.HTTPNotFound, "not_found", f"Company {company_id} not found")
-    await request.app[ACTIVATOR].activate(company_id)
+    await request.app[ACTIVATOR].activate(company_id, manual=True)
     return _json(await svc.status(company_id))
 
 

@@ -1,5 +1,8 @@
 """`PartnerApi` on top of the sync package's YClients client (the app's one client and error tree).
 
+Retries: the activation callback is sent once per call (the activator owns its retries); the
+status and company reads keep the client's own retries (nobody retries them above).
+
 The sync client maps HTTP answers to `sync.errors`; here those are folded into the marketplace's
 three outcomes: transient (retry later), auth (terminal), rejected (terminal, maybe "already ours").
 """
@@ -38,8 +41,16 @@ class SyncPartnerApi:
         self._client = client
 
     async def activate(self, salon_id: int, application_id: int, api_key: str, webhook_urls: list[str]) -> None:
-        await _mapped(self._client.activate(salon_id, api_key=api_key, webhook_urls=webhook_urls,
-                                            application_id=application_id))
+        """One `POST /marketplace/partner/callback`, never retried here.
+
+        `YClientsClient.activate` marks the call idempotent, so its transport would retry it up to
+        YCLIENTS_MAX_ATTEMPTS times inside each of the activator's attempts (4 x 4 calls, sleeping
+        on the wall clock); the activator owns activation retries, so this sends exactly one request.
+        """
+        body = {"salon_id": salon_id, "application_id": application_id, "api_key": api_key,
+                "webhook_urls": list(webhook_urls)}
+        await _mapped(self._client.transport.call(
+            "POST", "/partner/callback", api="marketplace", body=body, idempotent=False))
 
     async def application_status(self, salon_id: int, application_id: int) -> str | None:
         status = await _mapped(self._client.application_status(salon_id, application_id))

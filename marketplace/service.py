@@ -244,6 +244,8 @@ class MarketplaceService:
             "integration_error": company.integration_error,
             "connected_at": _iso(company.whatsapp_connected_at or company.connected_at),
             "activated_at": _iso(company.activated_at),
+            "activation_attempts": company.activation_attempts,
+            "activation_retry_at": _iso(company.activation_retry_at),
             "session_state": info.state.value,
             "session_reason": info.reason,
             "session_last_error": info.last_error,

@@ -47,13 +47,24 @@ class Company:
     created_at: datetime
     updated_at: datetime | None
     installed_by_user_id: str | None  # YClients user of the install that owns the salon (claims.py)
+    activation_attempts: int  # activation runs failed in a row
+    activation_retry_at: datetime | None  # when the sweep retries a failed activation (None: never)
 
 
 _COMPANY_COLS = (
     "id, salon_id, title, phone, email, address, timezone, whatsapp_connected, whatsapp_phone, "
     "whatsapp_connected_at, integration_status, integration_error, connected_at, activated_at, "
-    "token_generation, install_seq, created_at, updated_at, installed_by_user_id"
+    "token_generation, install_seq, created_at, updated_at, installed_by_user_id, activation_attempts, "
+    "activation_retry_at"
 )
+
+
+@dataclass(frozen=True)
+class ActivationClaim:
+    """A won `claim_activation`."""
+
+    install_seq: int  # the install the claim belongs to (a reinstall makes it stale)
+    attempts: int  # activation runs failed in a row before this one
 
 
 class InstallDenied(Exception):
@@ -103,7 +114,8 @@ class MarketplaceStore:
     ) -> tuple[Company, bool]:
         """Create or refresh a salon from YClients company info on install.
 
-        A reinstall (frozen or uninstalled before) goes back to `pending` with a new install sequence.
+        A reinstall (frozen or uninstalled before) goes back to `pending` with a new install sequence;
+        an install over a failed activation goes back to `pending` too (the sweep activates it again).
         `installer` (the YClients user id) is recorded when the salon has none yet or starts over
         after an uninstall. `authorize(row before)` runs inside the transaction that locks the row;
         a reason it returns aborts with InstallDenied. Returns the row and whether it was a reinstall
@@ -130,11 +142,17 @@ class MarketplaceStore:
                             WHEN companies.integration_status = 'uninstalled' THEN $7
                             ELSE COALESCE(companies.installed_by_user_id, $7) END,
                         integration_status = CASE
-                            WHEN companies.integration_status IN ('frozen', 'uninstalled') THEN 'pending'
-                            ELSE companies.integration_status END,
+                            WHEN companies.integration_status IN ('frozen', 'uninstalled', 'activation_failed')
+                            THEN 'pending' ELSE companies.integration_status END,
                         status_changed_at = CASE
-                            WHEN companies.integration_status IN ('frozen', 'uninstalled') THEN $8
-                            ELSE companies.status_changed_at END,
+                            WHEN companies.integration_status IN ('frozen', 'uninstalled', 'activation_failed')
+                            THEN $8 ELSE companies.status_changed_at END,
+                        activation_attempts = CASE
+                            WHEN companies.integration_status IN ('frozen', 'uninstalled', 'activation_failed')
+                            THEN 0 ELSE companies.activation_attempts END,
+                        activation_retry_at = CASE
+                            WHEN companies.integration_status IN ('frozen', 'uninstalled', 'activation_failed')
+                            THEN NULL ELSE companies.activation_retry_at END,
                         install_seq = companies.install_seq
                             + CASE WHEN companies.integration_status IN ('frozen', 'uninstalled') THEN 1 ELSE 0 END,
                         updated_at = $8
@@ -171,25 +189,30 @@ class MarketplaceStore:
             company_id, status, error,
         )
 
-    async def claim_activation(self, company_id: int, *, key_prefix: str, key_sha256: str) -> int | None:
+    async def claim_activation(
+        self, company_id: int, *, key_prefix: str, key_sha256: str, due_only: bool = False,
+    ) -> ActivationClaim | None:
         """`pending`/`activation_failed`/`activating` -> `activating`, with the fresh `yclients` api key
         that goes to YClients stored in the same transaction (older `yclients` keys revoked).
 
-        Returns the install sequence the claim belongs to (pass it to `finish_activation`), or None
-        when the company is in another state (active, frozen, uninstalled...). The row lock taken
-        here orders the claim against `mark_uninstalled`: either the uninstall comes later and
-        revokes this key, or it came first and nothing is claimed.
+        `due_only` (automatic runs): an `activation_failed` row is taken only once its retry time
+        has come, never when it has none (a terminal refusal). Returns the claim (pass its install
+        sequence to `finish_activation`), or None when the company is in another state (active,
+        frozen, uninstalled...). The row lock taken here orders the claim against
+        `mark_uninstalled`: either the uninstall comes later and revokes this key, or it came
+        first and nothing is claimed.
         """
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            seq = await conn.fetchval(
+            row = await conn.fetchrow(
                 """UPDATE companies SET integration_status = 'activating', integration_error = NULL,
                        status_changed_at = $2, updated_at = $2
                    WHERE id = $1 AND integration_status IN ('pending', 'activation_failed', 'activating')
-                   RETURNING install_seq""",
-                company_id, now,
+                     AND (NOT $3 OR integration_status <> 'activation_failed' OR activation_retry_at <= $2)
+                   RETURNING install_seq, activation_attempts""",
+                company_id, now, due_only,
             )
-            if seq is None:
+            if row is None:
                 return None
             await conn.execute(
                 "UPDATE api_keys SET revoked_at = $2 WHERE company_id = $1 AND revoked_at IS NULL AND label = 'yclients'",
@@ -199,7 +222,7 @@ class MarketplaceStore:
                 "INSERT INTO api_keys (company_id, prefix, key_sha256, label, created_at) VALUES ($1, $2, $3, 'yclients', $4)",
                 company_id, key_prefix, key_sha256, now,
             )
-        return int(seq)
+        return ActivationClaim(int(row["install_seq"]), int(row["activation_attempts"]))
 
     async def still_activating(self, company_id: int, install_seq: int) -> bool:
         """True while the claim of `install_seq` stands (no uninstall, freeze or reinstall since)."""
@@ -209,21 +232,26 @@ class MarketplaceStore:
         )
         return value is not None
 
-    async def finish_activation(self, company_id: int, install_seq: int, *, ok: bool, error: str | None) -> bool:
+    async def finish_activation(
+        self, company_id: int, install_seq: int, *, ok: bool, error: str | None, retry_at: datetime | None = None,
+    ) -> bool:
         """`activating` -> `active` (ok) or `activation_failed`, only if the claim still stands.
 
-        False when an uninstall, freeze or reinstall changed the row meanwhile: the caller then
-        does nothing more (no status, no welcome, no sync).
+        A failure counts one more attempt and keeps `retry_at` (None: terminal, never retried by
+        the sweep); a success clears both. False when an uninstall, freeze or reinstall changed the
+        row meanwhile: the caller then does nothing more (no status, no welcome, no sync).
         """
         now = self._clock.now()
         row = await self._pool.fetchval(
             """UPDATE companies SET
                    integration_status = CASE WHEN $3 THEN 'active' ELSE 'activation_failed' END,
                    integration_error = $4, status_changed_at = $5, updated_at = $5,
-                   activated_at = CASE WHEN $3 THEN $5 ELSE activated_at END
+                   activated_at = CASE WHEN $3 THEN $5 ELSE activated_at END,
+                   activation_attempts = CASE WHEN $3 THEN 0 ELSE activation_attempts + 1 END,
+                   activation_retry_at = CASE WHEN $3 THEN NULL ELSE $6::timestamptz END
                WHERE id = $1 AND install_seq = $2 AND integration_status = 'activating'
                RETURNING id""",
-            company_id, install_seq, ok, error, now,
+            company_id, install_seq, ok, error, now, retry_at,
         )
         return row is not None
 
@@ -234,7 +262,8 @@ class MarketplaceStore:
             await conn.execute(
                 """UPDATE companies SET integration_status = 'uninstalled', integration_error = NULL,
                        token_generation = token_generation + 1, whatsapp_connected = FALSE,
-                       whatsapp_enabled = FALSE, status_changed_at = $2, updated_at = $2
+                       whatsapp_enabled = FALSE, status_changed_at = $2, updated_at = $2,
+                       activation_attempts = 0, activation_retry_at = NULL
                    WHERE id = $1""",
                 company_id, now,
             )
@@ -243,13 +272,15 @@ class MarketplaceStore:
             )
 
     async def needing_activation(self, stale_before: datetime, limit: int = 100) -> list[int]:
-        """Connected companies whose activation never ran (missed event) or died midway (stale `activating`)."""
+        """Connected companies whose activation never ran (missed event), died midway (stale
+        `activating`), or failed transiently and whose retry time has come."""
         rows = await self._pool.fetch(
             """SELECT id FROM companies
                WHERE whatsapp_connected AND (integration_status = 'pending'
-                     OR (integration_status = 'activating' AND status_changed_at < $1))
-               ORDER BY id LIMIT $2""",
-            stale_before, limit,
+                     OR (integration_status = 'activating' AND status_changed_at < $1)
+                     OR (integration_status = 'activation_failed' AND activation_retry_at <= $2))
+               ORDER BY id LIMIT $3""",
+            stale_before, self._clock.now(), limit,
         )
         return [int(r["id"]) for r in rows]
 

@@ -60,6 +60,8 @@ def config_from(settings: Settings) -> MarketplaceConfig:
         trust_forwarded_for=settings.trust_forwarded_for,
         activation_attempts=settings.marketplace_activation_attempts,
         activation_backoff_s=settings.marketplace_activation_backoff_s,
+        activation_retry_base_s=settings.marketplace_activation_retry_base_s,
+        activation_retry_cap_s=settings.marketplace_activation_retry_cap_s,
     )
 
 

@@ -237,3 +237,114 @@ async def test_freeze_during_the_partner_call_wins(mp: Mp, pool) -> None:
     await mp.activator.wait_idle()
     assert (await status_of(mp, cid))["integration_status"] == "frozen"
     assert mp.outbox.sent == []
+
+
+async def _row(pool, cid: int) -> dict:
+    return dict(await pool.fetchrow("SELECT integration_status, activation_attempts, activation_retry_at "
+                                    "FROM companies WHERE id = $1", cid))
+
+
+async def test_transient_failures_are_retried_by_the_sweep_with_capped_backoff(mp_factory, pool) -> None:
+    from datetime import timedelta
+
+    # Two attempts per run, no in-run backoff: the clock stands still while a run goes on.
+    mp = await mp_factory(marketplace_activation_attempts=2, marketplace_activation_backoff_s=0.0,
+                          marketplace_activation_retry_base_s=300.0, marketplace_activation_retry_cap_s=500.0)
+    attempts = 2
+    reg = await mp.register(951)
+    cid = reg["company_id"]
+    mp.partner.fail_with = [PartnerTransientError("POST -> 502: Bad Gateway")] * attempts
+    await mp.sessions.scan(cid, "+79007776651")
+    await mp.activator.wait_idle()
+    row = await _row(pool, cid)
+    assert row["integration_status"] == "activation_failed" and row["activation_attempts"] == 1
+    delay = (row["activation_retry_at"] - mp.clock.now()).total_seconds()
+    assert 150 <= delay <= 300  # base 300 s, jittered to 50-100 %
+    body = await status_of(mp, cid)
+    assert body["activation_attempts"] == 1 and body["activation_retry_at"] == row["activation_retry_at"].isoformat()
+    calls = len(mp.partner.activations)
+    assert calls == attempts  # one request per attempt: no nested retries
+    # Not due yet: the sweep leaves it, and so does a reconnect of the session.
+    assert await mp.activator.run_once() == 0
+    await mp.sessions.scan(cid, "+79007776651")
+    await mp.activator.wait_idle()
+    assert len(mp.partner.activations) == calls
+    # Due: the sweep retries; it fails again and the next delay doubles (capped at 500 s).
+    mp.clock.set(row["activation_retry_at"] + timedelta(seconds=1))
+    mp.partner.fail_with = [PartnerTransientError("timeout")] * attempts
+    assert await mp.activator.run_once() == 1
+    await mp.activator.wait_idle()
+    row2 = await _row(pool, cid)
+    assert row2["activation_attempts"] == 2 and len(mp.partner.activations) == 2 * calls
+    delay2 = (row2["activation_retry_at"] - mp.clock.now()).total_seconds()
+    assert 250 <= delay2 <= 500  # 600 s capped at 500 s, jittered
+    # Third time lucky: active, the count and retry time cleared, the welcome sent once.
+    mp.clock.set(row2["activation_retry_at"] + timedelta(seconds=1))
+    assert await mp.activator.run_once() == 1
+    await mp.activator.wait_idle()
+    assert await _row(pool, cid) == {"integration_status": "active", "activation_attempts": 0,
+                                      "activation_retry_at": None}
+    assert len(mp.outbox.sent) == 1
+
+
+async def test_terminal_refusals_are_never_retried_automatically(mp: Mp, pool) -> None:
+    from datetime import timedelta
+
+    for salon_id, error in ((952, PartnerAuthError("POST -> 401: Необходима авторизация", status=401)),
+                            (953, PartnerAuthError("POST -> 403: Нет доступа к приложению", status=403)),
+                            (954, PartnerRejectedError("POST -> 422: Неверные параметры", status=422))):
+        reg = await mp.register(salon_id)
+        cid = reg["company_id"]
+        mp.partner.fail_with = [error]
+        await mp.sessions.scan(cid)
+        await mp.activator.wait_idle()
+        row = await _row(pool, cid)
+        assert row == {"integration_status": "activation_failed", "activation_attempts": 1,
+                       "activation_retry_at": None}, salon_id
+        calls = len(mp.partner.activations)
+        mp.clock.set(mp.clock.now() + timedelta(days=7))
+        assert await mp.activator.run_once() == 0
+        await mp.sessions.scan(cid)  # a reconnect is no reason to ask again
+        await mp.activator.wait_idle()
+        assert len(mp.partner.activations) == calls
+        # The operator fixed it with YClients: a manual retry goes through.
+        resp = await mp.client.post(f"/marketplace/activate/{cid}", headers=ADMIN)
+        assert resp.status == 200 and (await resp.json())["integration_status"] == "active"
+
+
+async def test_an_install_over_a_failed_activation_starts_it_again(mp: Mp, pool) -> None:
+    from tests.marketplace.test_install_lifecycle import install, signed_query
+
+    assert (await install(mp, signed_query(955))).status == 302
+    cid = await pool.fetchval("SELECT id FROM companies WHERE salon_id = 955")
+    mp.partner.fail_with = [PartnerAuthError("POST -> 401: no", status=401)]
+    await mp.sessions.scan(cid)
+    await mp.activator.wait_idle()
+    assert (await _row(pool, cid))["activation_retry_at"] is None
+    assert (await install(mp, signed_query(955))).status == 302  # the salon clicks "Connect" again
+    assert await _row(pool, cid) == {"integration_status": "pending", "activation_attempts": 0,
+                                      "activation_retry_at": None}
+    assert await mp.activator.run_once() == 1
+    await mp.activator.wait_idle()
+    assert (await _row(pool, cid))["integration_status"] == "active"
+
+
+async def test_migration_schedules_retries_only_for_old_transient_failures(pool) -> None:
+    from pathlib import Path
+
+    import gateway.migrations
+
+    sql = (Path(gateway.migrations.__file__).parent / "0043_marketplace_activation_retry.sql").read_text()
+    await pool.execute("DROP INDEX idx_companies_activation_retry")
+    await pool.execute("ALTER TABLE companies DROP COLUMN activation_attempts, DROP COLUMN activation_retry_at")
+    errors = {1: "POST /marketplace/partner/callback -> 502: Bad Gateway", 2: "timeout",
+              3: "POST /marketplace/partner/callback -> 401: Необходима авторизация",
+              4: "ValidationFailed: already installed (HTTP 422)", 5: "POST -> 429: slow down"}
+    for salon_id, error in errors.items():
+        await pool.execute("INSERT INTO companies (salon_id, integration_status, integration_error, status_changed_at) "
+                           "VALUES ($1, 'activation_failed', $2, '2026-11-20T10:00:00Z')", salon_id, error)
+    await pool.execute("INSERT INTO companies (salon_id, integration_status) VALUES (6, 'active')")
+    await pool.execute(sql)
+    rows = {r["salon_id"]: r["activation_retry_at"] is not None
+            for r in await pool.fetch("SELECT salon_id, activation_retry_at FROM companies")}
+    assert rows == {1: True, 2: True, 3: False, 4: False, 5: True, 6: False}

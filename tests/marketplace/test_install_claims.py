@@ -145,7 +145,8 @@ def test_claim_policy_table() -> None:
     row = Company(id=1, salon_id=10, title=None, phone=None, email=None, address=None, timezone="Europe/Moscow",
                   whatsapp_connected=False, whatsapp_phone=None, whatsapp_connected_at=None,
                   integration_status="pending", integration_error=None, connected_at=None, activated_at=None,
-                  token_generation=1, install_seq=1, created_at=now, updated_at=None, installed_by_user_id=None)
+                  token_generation=1, install_seq=1, created_at=now, updated_at=None, installed_by_user_id=None,
+                  activation_attempts=0, activation_retry_at=None)
     owner = claims.claim_of(10, {"id": 1})
     other = claims.claim_of(10, {"user_id": "2"})
     unsigned = claims.claim_of(10, None)
