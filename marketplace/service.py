@@ -242,7 +242,8 @@ class MarketplaceService:
             "whatsapp_phone": company.whatsapp_phone,
             "integration_status": company.integration_status,
             "integration_error": company.integration_error,
-            "connected_at": _iso(company.whatsapp_connected_at or company.connected_at),
+            "connected_at": _iso(company.connected_at),  # the first connection, kept across reconnects
+            "last_connected_at": _iso(company.whatsapp_connected_at),
             "activated_at": _iso(company.activated_at),
             "activation_attempts": company.activation_attempts,
             "activation_retry_at": _iso(company.activation_retry_at),

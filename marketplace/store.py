@@ -100,11 +100,11 @@ class MarketplaceStore:
     async def create(self, salon_id: int, *, phone: str | None, email: str | None) -> Company | None:
         """Insert a new salon; None when the salon id is taken already."""
         row = await self._pool.fetchrow(
-            f"""INSERT INTO companies (salon_id, company_id, yclients_id, phone, email, status_changed_at)
-                VALUES ($1, $1, $1, $2, $3, now())
+            f"""INSERT INTO companies (salon_id, company_id, yclients_id, phone, email, status_changed_at, created_at)
+                VALUES ($1, $1, $1, $2, $3, $4, $4)
                 ON CONFLICT (salon_id) DO NOTHING
                 RETURNING {_COMPANY_COLS}""",
-            salon_id, phone, email,
+            salon_id, phone, email, self._clock.now(),
         )
         return _company(row)
 
@@ -183,10 +183,10 @@ class MarketplaceStore:
         """Move a company to `status` (error kept for `activation_failed`)."""
         await self._pool.execute(
             """UPDATE companies SET integration_status = $2::text, integration_error = $3,
-                   status_changed_at = now(), updated_at = now(),
-                   activated_at = CASE WHEN $2::text = 'active' THEN now() ELSE activated_at END
+                   status_changed_at = $4, updated_at = $4,
+                   activated_at = CASE WHEN $2::text = 'active' THEN $4 ELSE activated_at END
                WHERE id = $1""",
-            company_id, status, error,
+            company_id, status, error, self._clock.now(),
         )
 
     async def claim_activation(
@@ -256,12 +256,15 @@ class MarketplaceStore:
         return row is not None
 
     async def mark_uninstalled(self, company_id: int) -> None:
-        """Status `uninstalled`, every connect token (generation bump) and api key revoked, in one transaction."""
+        """Status `uninstalled`, every connect token (generation bump) and api key revoked, in one
+        transaction. The WhatsApp link is gone too: phone and connection times are cleared, so the
+        next install's first connection is recorded afresh."""
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """UPDATE companies SET integration_status = 'uninstalled', integration_error = NULL,
                        token_generation = token_generation + 1, whatsapp_connected = FALSE,
+                       whatsapp_phone = NULL, connected_at = NULL, whatsapp_connected_at = NULL,
                        whatsapp_enabled = FALSE, status_changed_at = $2, updated_at = $2,
                        activation_attempts = 0, activation_retry_at = NULL
                    WHERE id = $1""",
@@ -285,13 +288,17 @@ class MarketplaceStore:
         return [int(r["id"]) for r in rows]
 
     async def set_whatsapp(self, company_id: int, *, connected: bool, phone: str | None, at: datetime) -> None:
-        """Keep the WhatsApp columns in step with the session."""
+        """Keep the WhatsApp columns in step with the session.
+
+        `connected_at` is the first connection (kept across reconnects and restarts, cleared only
+        by an uninstall); `whatsapp_connected_at` is the latest one.
+        """
         await self._pool.execute(
             """UPDATE companies SET whatsapp_connected = $2::boolean,
                    whatsapp_phone = COALESCE($3::text, whatsapp_phone),
                    whatsapp_connected_at = CASE WHEN $2 THEN $4 ELSE whatsapp_connected_at END,
                    connected_at = CASE WHEN $2 AND connected_at IS NULL THEN $4 ELSE connected_at END,
-                   whatsapp_enabled = $2, updated_at = now()
+                   whatsapp_enabled = $2, updated_at = $4
                WHERE id = $1""",
             company_id, connected, phone, at,
         )
@@ -323,8 +330,8 @@ class MarketplaceStore:
     async def add_api_key(self, company_id: int, prefix: str, key_sha256: str, *, label: str = "salon") -> None:
         """Store a key as its prefix and hash."""
         await self._pool.execute(
-            "INSERT INTO api_keys (company_id, prefix, key_sha256, label) VALUES ($1, $2, $3, $4)",
-            company_id, prefix, key_sha256, label,
+            "INSERT INTO api_keys (company_id, prefix, key_sha256, label, created_at) VALUES ($1, $2, $3, $4, $5)",
+            company_id, prefix, key_sha256, label, self._clock.now(),
         )
 
     async def company_for_key(self, key_sha256: str) -> int | None:
@@ -341,9 +348,10 @@ class MarketplaceStore:
     ) -> bool:
         """Log a raw marketplace event; False when its idempotency key was seen before."""
         row = await self._pool.fetchval(
-            """INSERT INTO marketplace_events (idempotency_key, source, event, salon_id, company_id, payload, result)
-               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
-            key, source, event[:64], salon_id, company_id, payload, result,
+            """INSERT INTO marketplace_events (idempotency_key, source, event, salon_id, company_id, payload, result,
+                                                received_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
+            key, source, event[:64], salon_id, company_id, payload, result, self._clock.now(),
         )
         return row is not None
 
@@ -360,8 +368,8 @@ class MarketplaceStore:
     async def audit(self, actor: str, action: str, company_id: int | None, details: dict[str, Any] | None = None) -> None:
         """One audit_log row."""
         await self._pool.execute(
-            "INSERT INTO audit_log (actor, action, company_id, details) VALUES ($1, $2, $3, $4)",
-            actor[:64], action[:64], company_id, details or {},
+            "INSERT INTO audit_log (actor, action, company_id, details, at) VALUES ($1, $2, $3, $4, $5)",
+            actor[:64], action[:64], company_id, details or {}, self._clock.now(),
         )
 
     async def audit_rows(self, company_id: int) -> list[dict[str, Any]]:

@@ -348,3 +348,38 @@ async def test_migration_schedules_retries_only_for_old_transient_failures(pool)
     rows = {r["salon_id"]: r["activation_retry_at"] is not None
             for r in await pool.fetch("SELECT salon_id, activation_retry_at FROM companies")}
     assert rows == {1: True, 2: True, 3: False, 4: False, 5: True, 6: False}
+
+
+async def test_sweep_takes_over_a_stale_activating_row_on_the_injected_clock(mp: Mp, pool) -> None:
+    from marketplace.tokens import new_api_key
+
+    reg = await mp.register(961)
+    cid = reg["company_id"]
+    # An instance connected the salon, claimed the activation and died before finishing it.
+    await mp.service.store.set_whatsapp(cid, connected=True, phone="+79001112261", at=mp.clock.now())
+    _, prefix, digest = new_api_key()
+    assert await mp.service.store.claim_activation(cid, key_prefix=prefix, key_sha256=digest) is not None
+    assert await pool.fetchval("SELECT status_changed_at FROM companies WHERE id = $1", cid) == mp.clock.now()
+    await mp.clock.advance(899)
+    assert await mp.activator.run_once(stale_s=900) == 0  # maybe still running elsewhere
+    await mp.clock.advance(2)
+    assert await mp.activator.run_once(stale_s=900) == 1  # 901 s on the clock: taken over
+    await mp.activator.wait_idle()
+    assert (await status_of(mp, cid))["integration_status"] == "active"
+    assert await pool.fetchval("SELECT activated_at FROM companies WHERE id = $1", cid) == mp.clock.now()
+
+
+async def test_connected_at_is_the_first_connection_across_reconnects(mp: Mp) -> None:
+    from datetime import timedelta
+
+    reg = await mp.register(962)
+    cid = reg["company_id"]
+    first = mp.clock.now()
+    await mp.sessions.scan(cid, "+79001112262")
+    await mp.activator.wait_idle()
+    await mp.clock.advance(3600)
+    await mp.sessions.stop(cid)  # e.g. the daemon restarts ...
+    await mp.sessions.start(cid)  # ... and the stored credentials reconnect
+    body = await status_of(mp, cid)
+    assert body["connected_at"] == first.isoformat()
+    assert body["last_connected_at"] == (first + timedelta(seconds=3600)).isoformat()

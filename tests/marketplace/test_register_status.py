@@ -138,3 +138,20 @@ async def test_companies_admin_list(mp: Mp, pool) -> None:
     assert (await mp.client.get("/marketplace/companies")).status == 401
     assert (await mp.client.get("/marketplace/companies", params={"page": "x"}, headers=ADMIN)).status == 400
     assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'admin:companies'") == 4
+
+
+async def test_stored_timestamps_come_from_the_injected_clock(mp: Mp, pool) -> None:
+    from tests.conftest import START
+
+    reg = await mp.register(4600)
+    cid = reg["company_id"]
+    assert mp.clock.now() == START  # a fake day, far from the machine's
+    row = await pool.fetchrow("SELECT created_at, status_changed_at FROM companies WHERE id = $1", cid)
+    assert row["created_at"] == START and row["status_changed_at"] == START
+    assert await pool.fetchval("SELECT created_at FROM api_keys WHERE company_id = $1", cid) == START
+    assert await pool.fetchval("SELECT at FROM audit_log WHERE company_id = $1", cid) == START
+    await mp.clock.advance(60)
+    resp = await mp.client.post("/marketplace/callback", json={"status": "connected"},
+                                headers={"X-API-Key": reg["api_key"]})
+    assert resp.status == 200
+    assert await pool.fetchval("SELECT received_at FROM marketplace_events WHERE company_id = $1", cid) == mp.clock.now()
