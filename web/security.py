@@ -47,10 +47,15 @@ def origin_allowed(origin: str, request: web.Request, config: MarketplaceConfig)
 
 
 def csp(config: MarketplaceConfig) -> str:
-    """The pages' Content-Security-Policy: no inline script, QR data URLs, framing by YClients only."""
+    """The pages' Content-Security-Policy: no inline script, QR data URLs, framing by YClients only.
+
+    `connect-src 'self'` covers the page's own WebSocket (CSP3: 'self' matches ws:/wss: on the same
+    host), without opening sockets to any other host. Framing is limited by `frame-ancestors`,
+    not X-Frame-Options, which can name only one origin (and ALLOW-FROM is dead in browsers).
+    """
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
         f"frame-ancestors {' '.join(config.frame_ancestors)}"
     )
 

@@ -29,7 +29,7 @@ JUNK_BODIES = [
 ]
 
 
-async def test_every_route_answers_junk_with_a_json_4xx(make_client, database_url) -> None:  # type: ignore[no-untyped-def]
+async def test_every_route_answers_junk_with_a_json_4xx(make_client, database_url, pool) -> None:  # type: ignore[no-untyped-def]
     await isolate_company_ids(database_url)
     client = await make_client(demo=True)
     add_sandbox_salon(app_of(client), 880200, "Салон Мусор")
@@ -38,6 +38,7 @@ async def test_every_route_answers_junk_with_a_json_4xx(make_client, database_ur
     reg = await resp.json()
     cid, key = reg["company_id"], reg["api_key"]
     token = reg["connect_url"].split("token=")[1]
+    before = await _counts(pool)
     posts = [f"/sim/{cid}/scan", f"/sim/{cid}/pair", f"/sim/{cid}/inbound", f"/sim/{cid}/fault",
              "/marketplace/register", f"/marketplace/pairing-code/{token}", "/marketplace/pairing-code/junk",
              "/marketplace/callback", f"/marketplace/activate/{cid}", "/marketplace/webhook/yclients",
@@ -61,3 +62,11 @@ async def test_every_route_answers_junk_with_a_json_4xx(make_client, database_ur
         if r.status >= 500:
             bad.append((path, r.status, (await r.text())[:120]))
     assert not bad, "\n".join(map(repr, bad))
+    # Junk created no salon and no booking (some junk is a valid object for a lenient route, e.g.
+    # /sim/{id}/scan or the salon callback, so other tables may legitimately change).
+    assert await _counts(pool) == before
+
+
+async def _counts(pool) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {"companies": [tuple(r) for r in await pool.fetch("SELECT id, salon_id FROM companies ORDER BY id")],
+            "bookings": await pool.fetchval("SELECT count(*) FROM bookings")}

@@ -59,6 +59,8 @@ async def test_connect_page_in_chromium(make_client, database_url) -> None:
             page = await browser.new_page()
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            sockets: list[str] = []  # the live updates must come over the WebSocket CSP connect-src allows
+            page.on("websocket", lambda ws: sockets.append(ws.url))
             await page.goto(connect_url, timeout=15000)
             assert "Салон Браузер" in await page.inner_text("#salon-title")
             assert "Связанные устройства" in await page.inner_text("body")
@@ -79,6 +81,7 @@ async def test_connect_page_in_chromium(make_client, database_url) -> None:
                 timeout=15000)
             assert await page.is_hidden("#connect-view")
             assert not [e for e in errors if "Content Security Policy" in e], errors
+            assert sockets and all("/marketplace/ws" in url for url in sockets), sockets
         finally:
             await browser.close()
 

@@ -185,9 +185,17 @@ async def test_install_lifecycle(app_client, pool) -> None:
 
     await status_is("active")
     calls = sandbox.requests_to("/partner/callback", "POST")
-    assert calls, "the sandbox never received the activation callback"
+    assert len(calls) == 1, "the sandbox must receive exactly one activation callback"
+    body = calls[0].body
+    assert set(body) == {"salon_id", "application_id", "api_key", "webhook_urls"}
+    assert body["salon_id"] == SALON + 1 and body["application_id"] == 18000
+    assert body["api_key"].startswith("sk_") and body["webhook_urls"] == [f"{base}/marketplace/webhook/{cid}"]
+    assert calls[0].headers.get("Authorization", "").startswith("Bearer ")
     assert sandbox.install(SALON + 1).status == "active"
+    assert sandbox.install(SALON + 1).api_key == body["api_key"]
     assert sandbox.install(SALON + 1).webhook_urls == [f"{base}/marketplace/webhook/{cid}"]
+    yclients_key = {"X-API-Key": body["api_key"]}  # what YClients may call us with from now on
+    assert (await client.get(f"/marketplace/status/{cid}", headers=yclients_key)).status == 200
 
     notice = {"salon_id": SALON + 1, "application_id": 18000, "partner_token": DEV_PARTNER_TOKEN}
     resp = await client.post("/marketplace/webhook/yclients", json={**notice, "event": "freeze"})
@@ -205,10 +213,13 @@ async def test_install_lifecycle(app_client, pool) -> None:
     assert (await resp.json())["result"] == "applied"
     await status_is("uninstalled")
     info = await manager.info(cid)
-    assert info.state in (SessionState.LOGGED_OUT, SessionState.STOPPED) and info.desired == "stopped"
+    assert info.state is SessionState.LOGGED_OUT and info.desired == "stopped"  # credentials deleted
     assert (await client.get(f"/marketplace/qr/{token}")).status == 401
     assert (await client.get(f"/marketplace/status/{cid}", params={"token": token})).status == 401
+    assert (await client.get(f"/marketplace/status/{cid}", headers=yclients_key)).status == 401
+    assert (await client.post(f"/marketplace/activate/{cid}", headers=yclients_key)).status == 401
     assert (await client.get(rel(connect))).status in (401, 403)
+    assert await pool.fetchval("SELECT count(*) FROM api_keys WHERE company_id = $1 AND revoked_at IS NULL", cid) == 0
     # Credentials gone: a new install must scan a QR again instead of resuming.
     resp = await client.get(rel(url), allow_redirects=False)
     token2 = token_in(resp.headers["Location"])

@@ -56,6 +56,8 @@ async def test_page_security_headers(mp: Mp) -> None:
         assert "script-src 'self'" in csp and "img-src 'self' data:" in csp
         assert "frame-ancestors 'self' https://yclients.com https://*.yclients.com" in csp
         assert "unsafe-inline" not in csp
+        assert "connect-src 'self';" in csp and "ws:" not in csp and "wss:" not in csp  # no socket to any host
+        assert "X-Frame-Options" not in resp.headers  # frame-ancestors lists several origins; XFO cannot
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
         assert resp.headers["Referrer-Policy"] == "no-referrer"
         html = await resp.text()
@@ -83,7 +85,7 @@ async def test_connect_page_with_bad_token_is_a_russian_page(mp: Mp) -> None:
         assert "Ссылка" in await resp.text()
 
 
-async def test_body_limits_malformed_json_and_wrong_types(mp_factory) -> None:
+async def test_body_limits_malformed_json_and_wrong_types(mp_factory, pool) -> None:
     mp = await mp_factory(max_body_bytes=2048)
     big = {"salon_id": 1, "phone": "+79001234567", "email": "a@b.ru", "pad": "x" * 4000}
     resp = await mp.client.post("/marketplace/register", json=big, headers=ADMIN)
@@ -116,6 +118,10 @@ async def test_body_limits_malformed_json_and_wrong_types(mp_factory) -> None:
         resp = await mp.client.post("/marketplace/register", json=payload, headers=ADMIN)
         assert resp.status == 400, payload
         assert words in (await resp.json())["error"]["message"], payload
+    # Bad input loses nothing and writes nothing.
+    for table in ("companies", "api_keys", "marketplace_events"):
+        assert await pool.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+    assert mp.sessions.calls == []
 
 
 async def test_injection_in_stored_text_is_kept_verbatim_and_shown_escaped(mp: Mp, pool) -> None:
