@@ -65,6 +65,7 @@ class Activator:
         self._outbox = outbox
         self._initial_sync = initial_sync
         self._running: dict[int, asyncio.Task[Any]] = {}
+        self._closed = False
 
     async def on_session_event(self, event: SessionEvent) -> None:
         """SessionService listener."""
@@ -90,8 +91,11 @@ class Activator:
             elif isinstance(state, str):
                 await store.set_whatsapp(event.company_id, connected=False, phone=None, at=now)
 
-    def schedule(self, company_id: int) -> asyncio.Task[Any]:
-        """Start the activation of a company unless one is already running here."""
+    def schedule(self, company_id: int) -> asyncio.Task[Any] | None:
+        """Start the activation of a company unless one is already running here (None once closed)."""
+        if self._closed:
+            log.info("activation_not_started", company_id=company_id, why="shutting down; the sweep takes it later")
+            return None
         task = self._running.get(company_id)
         if task is None or task.done():
             task = self._spawner.spawn(f"marketplace-activate-{company_id}", self.activate(company_id))
@@ -104,11 +108,25 @@ class Activator:
         (never terminal refusals). Returns how many activations were started."""
         stale_before = self._svc.clock.now() - timedelta(seconds=stale_s)
         ids = await self._svc.store.needing_activation(stale_before)
-        for company_id in ids:
-            self.schedule(company_id)
-        if ids:
-            log.info("activation_sweep", started=len(ids))
-        return len(ids)
+        started = sum(1 for company_id in ids if self.schedule(company_id) is not None)
+        if started:
+            log.info("activation_sweep", started=started)
+        return started
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Shutdown, before the HTTP client goes: start nothing more and cancel running activations.
+
+        A cancelled activation stays `activating` (its lock is released); the sweep of the next
+        start takes it over once stale.
+        """
+        self._closed = True
+        tasks = [t for t in self._running.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=timeout_s)
+            if stuck:
+                log.error("activation_did_not_stop", count=len(stuck), timeout_s=timeout_s)
 
     async def wait_idle(self) -> None:
         """Wait for every running activation (tests, shutdown)."""

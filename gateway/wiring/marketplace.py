@@ -138,6 +138,8 @@ async def _marketplace_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # First: no activation may outlive the YClients HTTP client (closed by sync's context later).
+        await activator.close()
         # Cancelling while the subscription is being set up can wedge redis-py: let it settle first.
         try:
             await asyncio.wait_for(hub.subscribed.wait(), timeout=5)

@@ -383,3 +383,25 @@ async def test_connected_at_is_the_first_connection_across_reconnects(mp: Mp) ->
     body = await status_of(mp, cid)
     assert body["connected_at"] == first.isoformat()
     assert body["last_connected_at"] == (first + timedelta(seconds=3600)).isoformat()
+
+
+async def test_shutdown_cancels_activations_before_the_http_client_goes(mp: Mp, pool) -> None:
+    import asyncio
+
+    from marketplace import keys
+
+    reg = await mp.register(971)
+    cid = reg["company_id"]
+    entered, never = asyncio.Event(), asyncio.Event()
+
+    async def hanging(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        entered.set()
+        await never.wait()
+
+    mp.partner.activate = hanging  # type: ignore[method-assign]
+    await mp.sessions.scan(cid)
+    await asyncio.wait_for(entered.wait(), 10)
+    await mp.activator.close()
+    assert (await status_of(mp, cid))["integration_status"] == "activating"  # the next start's sweep takes it
+    assert await mp.service.redis.get(keys.activation_lock(cid)) is None
+    assert mp.activator.schedule(cid) is None and await mp.activator.run_once(stale_s=0) == 0
