@@ -135,10 +135,13 @@ class Transport(Protocol):
     """One WhatsApp session. All methods are safe to call from the event loop."""
 
     company_id: int
-    # True when a resend with the same `message_id` can never reach the client twice (the
-    # transport or the receiver drops the copy). The simulator can; neonize 0.5.2 cannot choose
-    # the WhatsApp id, so a send whose outcome is unknown must not be repeated with it.
-    idempotent_send: bool
+    @property
+    def idempotent_send(self) -> bool:
+        """True when a resend with the same `message_id` can never reach the client twice.
+
+        The transport or the receiver drops the copy: the simulator can; neonize 0.5.2 cannot
+        choose the WhatsApp id, so a send whose outcome is unknown must not be repeated with it.
+        """
 
     async def start(self) -> None:
         """Connect: resume a stored device, or begin a QR series when there is none."""
@@ -174,7 +177,9 @@ class Transport(Protocol):
 class TransportFactory(Protocol):
     """Creates the transport of a company (in-process or proxied to an engine worker)."""
 
-    idempotent_send: bool  # what the transports it creates declare
+    @property
+    def idempotent_send(self) -> bool:
+        """What the transports it creates declare."""
 
     def create(self, company_id: int) -> Transport:
         """A new, not yet started transport for `company_id`."""

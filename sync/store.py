@@ -18,7 +18,6 @@ import asyncpg
 from sync.models import Company, Record, ScheduleDay, Service, ServiceCategory, Staff, phone_digits
 from sync.rows import CompanyInfo, CompanyRef, SyncedRecord, SyncedService, SyncedStaff, WebhookEvent
 
-
 WEBHOOK_MAX_ATTEMPTS = 5  # refresh attempts of one webhook event before it is left alone
 
 

@@ -6,7 +6,6 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-
 from structlog.testing import capture_logs
 
 from gateway.clock import FakeClock

@@ -17,7 +17,7 @@ from sessions.config import SessionsConfig
 from sessions.manager import SessionManager
 from sessions.transport import Transport
 from tests.conftest import ADMIN_KEY, app_of
-from tests.sessions.conftest import Engine, EngineFactory, Recorder, eventually, make_company
+from tests.sessions.conftest import Engine, Recorder, eventually, make_company
 from tests.sessions.test_state_machine import connect
 
 
@@ -217,12 +217,12 @@ async def test_restore_starts_at_most_restore_concurrency_at_once(
     manager, factory = paced(2, 10, no_pause)
     await _desired_running(engine, pool, clock, 5)
     restore = asyncio.ensure_future(manager.restore())
-    released = 0
-    for expected in (2, 2, 2, 2, 1):  # the slots refill as starts finish, never beyond two
-        await eventually(lambda e=expected: _true(factory.inflight == e and len(factory.gates) == released + e))
+    for released, expected in enumerate((2, 2, 2, 2, 1)):  # the slots refill as starts finish, never beyond two
+        await eventually(
+            lambda e=expected, r=released: _true(factory.inflight == e and len(factory.gates) == r + e)
+        )
         assert factory.peak <= 2
         factory.gates[released].set_result(None)
-        released += 1
     assert await asyncio.wait_for(restore, 10) == 5
     assert factory.peak == 2
 
