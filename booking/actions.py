@@ -2,7 +2,8 @@
 
 Each action is guarded: booking claims an idempotency key in Postgres BEFORE calling YClients, so
 a client confirming twice, or two racing messages, create one record; rescheduling and cancelling
-only accept a record found by the client's own phone.
+only accept a record found by the client's own phone. Every move and cancellation the bot made is
+logged for any record (the salon's own ones too), so the change notices know it was the bot.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from booking.ports import (
 )
 from booking.state import Offer, RecordRef
 from booking.store import BookingStore
+from sessions.runtime import Clock
 
 log = structlog.get_logger(__name__)
 
@@ -44,9 +46,10 @@ class BookResult:
 class BookingActions:
     """Booking, rescheduling, cancelling and listing a client's visits for one salon at a time."""
 
-    def __init__(self, api: YClientsBooking, store: BookingStore) -> None:
+    def __init__(self, api: YClientsBooking, store: BookingStore, clock: Clock) -> None:
         self.api = api
         self.store = store
+        self.clock = clock  # the time the bot's changes are logged with
 
     async def book(
         self, salon: SalonInfo, *, chat: str, phone: str, name: str, offer: Offer, key: str
@@ -148,15 +151,20 @@ class BookingActions:
         return sorted(found.values(), key=lambda r: r.starts_at)
 
     async def reschedule(self, salon: SalonInfo, record: RecordRef, offer: Offer) -> None:
+        """Move the client's visit to the offered time (the salon's records as well as the bot's)."""
         await self.api.reschedule(salon.salon_id, record.record_id, offer.datetime_raw, MOVE_COMMENT)
-        await self.store.record_moved(
-            salon.company_id, record.record_id, datetime.fromisoformat(offer.datetime_raw), offer.datetime_raw
-        )
+        starts_at = datetime.fromisoformat(offer.datetime_raw)
+        now = self.clock.now()
+        await self.store.record_bot_change(salon.company_id, record.record_id, "moved", starts_at, now)
+        await self.store.record_moved(salon.company_id, record.record_id, starts_at, offer.datetime_raw)
         log.info("rescheduled", company_id=salon.company_id, record_id=record.record_id)
 
     async def cancel(self, salon: SalonInfo, record: RecordRef) -> None:
+        """Cancel the client's visit (the salon's records as well as the bot's)."""
         record_hash = record.record_hash or await self.store.record_hash(salon.company_id, record.record_id)
         await self.api.cancel(salon.salon_id, record.record_id, record_hash)
+        now = self.clock.now()
+        await self.store.record_bot_change(salon.company_id, record.record_id, "cancelled", None, now)
         await self.store.record_cancelled(salon.company_id, record.record_id)
         log.info("cancelled", company_id=salon.company_id, record_id=record.record_id)
 

@@ -1,12 +1,17 @@
-"""The booking handler's Postgres repository: conversations, bookings, pending inbound messages."""
+"""The booking handler's Postgres repository: conversations, bookings, pending inbound messages,
+and the log of the bot's own moves and cancellations of records."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+
+# How long the bot's moves/cancellations are kept: far longer than the change scan (every few
+# minutes; hours over the night or a sync outage) needs to see them.
+BOT_CHANGES_RETENTION = timedelta(days=14)
 
 
 @dataclass(frozen=True)
@@ -245,4 +250,20 @@ class BookingStore:
     async def record_hash(self, company_id: int, record_id: int) -> str | None:
         return await self._pool.fetchval(
             "SELECT record_hash FROM bookings WHERE company_id = $1 AND record_id = $2", company_id, record_id
+        )
+
+    # --- the bot's own changes of any record -------------------------------------------------
+    async def record_bot_change(
+        self, company_id: int, record_id: int, action: str, starts_at: datetime | None, changed_at: datetime
+    ) -> None:
+        """Log that the bot moved (to `starts_at`) or cancelled a record, and forget entries older
+        than the retention. The change notices read it (the salon's own records have no `bookings` row)."""
+        if action not in ("moved", "cancelled"):
+            raise ValueError(f"action must be 'moved' or 'cancelled', got {action!r}")
+        await self._pool.execute(
+            """WITH pruned AS (DELETE FROM bot_record_changes WHERE changed_at < $6)
+               INSERT INTO bot_record_changes (company_id, record_id, action, starts_at, changed_at)
+               VALUES ($1, $2, $3, $4, $5)""",
+            company_id, record_id, action, starts_at if action == "moved" else None, changed_at,
+            changed_at - BOT_CHANGES_RETENTION,
         )

@@ -4,8 +4,9 @@ The sync package keeps only the latest state of each record, so changes are foun
 it with our own snapshot (`notification_snapshots`: record -> fingerprint of date/time, master,
 the SET of service ids and cancelled). A reordered service list has the same fingerprint, so it is
 never a change. One notice per new state (claim kind `change:<fingerprint>`). Changes the bot made
-itself (api_id prefix, booking's `bookings` rows, the bot's comment marker) update the snapshot
-silently. The first scan of a company only takes the snapshot.
+itself (api_id prefix, booking's `bookings` rows, the bot's comment marker, or booking's log of its
+own moves and cancellations of any record, the salon's own ones too) update the snapshot silently.
+The first scan of a company only takes the snapshot.
 
 A "created" notice goes only for visits within `created_notice_days`: records far ahead first
 appear when they enter sync's window, which is not the moment they were made.
@@ -95,7 +96,7 @@ class ChangeNotices:
         sent = 0
         kind = self._kind(prev, snap, now)
         if baseline and kind is not None and r.starts_at is not None and r.starts_at > now:
-            if await self._by_bot(ctx.company_id, r):
+            if await self._by_bot(ctx.company_id, r, prev, snap, kind):
                 log.info("change_by_bot", company_id=ctx.company_id, record_id=snap.record_id, change=kind)
             elif digits(r.client_phone):
                 today = now.astimezone(ctx.tz).date()
@@ -138,9 +139,32 @@ class ChangeNotices:
             return None if prev.cancelled else "cancelled"
         return "created" if prev.cancelled else "moved"
 
-    async def _by_bot(self, company_id: int, r: Any) -> bool:
+    async def _by_bot(
+        self, company_id: int, r: Any, prev: Snapshot | None, snap: Snapshot, kind: str
+    ) -> bool:
         if self.cfg.bot_api_id_prefix and str(r.api_id or "").startswith(self.cfg.bot_api_id_prefix):
             return True
         if self.cfg.bot_comment_marker and self.cfg.bot_comment_marker in str(r.comment or ""):
             return True
-        return await self.store.made_by_bot(company_id, int(r.record_id))
+        if await self.store.made_by_bot(company_id, snap.record_id):
+            return True
+        return await self._bot_logged(company_id, prev, snap, kind)
+
+    async def _bot_logged(self, company_id: int, prev: Snapshot | None, snap: Snapshot, kind: str) -> bool:
+        """Is this exactly a change the bot logged after the previous state was seen? A move is the
+        bot's only when nothing but the time changed and it is the time the bot moved the visit to;
+        a later salon change (even back to that time) has no log entry after its previous state."""
+        if prev is None:
+            return False
+        if kind == "cancelled":
+            return await self.store.bot_changed(company_id, snap.record_id, "cancelled", None, prev.seen_at)
+        if (
+            kind == "moved"
+            and snap.starts_at is not None
+            and prev.staff_id == snap.staff_id
+            and prev.service_ids == snap.service_ids
+        ):
+            return await self.store.bot_changed(
+                company_id, snap.record_id, "moved", snap.starts_at, prev.seen_at
+            )
+        return False

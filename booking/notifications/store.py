@@ -2,8 +2,9 @@
 `reviews` (tables of migration 0031, extended by 0035), change snapshots and baselines.
 
 It also READS, never writes, neighbours' tables: `companies` (timezone, title, the salon's own
-WhatsApp number), booking's `bookings` (was a record made by the bot?), `conversations` and
-`booking_inbox` (is the dialogue in the middle of a request in this chat?).
+WhatsApp number), booking's `bookings` (was a record made by the bot?) and `bot_record_changes`
+(did the bot move or cancel it?), `conversations` and `booking_inbox` (is the dialogue in the middle
+of a request in this chat?).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Snapshot:
     staff_id: int | None
     service_ids: tuple[int, ...]
     cancelled: bool
+    seen_at: datetime | None = None  # when a scan first saw this state (None: not stored yet)
 
 
 def _notification(r: asyncpg.Record) -> Notification:
@@ -107,6 +109,25 @@ class NotificationStore:
                 "SELECT EXISTS (SELECT 1 FROM bookings WHERE company_id = $1 AND record_id = $2 AND created_by_bot)",
                 company_id,
                 record_id,
+            )
+        )
+
+    async def bot_changed(
+        self, company_id: int, record_id: int, action: str, starts_at: datetime | None, since: datetime | None
+    ) -> bool:
+        """True when booking's `bot_record_changes` logs the bot making this change of the record
+        (`action` 'cancelled', or 'moved' to `starts_at`) at or after `since` (any time when None)."""
+        return bool(
+            await self._pool.fetchval(
+                """SELECT EXISTS (SELECT 1 FROM bot_record_changes
+                   WHERE company_id = $1 AND record_id = $2 AND action = $3
+                     AND ($4::timestamptz IS NULL OR starts_at = $4::timestamptz)
+                     AND ($5::timestamptz IS NULL OR changed_at >= $5::timestamptz))""",
+                company_id,
+                record_id,
+                action,
+                starts_at,
+                since,
             )
         )
 
@@ -343,6 +364,7 @@ class NotificationStore:
                 r["staff_id"],
                 tuple(r["service_ids"]),
                 r["cancelled"],
+                r["updated_at"],
             )
             for r in rows
         }

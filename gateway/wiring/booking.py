@@ -112,7 +112,7 @@ async def _booking_ctx(app: web.Application) -> AsyncIterator[None]:
             return await catalog_from_sync_store(sync_store, company_id)
 
     directory = LiveSalonDirectory(app[POOL], client, monotonic=app[CLOCK].monotonic, loader=loader)
-    dialogue = Dialogue(BookingActions(api, store), SlotFinder(api, offer_max=config.offer_max,
+    dialogue = Dialogue(BookingActions(api, store, app[CLOCK]), SlotFinder(api, offer_max=config.offer_max,
                                                                 search_days=config.search_days), inbox)
     driver = LlmDriver(config, session, dialogue) if config.llm_enabled else None
     handler = BookingHandler(

@@ -147,7 +147,8 @@ async def run(rates: list[int], seconds: float, salons: int) -> None:
         outbox = Outbox(pool, redis, OutboxConfig(), clock, lambda _cid: None)
         config = BookingConfig(debounce_ms=0)
         handler = BookingHandler(
-            store=store, dialogue=Dialogue(BookingActions(api, store), SlotFinder(api)), directory=directory,
+            store=store, dialogue=Dialogue(BookingActions(api, store, clock), SlotFinder(api)),
+            directory=directory,
             outbox=outbox, understand=understand, redis=redis, clock=clock, spawner=tasks, config=config,
         )
         started: dict[tuple[int, str], tuple[float, bool]] = {}

@@ -44,12 +44,12 @@ class Bot:
 
 
 @pytest.fixture
-async def bot(pool: asyncpg.Pool) -> Bot:
+async def bot(pool: asyncpg.Pool, clock: FakeClock) -> Bot:
     company_id = await add_company(pool)
     api = FakeYClients()
     store = BookingStore(pool)
     handoff = FakeHandoff()
-    dialogue = Dialogue(BookingActions(api, store), SlotFinder(api), handoff)
+    dialogue = Dialogue(BookingActions(api, store, clock), SlotFinder(api), handoff)
     salon = SalonInfo(company_id, 962302, SalonCatalog.from_salon_json(demo_data()))
     return Bot(dialogue, api, store, salon, handoff)
 

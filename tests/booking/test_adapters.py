@@ -93,11 +93,13 @@ async def test_refusal_maps_to_rejected(sandbox_stack: SandboxStack) -> None:
         await sandbox_stack.api.reschedule(SALON, 123456789, "2026-11-24T12:00:00+03:00", "x")
 
 
-async def test_dialogue_books_in_sandbox_and_outage_books_nothing(sandbox_stack: SandboxStack, pool) -> None:
+async def test_dialogue_books_in_sandbox_and_outage_books_nothing(
+    sandbox_stack: SandboxStack, pool, clock
+) -> None:
     info = await sandbox_stack.directory.salon(sandbox_stack.company_id)
     assert info is not None
     store = BookingStore(pool)
-    dialogue = Dialogue(BookingActions(sandbox_stack.api, store), SlotFinder(sandbox_stack.api))
+    dialogue = Dialogue(BookingActions(sandbox_stack.api, store, clock), SlotFinder(sandbox_stack.api))
     st = DialogueState()
     phone = "+79161234567"
 
@@ -161,14 +163,15 @@ async def test_catalog_after_outage_is_retried_soon(sandbox_stack: SandboxStack,
     assert info is not None and len(info.catalog.services) > 10
 
 
-async def test_refused_booking_is_honest_and_hands_over(sandbox_stack: SandboxStack, pool) -> None:
+async def test_refused_booking_is_honest_and_hands_over(sandbox_stack: SandboxStack, pool, clock) -> None:
     from tests.booking.fakes import FakeHandoff
 
     info = await sandbox_stack.directory.salon(sandbox_stack.company_id)
     assert info is not None
     store = BookingStore(pool)
     handoff = FakeHandoff()
-    dialogue = Dialogue(BookingActions(sandbox_stack.api, store), SlotFinder(sandbox_stack.api), handoff)
+    actions = BookingActions(sandbox_stack.api, store, clock)
+    dialogue = Dialogue(actions, SlotFinder(sandbox_stack.api), handoff)
     st = DialogueState()
     phone = "+79161234567"
     chat = "79161234567@s.whatsapp.net"
@@ -186,9 +189,11 @@ async def test_refused_booking_is_honest_and_hands_over(sandbox_stack: SandboxSt
         x.record_id in (4001, 4004) for x in await sandbox_stack.api.client_records(SALON, phone, START))
 
 
-async def test_client_records_follow_the_salon_and_degrade_to_own(sandbox_stack: SandboxStack, pool) -> None:
+async def test_client_records_follow_the_salon_and_degrade_to_own(
+    sandbox_stack: SandboxStack, pool, clock
+) -> None:
     store = BookingStore(pool)
-    actions = BookingActions(sandbox_stack.api, store)
+    actions = BookingActions(sandbox_stack.api, store, clock)
     info = await sandbox_stack.directory.salon(sandbox_stack.company_id)
     assert info is not None
     from booking.state import Offer

@@ -55,7 +55,7 @@ async def make_handler(pool: asyncpg.Pool, redis: aioredis.Redis, clock: FakeClo
     cat = SalonCatalog.from_salon_json(demo_data())
     tasks = TaskSupervisor("test")
     handler = BookingHandler(
-        store=store, dialogue=Dialogue(BookingActions(api, store), SlotFinder(api), FakeHandoff()),
+        store=store, dialogue=Dialogue(BookingActions(api, store, clock), SlotFinder(api), FakeHandoff()),
         directory=Directory({c: SalonInfo(c, 962302, cat) for c in companies}), outbox=outbox,
         understand=scripted, redis=redis, clock=clock, spawner=tasks, config=BookingConfig(debounce_ms=2000),
     )

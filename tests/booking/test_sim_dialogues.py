@@ -65,7 +65,8 @@ async def _pipe_chat(stack: SandboxStack, pool: asyncpg.Pool, redis: aioredis.Re
     handoff = FakeHandoff()
     tasks = TaskSupervisor("test")
     handler = BookingHandler(
-        store=store, dialogue=Dialogue(BookingActions(stack.api, store), SlotFinder(stack.api), handoff),
+        store=store,
+        dialogue=Dialogue(BookingActions(stack.api, store, clock), SlotFinder(stack.api), handoff),
         directory=stack.directory, outbox=FakeOutbox(), understand=understand, redis=redis, clock=clock,
         spawner=tasks, config=BookingConfig(), handoff=handoff,
     )
