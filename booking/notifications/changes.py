@@ -142,13 +142,15 @@ class ChangeNotices:
     async def _by_bot(
         self, company_id: int, r: Any, prev: Snapshot | None, snap: Snapshot, kind: str
     ) -> bool:
+        if kind != "created":
+            # Who made a record says nothing about who moved or cancelled it: a salon that moves a
+            # visit the bot booked must still tell the client. Only the bot's own log silences it.
+            return await self._bot_logged(company_id, prev, snap, kind)
         if self.cfg.bot_api_id_prefix and str(r.api_id or "").startswith(self.cfg.bot_api_id_prefix):
             return True
         if self.cfg.bot_comment_marker and self.cfg.bot_comment_marker in str(r.comment or ""):
             return True
-        if await self.store.made_by_bot(company_id, snap.record_id):
-            return True
-        return await self._bot_logged(company_id, prev, snap, kind)
+        return await self.store.made_by_bot(company_id, snap.record_id)
 
     async def _bot_logged(self, company_id: int, prev: Snapshot | None, snap: Snapshot, kind: str) -> bool:
         """Is this exactly a change the bot logged after the previous state was seen? A move is the

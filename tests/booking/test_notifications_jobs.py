@@ -174,7 +174,8 @@ async def test_change_notices_for_salon_made_changes_only(pool: asyncpg.Pool, cl
     now = utc(8, 0)  # 11:00 MSK
     assert (await job.run_once(now)).changes == 0  # the first scan only takes the snapshot
 
-    # The salon reorders the services of 71 (same set), moves 72 and 74 (the bot's), moves 73.
+    # The salon reorders the services of 71 (same set), moves 72 and 74 (booked by the bot: their
+    # clients must hear of it too) and 73.
     await store.save_records(
         cid,
         [
@@ -186,9 +187,11 @@ async def test_change_notices_for_salon_made_changes_only(pool: asyncpg.Pool, cl
     )
     assert await pool.fetchval("SELECT services FROM sync_records WHERE record_id = 71") != []
     report = await job.run_once(now + timedelta(minutes=5))
-    assert report.changes == 1
-    [notice] = out.sent
-    assert notice["chat"] == "79160000073@s.whatsapp.net" and notice["kind"] == "notice"
+    assert report.changes == 3
+    by_chat = {n["chat"]: n for n in out.sent}
+    assert set(by_chat) == {f"7916000007{i}@s.whatsapp.net" for i in (2, 3, 4)}  # not 71: same set
+    notice = by_chat["79160000073@s.whatsapp.net"]
+    assert notice["kind"] == "notice"
     assert "изменена: теперь в пятницу, 27 ноября, в 16:00" in notice["text"]
     assert (await job.run_once(now + timedelta(minutes=10))).changes == 0  # once per change
 
