@@ -112,6 +112,13 @@ class SessionStore:
         row = await self.pool.fetchrow(f"SELECT {_SESSION_COLS} FROM wa_sessions WHERE company_id = $1", company_id)
         return _session(row) if row else None
 
+    async def outbox_counts(self, company_id: int) -> dict[str, int]:
+        """How many of this company's outbox rows are in each status (for operators)."""
+        rows = await self.pool.fetch(
+            "SELECT status, count(*) AS n FROM outbox WHERE company_id = $1 GROUP BY status", company_id
+        )
+        return {r["status"]: int(r["n"]) for r in rows}
+
     async def list_sessions(self) -> list[SessionRow]:
         rows = await self.pool.fetch(f"SELECT {_SESSION_COLS} FROM wa_sessions ORDER BY company_id")
         return [_session(r) for r in rows]

@@ -148,7 +148,7 @@ async def outbound(request: web.Request) -> web.Response:
 
 
 async def fault(request: web.Request) -> web.Response:
-    """`POST /sim/{companyId}/fault` {"kind": "disconnect|logout|ban|replaced|outdated", "count"?, "expires_in_s"?}."""
+    """`POST /sim/{companyId}/fault` {"kind": "disconnect|logout|ban|replaced|outdated|pairing_failed", "count"?, "expires_in_s"?}."""
     company_id = await _company(request)
     data = await _body(request)
     kind = data.get("kind")

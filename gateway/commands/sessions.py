@@ -64,10 +64,14 @@ async def run(settings: Settings, action: str, company_id: int | None, *, as_jso
         if action == "show":
             row = await store.get_session(company_id)
             data = _row_json(row) if row else {"company_id": company_id, "state": "STOPPED", "desired": "stopped"}
+            # 'uncertain' sends (outcome unknown, never resent) and 'dead' ones need a person's look.
+            data["outbox"] = await store.outbox_counts(company_id)
             if as_json:
                 print(json.dumps(data, ensure_ascii=False), file=out)
             else:
                 for key, value in data.items():
+                    if isinstance(value, dict):
+                        value = ", ".join(f"{k} {v}" for k, v in sorted(value.items())) or None
                     print(f"{key:>14}: {value if value is not None else '-'}", file=out)
             return 0
         from gateway.clock import SystemClock

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 
 from gateway.appkeys import POOL
 from gateway.cli import build_parser
@@ -37,6 +38,17 @@ async def test_cli_drives_the_running_daemon(make_client, settings) -> None:  # 
     assert await run(settings, "show", company, as_json=True, out=out) == 0
     shown = json.loads(out.getvalue())
     assert shown["state"] == "SCAN_QR" and shown["desired"] == "running"
+    assert shown["outbox"] == {}
+    for status in ("sent", "uncertain", "uncertain"):
+        await app[POOL].execute(
+            """INSERT INTO outbox (company_id, idempotency_key, chat, text, wa_message_id, status,
+                                  next_attempt_at, created_at)
+               VALUES ($1, $2, '79990000001@s.whatsapp.net', 'x', $2, $3, now(), now())""",
+            company, f"k-{status}-{uuid.uuid4().hex[:6]}", status,
+        )
+    out = io.StringIO()
+    assert await run(settings, "show", company, out=out) == 0
+    assert "outbox: sent 1, uncertain 2" in out.getvalue()
 
     assert await run(settings, "stop", company, out=io.StringIO()) == 0
     await recorder.wait_state(company, S.STOPPED)
