@@ -52,7 +52,9 @@ class Settings(BaseSettings):
 
     # --- WhatsApp sessions -------------------------------------------------------------
     whatsapp_provider: Literal["sim", "neonize"] = "sim"
-    engine_workers: int = 0  # 0: transports run in-process
+    # Engine worker processes for the transports; 0: in-process. Unset: 0 for the simulator, 1 for
+    # neonize (a Go fatal error in the library must end a worker, not the daemon).
+    engine_workers: int | None = Field(default=None, ge=0)
     sessions_per_worker: int = 50
     sim_qr_first_s: float = 60.0
     sim_qr_next_s: float = 20.0
@@ -125,6 +127,12 @@ class Settings(BaseSettings):
         if self.demo and not self.admin_api_key:
             self.admin_api_key = DEMO_ADMIN_API_KEY
         return self
+
+    def engine_worker_count(self) -> int:
+        """ENGINE_WORKERS, or the provider's default when it is unset."""
+        if self.engine_workers is not None:
+            return self.engine_workers
+        return 1 if self.whatsapp_provider == "neonize" else 0
 
     def effective_public_base_url(self) -> str:
         """The URL salons and YClients reach us at (no trailing slash)."""

@@ -67,7 +67,7 @@ def _transport_factory(app: web.Application, settings: Settings) -> TransportFac
     ENGINE_WORKERS=0: transports run in this process (sim, or neonize); ENGINE_WORKERS=N>0: N engine
     worker processes (sessions.supervisor) host them, the factory returned is the supervisor.
     """
-    if settings.whatsapp_provider == "sim" and settings.engine_workers <= 0:
+    if settings.whatsapp_provider == "sim" and settings.engine_worker_count() <= 0:
         return SimTransportFactory(app[REDIS], sim_config(settings), clock=app[CLOCK], spawner=app[TASKS])
     import time
 
@@ -93,14 +93,14 @@ def _transport_factory(app: web.Application, settings: Settings) -> TransportFac
         row = await store.get_session(company_id)
         return row.jid if row is not None else None
 
-    if settings.engine_workers <= 0:
+    if settings.engine_worker_count() <= 0:
         if settings.whatsapp_provider == "neonize":
             log.warning("neonize_in_process", hint="set ENGINE_WORKERS>=1: a Go fatal error would end the daemon")
         return build_transport_factory(config, clock=app[CLOCK], redis=app[REDIS], device_hint=device_hint)
     from sessions.supervisor import EngineSupervisor, SupervisorConfig
 
     supervisor = EngineSupervisor(
-        SupervisorConfig(workers=settings.engine_workers, sessions_per_worker=settings.sessions_per_worker,
+        SupervisorConfig(workers=settings.engine_worker_count(), sessions_per_worker=settings.sessions_per_worker,
                          engine=config, log_level=settings.log_level,
                          heartbeat_timeout_s=settings.engine_heartbeat_timeout_s,
                          recycle_after_connects=(settings.engine_recycle_after_connects
