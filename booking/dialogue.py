@@ -54,7 +54,7 @@ class Dialogue(VisitChanges):
         """Advance the conversation by one client turn; returns the replies to send."""
         first_contact = not st.greeted
         if first_contact and not st.client_name and u.intent != "human":
-            st.client_name = u.client_name or await self._known_name(turn)
+            st.client_name = _as_written(u.client_name, turn.text) or await self._known_name(turn)
         replies = await self._step(turn, st, u)
         st.greeted = True
         if first_contact and replies:
@@ -76,10 +76,23 @@ class Dialogue(VisitChanges):
     async def _step(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
         intent = u.intent
         cat = turn.catalog
+        priced, st.priced = st.priced, []  # only the answer just before this message carries its service
         if intent == "human":
             await self._hand_over(turn, "client_asked")
             st.reset_flow()
             return ["Хорошо, передаю ваш вопрос администратору — вам ответят здесь в ближайшее время 🙏"]
+        if u.hints.get("not_booking"):  # "я пока не записываюсь, просто спросила"
+            st.reset_flow()
+            return ["Хорошо, поняла 🙂 Если захотите записаться или будут вопросы — пишите!"]
+        if priced and not st.flow and not u.service_ids and intent in ("book", "confirm"):
+            # "• Педикюр — 2 800 ₽ … Записать вас?" -> "да, давайте в пятницу": that service.
+            u = replace(u, intent="book", service_ids=list(priced))
+            intent = "book"
+        spoken_slots = bool(u.service_ids or u.date or u.time or u.part_of_day or u.staff_id)
+        if (u.client_name and st.awaiting == "confirm" and st.flow == "book" and st.chosen is not None
+                and not spoken_slots and intent in ("other", "decline", "confirm")):
+            st.client_name = _as_written(u.client_name, turn.text)  # "не так, меня зовут Артём"
+            return [self._confirm_text(turn, st)]
         shift = u.hints.get("shift_min")
         if shift and intent in ("book", "other", "confirm", "reschedule") and not (u.time or u.service_ids):
             shifted = await self._shift(turn, st, u, int(shift))
@@ -182,6 +195,8 @@ class Dialogue(VisitChanges):
             if not ids and in_flow:  # "а сколько стоит?" mid-booking: the service being booked
                 ids = list(st.service_ids)
             text = texts.price_list(cat, ids, ask=not in_flow)
+            if not in_flow and len(ids) == 1:
+                st.priced = list(ids)  # "Записать вас?" -> "да, в пятницу": this service
         elif u.service_ids:  # "сколько длится педикюр": that service's price and duration
             text = texts.price_list(cat, with_alternatives(u), ask=not in_flow)
         else:
@@ -287,7 +302,7 @@ class Dialogue(VisitChanges):
             st.strict_staff = bool(u.hints.get("insist_staff")) or again
         self._merge(st, u)
         if u.client_name and not st.client_name:
-            st.client_name = u.client_name
+            st.client_name = _as_written(u.client_name, turn.text)
         if u.hints.get("after_services") and not u.time:
             await self._after_own_visit(turn, st, {int(x) for x in u.hints["after_services"]})
         return await self._search(turn, st)
@@ -465,7 +480,7 @@ class Dialogue(VisitChanges):
         )
 
     async def _got_name(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
-        name = u.client_name or (_guess_name(turn.text) if u.intent == "other" else None)
+        name = _as_written(u.client_name, turn.text) or (_guess_name(turn.text) if u.intent == "other" else None)
         if not name:
             return ["Напишите, пожалуйста, ваше имя — например, «Анна» 🙂"]
         st.client_name = name
@@ -545,10 +560,30 @@ class Dialogue(VisitChanges):
         )]
 
 
+# Words of an answer that is no name ("не знаю", "а зачем?", "можно без имени").
+NOT_NAME_WORDS = frozenset({
+    "не", "нет", "да", "а", "зачем", "знаю", "можно", "нельзя", "без", "имени", "имя", "хочу", "надо", "нужно",
+    "что", "как", "почему", "какое", "какая", "ладно", "ок", "хорошо", "спасибо", "пока", "лучше",
+})
+
+
+def _as_written(name: str | None, text: str) -> str | None:
+    """The NLU's name (ё folded) spelt as the client wrote it: "Артём", not "Артем"."""
+    if not name:
+        return name
+    written = {w.lower().replace("ё", "е"): w for w in re.findall(r"[A-Za-zА-Яа-яЁё\-]+", text)}
+    parts = []
+    for part in name.split():
+        original = written.get(part.lower())
+        parts.append(original[:1].upper() + original[1:].lower() if original and "ё" in original.lower() else part)
+    return " ".join(parts)
+
+
 def _guess_name(text: str) -> str | None:
-    """A client's answer to "как вас зовут?" taken as a name when it looks like one."""
+    """A client's answer to "как вас зовут?" taken as a name when it looks like one (never a day, time or
+    service word: the NLU read those, and the dialogue applies them as a correction)."""
     cleaned = NAME_PREFIX_RE.sub("", text.strip().splitlines()[-1].strip() if text.strip() else "")
     cleaned = re.sub(r"[^\w\s\-]", "", cleaned).strip()
-    if not cleaned or not NAME_RE.match(cleaned):
+    if not cleaned or not NAME_RE.match(cleaned) or NOT_NAME_WORDS & set(cleaned.lower().split()):
         return None
     return " ".join(w[:1].upper() + w[1:] for w in cleaned.split())

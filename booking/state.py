@@ -76,6 +76,8 @@ class DialogueState:
     seq: int = 0  # bumped whenever a new slot is chosen: part of the booking idempotency key
     greeted: bool = False
     last_done: str | None = None  # summary of the last finished action (answers a repeated "да")
+    priced: list[int] = field(default_factory=list)  # the one service the last answer priced ("Записать вас?")
+    queued: list[int] = field(default_factory=list)  # services to book next, after the one being booked
 
     def reset_flow(self) -> None:
         """Forget the request in progress (keeps the client's name and the greeting)."""
@@ -111,5 +113,7 @@ class DialogueState:
             seq=int(data.get("seq") or 0),
             greeted=bool(data.get("greeted")),
             last_done=data.get("last_done"),
+            priced=[int(x) for x in data.get("priced") or []],
+            queued=[int(x) for x in data.get("queued") or []],
         )
         return state

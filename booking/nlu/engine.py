@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from booking.model import SalonCatalog, Understanding
 from booking.nlu.categories import CategoryMatcher
 from booking.nlu.dates import DateMatch, extract_date
-from booking.nlu.intents import OWN_VISIT_THEN_ASK, classify
+from booking.nlu.intents import NOT_BOOKING, OWN_VISIT_THEN_ASK, IntentResult, classify
 from booking.nlu.morph import Morph
 from booking.nlu.normalize import tokenize
 from booking.nlu.services import ServiceMatch, ServiceMatcher, negated_services
@@ -33,29 +33,71 @@ _FAREWELL_TOKENS = re.compile(r"\bдо\s+(?:завтра|свидания|вст
 # "на то же время", "в тоже время", "на это же время": the time of the visit being moved.
 _SAME_TIME = re.compile(r"\b(?:(?:то|это|тот)\s+же\s+(?:самое\s+)?время|тоже\s+(?:самое\s+)?время|время\s+то\s+же)\b")
 # "на час позже", "на полчаса пораньше", "на 30 минут раньше": a shift of a visit's (or an offer's) time.
+# "на часик попозже", "попозже на полчасика" (the direction before or after the amount).
+_SHIFT_UNIT = (r"(час|часа|часов|часик|часика|часок|часочек|полчаса|полчасика|полчасочка|минут|минуты|минуту"
+               r"|минуток|минутки|мин)")
+_SHIFT_COUNT_RE = r"(?:(\d{1,3}|пару|два|две|три|полтора|пол)\s+)?"
 _SHIFT = re.compile(
-    r"\bна\s+(?:(\d{1,3}|пару|два|две|три|полтора|пол)\s+)?(час|часа|часов|полчаса|минут|минуты|минуту|мин)\s+"
-    r"(позже|попозже|раньше|пораньше)\b"
+    rf"\bна\s+{_SHIFT_COUNT_RE}{_SHIFT_UNIT}\s+(?:\w+\s+)?(позже|попозже|раньше|пораньше)\b"
+    rf"|\b(позже|попозже|раньше|пораньше)\s+на\s+{_SHIFT_COUNT_RE}{_SHIFT_UNIT}\b"
 )
 _SHIFT_COUNT = {"пару": 2.0, "два": 2.0, "две": 2.0, "три": 3.0, "полтора": 1.5, "пол": 0.5}
 
 
 def shift_minutes(raw: str) -> int | None:
-    """Minutes a message shifts a time by ("на час позже" -> 60, "на полчаса раньше" -> -30)."""
+    """Minutes a message shifts a time by ("на час позже" -> 60, "на полчасика раньше" -> -30)."""
     m = _SHIFT.search(raw)
     if m is None:
         return None
-    count_word, unit, direction = m.groups()
+    if m.group(3) is not None:
+        count_word, unit, direction = m.group(1), m.group(2), m.group(3)
+    else:
+        direction, count_word, unit = m.group(4), m.group(5), m.group(6)
     if count_word is None:
         count = 1.0
     elif count_word.isdigit():
         count = float(count_word)
     else:
         count = _SHIFT_COUNT[count_word]
-    minutes = 30.0 if unit == "полчаса" else count * (1 if unit.startswith("мин") else 60)
+    minutes = 30.0 if unit.startswith("полчас") else count * (1 if unit.startswith("мин") else 60)
     if minutes <= 0 or minutes > 12 * 60:
         return None
     return int(minutes) * (1 if direction in ("позже", "попозже") else -1)
+
+
+# "в среду.. хотя нет, лучше в субботу", "перенести? хотя нет, отмените", "в 12, а лучше в 13": the
+# clause after the change of mind wins for whatever it names.
+_CHANGE_OF_MIND = re.compile(
+    r"\b(?:хотя|или)\s+нет\b|\bнет\W+(?=лучше\b)|\bа\s+(?=лучше\b)|\bхотя\s+(?=лучше\b|давайте\b)",
+    re.IGNORECASE,
+)
+# "не так, Ксения", "нет, Ольга": at a confirmation, the client's name corrected.
+_NAME_FIX = re.compile(r"^(?:нет|не\s+так|неправильно|неверно|не\s+верно|ошибка)\s+(?:я\s+)?(\w+)$")
+_STRONG_INTENTS = ("cancel", "reschedule", "human", "prices", "services", "hours_address", "my_records")
+
+
+def _later_wins(head: Understanding, tail: Understanding) -> Understanding:
+    """One message with a change of mind: the later clause's slots and intent over the earlier one's."""
+    if tail.intent != head.intent and tail.intent in _STRONG_INTENTS:
+        return tail  # "перенести? хотя нет, отмените": the new request alone
+    when_said = bool(tail.date or tail.time or tail.part_of_day)
+    return Understanding(
+        intent=head.intent if tail.intent in ("other", "decline", "confirm") else tail.intent,
+        service_ids=list(tail.service_ids or head.service_ids),
+        staff_id=tail.staff_id if tail.staff_id is not None else head.staff_id,
+        date=tail.date or head.date,
+        time=tail.time if tail.time or tail.part_of_day else head.time,
+        part_of_day=tail.part_of_day if when_said else head.part_of_day,
+        client_name=tail.client_name or head.client_name,
+        confidence=max(head.confidence, tail.confidence),
+        hints={**head.hints, **tail.hints},
+    )
+
+
+def _said(u: Understanding) -> bool:
+    """Whether a clause asks for anything (an intent beyond small talk, or a slot)."""
+    return bool(u.service_ids or u.staff_id or u.date or u.time or u.part_of_day) or u.intent not in (
+        "other", "decline", "confirm", "thanks", "greeting")
 
 
 _BOOK_STEMS = ("запиш", "записат", "записыв")
@@ -214,10 +256,38 @@ class NluEngine:
             self._compiled.popitem(last=False)
         return entry
 
+    def _slot_words(self, tokens: list[str], used: set[int], today: date, compiled: _Compiled) -> bool:
+        """Whether any of these tokens is a day, a time or a service word (so not the client's name);
+        a word the dictionary knows as a name or surname ("Субботина") stays a name."""
+        analyzer = self._morph.analyzer
+        used = {i for i in used if not any(
+            tag in p.tag for p in analyzer.parse(tokens[i])[:2] for tag in ("Name", "Surn", "Patr"))}
+        if not used:
+            return False
+        day = extract_date(tokens, today, self._morph, set())
+        hour = extract_time(tokens, self._morph, day.used_tokens)
+        if used & (day.used_tokens | hour.used_tokens):
+            return True
+        return any(compiled.services.names_service(tokens[i]) for i in used)
+
     def understand(
         self, text: str, now: datetime, catalog: SalonCatalog, *, context: dict[str, Any] | None = None
     ) -> Understanding:
-        """What `text` says; dates relative to `now` in the salon's timezone (naive `now` is salon-local)."""
+        """What `text` says; dates relative to `now` in the salon's timezone (naive `now` is salon-local).
+        After a change of mind ("хотя нет, лучше ...") the later clause wins for what it names."""
+        marks = [m for m in _CHANGE_OF_MIND.finditer(text or "") if text[: m.start()].strip(" ,.!?-")]
+        if marks:
+            cut = marks[-1]
+            head_text, tail_text = text[: cut.start()], text[cut.end():]
+            tail = self._understand(tail_text, now, catalog, context)
+            if _said(tail):
+                head = self._understand(head_text, now, catalog, context)
+                return _later_wins(head, tail) if _said(head) else tail
+        return self._understand(text, now, catalog, context)
+
+    def _understand(
+        self, text: str, now: datetime, catalog: SalonCatalog, context: dict[str, Any] | None
+    ) -> Understanding:
         compiled = self._for_catalog(catalog)
         local_now = now.astimezone(ZoneInfo(catalog.timezone)) if now.tzinfo is not None else now
         morph = self._morph
@@ -232,6 +302,12 @@ class NluEngine:
 
         expecting_name = (context or {}).get("expecting") == "name"
         client_name, name_tokens = extract_client_name(tokens, morph, expecting_name=expecting_name)
+        if client_name is None and (context or {}).get("expecting") == "confirm":
+            fix = _NAME_FIX.match(" ".join(t for t in tokens if t.isalpha()))
+            if fix and morph.is_first_name(fix.group(1)):  # "не так, Ксения": the name corrected
+                client_name, name_tokens = fix.group(1).capitalize(), {tokens.index(fix.group(1))}
+        if name_tokens and expecting_name and self._slot_words(tokens, name_tokens, local_now.date(), compiled):
+            client_name, name_tokens = None, set()  # "нет, в субботу! в 12" at the name prompt: no name
         skip |= name_tokens
 
         pivot = _move_pivot(tokens, raw)
@@ -306,6 +382,9 @@ class NluEngine:
             and not (service_match.service_ids or date_match.date or time_match.time)
         ):
             intent = classify(raw, lemmas, has_slots=False, context=context)
+        if NOT_BOOKING.search(raw) and intent.intent not in ("human", "cancel", "reschedule", "my_records"):
+            hints["not_booking"] = True  # "я пока не записываюсь, просто спросила про цену"
+            intent = IntentResult("decline", 0.8)
         service_ids = list(service_match.service_ids)
         if intent.intent in ("prices", "services") and not service_match.unknown:
             group = compiled.categories.group(tokens, taken | staff_match.used_tokens)

@@ -73,6 +73,11 @@ _PROCEDURE_OFFERED = re.compile(
 _DURATION = re.compile(
     r"сколько\s+(?:длится|идет|займет|занимает|по\s+времени|времени)|длительность|как\s+долго\s+(?:длится|делается|идет)"
 )
+# "не надо переносить", "не переносить", "переносить не будем": a move refused (with a cancel: the cancel).
+_NO_MOVE = re.compile(
+    r"\bне\s+(?:надо\s+|нужно\s+|буду\s+|будем\s+|хочу\s+|стоит\s+)?(?:перенос|перенес|перезапис|сдвиг|сдвин)\w*"
+    r"|\b(?:перенос|перенес|сдвиг|сдвин)\w*\s+не\s+(?:надо|нужно|буду|будем|хочу|стоит)\b"
+)
 _MOVE_VERB = re.compile(r"перенес|перенос|перезапис|сдвин|передвин|подвин|поменя|измени")
 _SERVICE_QUESTION = re.compile(
     r"есть\s+ли\s+у\s+вас|у\s+вас\s+(?:есть|делают|бывает|делается)|\bбывает\s+ли|\bесть\s+у\s+вас\s*(?:\?|$)"
@@ -98,7 +103,9 @@ _PRICES = re.compile(
     r"|\bстоить\b.{0,30}\?|сколько\s+у\s+вы\b"
 )
 _PRICES_RAW = re.compile(
-    r"сколько\s+стоит|сколько\s+стоят|\bцен[аыу]?\b|\bценник|стоимост|почем|по\s+чем|прайс"
+    # "снятие отдельно оплачивается?", "это платно?", "входит ли в стоимость": whether something costs extra
+    r"оплачива|\bдоплат|\bплатн|\bбесплатн|входит\s+ли\s+в\s+(?:стоимост|цен)|\bза\s+отдельную\s+плату"
+    r"|сколько\s+стоит|сколько\s+стоят|\bцен[аыу]?\b|\bценник|стоимост|почем|по\s+чем|прайс"
     r"|(?<!во\s)\bсколько\s*(?:\?|$)|\bсколько\s+(?:за|будет|выйдет)\b"
 )
 _SERVICES = re.compile(
@@ -164,6 +171,13 @@ _GREETING = re.compile(
 _FAREWELL = re.compile(r"до\s+(?:свидания|встречи|завтра|связи)|всего\s+доброго|хорошего\s+дня")
 
 
+# "я пока не записываюсь", "просто спросила": the client is not booking now (the flow ends politely).
+NOT_BOOKING = re.compile(
+    r"\bне\s+записыва\w*|\bпока\s+не\s+(?:буду\s+)?запис\w*|\bпросто\s+(?:спросил\w*|спрашива\w*|интерес\w*"
+    r"|узна\w*|уточн\w*)"
+)
+
+
 @dataclass(frozen=True)
 class IntentResult:
     intent: str
@@ -182,6 +196,8 @@ def classify(
     if _HUMAN.search(raw):
         return IntentResult("human", 0.9)
     expecting = (context or {}).get("expecting")
+    if _NO_MOVE.search(raw) and _CANCEL.search(lemmas):  # "не переносить. отменить": the cancel
+        return IntentResult("cancel", 0.85)
     move = (
         _RESCHEDULE.search(lemmas)
         or _RESCHEDULE.search(raw)

@@ -82,13 +82,26 @@ def _dash_time(m: re.Match[str]) -> str:
 
 
 def tokenize(text: str, is_known: Callable[[str], bool] | None = None) -> list[str]:
-    """Normalize and split into tokens (see the module docstring)."""
-    return _TOKEN.findall(normalize(text, is_known))
+    """Normalize and split into tokens (see the module docstring). With `is_known`, a word spelt as
+    heard ("атмените", "аплата": an unstressed о written а) is read as the dictionary word."""
+    tokens = _TOKEN.findall(normalize(text, is_known))
+    if is_known is not None:
+        tokens = [_akanye(t, is_known) for t in tokens]
+    return tokens
+
+
+def _akanye(token: str, is_known: Callable[[str], bool]) -> str:
+    if len(token) >= 5 and token[0] == "а" and token.isalpha() and not is_known(token):
+        fixed = "о" + token[1:]
+        if is_known(fixed):
+            return fixed
+    return token
 
 
 _REFUSALS = ("успе", "смог", "мог", "получ", "подход", "удобн", "устраива", "выйдет", "сможе")
 _PREPOSITIONS = frozenset({"в", "во", "на", "к", "ко", "с", "со", "после", "до", "около"})
 _REFUSED_AFTER = frozenset({"никак", "нельзя", "неудобно", "занята", "занят", "заняты"})
+_ASKING_AFTER = frozenset({"?", "ли"})  # "в 13 нельзя?": a question asking for it, not a refusal
 _COME_WORDS = frozenset(
     {"прийти", "придти", "подойти", "приехать", "прийду", "приду", "быть", "в", "во", "на", "к", "ко"}
 )
@@ -112,7 +125,7 @@ def negated(tokens: list[str], start: int, end: int) -> bool:
             return True
     after = tokens[end + 1 : end + 4]
     if after and after[0] in _REFUSED_AFTER:  # "завтра никак", "в пятницу занята"
-        return True
+        return not (after[0] == "нельзя" and after[1:2] and after[1] in _ASKING_AFTER)
     return any(
         word == "не" and j + 1 < len(after) and after[j + 1].startswith(_REFUSALS)
         for j, word in enumerate(after)

@@ -246,9 +246,11 @@ def extract_client_name(
     if not expecting_name:
         return None, set()
     words = [(i, t) for i, t in enumerate(tokens) if t.isalpha()]
-    for i, token in words:
-        if token not in _NOT_A_NAME and morph.is_first_name(token):
-            return _with_surname(tokens, i, morph)
+    names = [i for i, token in words if token not in _NOT_A_NAME and morph.is_first_name(token)]
+    if names:
+        # "Лёша, это сына так зовут. я мама, Оксана": the name the client gives as their own wins.
+        own = [i for i in names if {"я", "меня"} & set(tokens[max(0, i - 3) : i])]
+        return _with_surname(tokens, own[-1] if own else names[0], morph)
     content = [(i, t) for i, t in words if t not in _NOT_A_NAME]
     if 1 <= len(content) <= 2 and len(words) <= 4:
         for i, token in content:

@@ -196,6 +196,8 @@ def _hour_value(tokens: list[str], i: int, morph: Morph) -> tuple[int, int] | No
     token = tokens[i]
     if token == "час":
         return 1, 1
+    if token == "часа" and tokens[i + 1 : i + 2] == ["дня"]:
+        return 1, 1  # "около часа дня", "после часа дня" (not "около часа": an amount)
     if token.isdigit():
         value = int(token)
         return (value, 1) if 0 <= value <= 24 and len(token) <= 2 else None

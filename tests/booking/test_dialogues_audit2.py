@@ -1,0 +1,212 @@
+"""Dialogues from the second independent evaluation (24 fresh dialogues on the demo), through the real
+app (simulator WhatsApp + YClients sandbox). Each failed before its fix; each checks the mechanism
+with the evaluator's words and with other words for the same thing.
+
+Clock: Mon 2026-11-23 10:00 Moscow; fixture records as in test_dialogues_independent.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from gateway.clock import FakeClock
+from tests.booking.simchat import AppChat, lookup_key
+from tests.booking.test_dialogues_audit import listed
+from tests.booking.test_dialogues_independent import (
+    NAME_ASK,
+    SERGEY,
+    Scenario,
+    Talk,
+    assert_booked,
+    d,
+    first,
+)
+
+ANNA, OLGA, MARINA, KATYA, DARYA = 2001, 2002, 2003, 2004, 2005
+
+
+def client_name(t: Talk, rec: Any) -> str:
+    """The name the sandbox stored for a record's client."""
+    return str(t.chat.salon.clients[rec.client_id].name)
+
+
+# --- 1. the name prompt: a correction is no name; the name corrected at the confirmation -------------
+async def n01_correction_at_the_name_prompt(t: Talk) -> None:
+    reply = await t.say("хочу записаться на коррекцию бровей в среду в 12")
+    assert NAME_ASK.search(reply.lower()), t.transcript
+    reply = await t.say("нет, в субботу! в 12")
+    assert "Субботу" not in reply and "сб 28 ноября" in reply, t.transcript
+    await t.finish(reply, pick=first, name="Вика")
+    assert_booked(t, d(28), {DARYA}, 1021, "12:00", "12:00")
+    assert client_name(t, t.new_records()[0]) == "Вика", t.transcript
+
+
+async def n02_day_or_nonsense_at_the_name_prompt_is_no_name(t: Talk) -> None:
+    reply = await t.say("хочу на коррекцию бровей в среду в 12")
+    assert NAME_ASK.search(reply.lower()), t.transcript
+    reply = await t.say("не знаю")
+    assert "Не Знаю" not in reply and "имя" in reply, t.transcript
+    reply = await t.say("суббота 12:00")
+    assert "Суббота," not in reply and "сб 28 ноября" in reply, t.transcript
+    reply = await t.say("педикюр")  # a service word is no name either
+    assert "Педикюр," not in reply, t.transcript
+
+
+async def n03_name_corrected_at_confirmation(t: Talk) -> None:
+    await t.say("хочу на коррекцию бровей в среду в 12")
+    reply = await t.say("Лёша, это сына так зовут. я мама, Оксана")
+    assert "Оксана" in reply and "Подтверждаете" in reply, t.transcript
+    reply = await t.say("не так, меня зовут Артём")
+    assert "Артём" in reply and "Подтверждаете" in reply, t.transcript
+    await t.say("да")
+    [rec] = t.new_records()
+    assert client_name(t, rec) == "Артём", t.transcript
+
+
+async def n04_bare_name_after_ne_tak(t: Talk) -> None:
+    await t.say("хочу на коррекцию бровей в среду в 12")
+    await t.say("Оксана")
+    reply = await t.say("не так, имя Ксения")
+    assert "Ксения" in reply and "Подтверждаете" in reply, t.transcript
+
+
+# --- 2. a change of mind inside one message --------------------------------------------------------
+async def n05_change_of_mind_day(t: Talk) -> None:
+    reply = await t.say("хочу записаться на коррекцию бровей в среду.. хотя нет, лучше в субботу в 12")
+    assert "сб 28 ноября" in reply and "ср 25" not in reply, t.transcript
+    await t.finish(reply, pick=first, name="Вика")
+    assert_booked(t, d(28), {DARYA}, 1021, "12:00", "12:00")
+
+
+async def n06_change_of_mind_move_to_cancel(t: Talk) -> None:
+    reply = await t.say("можно перенести на другой день? хотя нет, не надо переносить, атмените лучше пжлст")
+    assert "Отменить" in reply, t.transcript
+    reply = await t.say("да")
+    assert "отменена" in reply, t.transcript
+    assert not t.alive(4002), t.transcript
+
+
+async def n07_no_move_cancel_in_the_move_step(t: Talk) -> None:
+    reply = await t.say("хочу перенести запись")
+    reply = await t.say("не переносить. отменить")
+    assert "Отменить" in reply and "перенести" not in reply.lower(), t.transcript
+    await t.say("да")
+    assert not t.alive(4002), t.transcript
+
+
+# --- 3. the service just priced is the one booked ---------------------------------------------------
+async def n08_priced_service_carries_into_booking(t: Talk) -> None:
+    reply = await t.say("сколько стоит педикюр?")
+    assert "2 800" in reply, t.transcript
+    reply = await t.say("да, давайте в пятницу с утреца")
+    assert "На какую услугу" not in reply and "Педикюр" in reply and "пт 27 ноября" in reply, t.transcript
+    await t.finish(reply, pick=first, name="Оля")
+    assert_booked(t, d(27), {MARINA}, 1013, "00:00", "11:59")
+
+
+# --- 4. a free time off the offered list ------------------------------------------------------------
+async def n09_free_time_off_the_list(t: Talk) -> None:
+    reply = await t.say("маникюр классический в пятницу")
+    lines = listed(reply)
+    assert lines and not any("13:00" in line for line in lines), t.transcript
+    reply = await t.say("а ровно в 13 нельзя?")
+    assert "Выберите, пожалуйста" not in reply and "13:00" in reply, t.transcript
+    await t.finish(reply, pick=first, name="Оля")
+    assert_booked(t, d(27), None, 1012, "13:00", "13:00")
+
+
+async def n10_around_one_pm(t: Talk) -> None:
+    await t.say("маникюр классический в пятницу")
+    reply = await t.say("а около часа дня?")
+    assert "13:00" in reply and "Выберите, пожалуйста" not in reply, t.transcript
+    await t.finish(reply, pick=first, name="Оля")
+    assert_booked(t, d(27), None, 1012, "13:00", "13:00")
+
+
+async def n11_shift_an_hour_later_colloquial(t: Talk) -> None:
+    reply = await t.say("а можно мою запись на часик попозже сдвинуть?")
+    assert "19:00" in reply, t.transcript
+    await t.finish(reply, pick=first, done=lambda: t.record(4002).start.hour != 18)
+    rec = t.record(4002)
+    assert rec.start.date() == d(25) and rec.start.hour == 19, t.transcript
+
+
+# --- 5. two services, two masters ------------------------------------------------------------------
+async def n12_two_services_two_masters(t: Talk) -> None:
+    reply = await t.say("хочу на стрижку к ане в пятницу в 2 и на маникюр классический в этот же день после стрижки")
+    assert "нельзя записаться онлайн" not in reply, t.transcript
+    assert "Анн" in reply, t.transcript
+    for _ in range(8):
+        low = reply.lower()
+        if len(t.new_records()) >= 2:
+            break
+        if NAME_ASK.search(low):
+            reply = await t.say("Лена")
+        elif listed(reply):
+            reply = await t.say("1")
+        elif "?" in reply:
+            reply = await t.say("да")
+        else:
+            break
+    recs = sorted(t.new_records(), key=lambda r: r.start)
+    assert len(recs) == 2, t.transcript
+    hair, nails = recs
+    assert hair.service_ids == [1001] and hair.staff_id == ANNA and hair.start.date() == d(27), t.transcript
+    assert hair.start.hour == 14, t.transcript
+    assert nails.service_ids == [1012] and nails.start.date() == d(27) and nails.start > hair.start, t.transcript
+
+
+# --- 6. a price question is no booking ---------------------------------------------------------------
+async def n13_extra_cost_question(t: Talk) -> None:
+    reply = await t.say("а снятие старого покрытия отдельно оплачивается?")
+    assert "500" in reply and not listed(reply), t.transcript
+    reply = await t.say("нет, я пока не записываюсь, просто спросила про цену снятия")
+    assert "время" not in reply.lower() or "пишите" in reply.lower(), t.transcript
+    assert not listed(reply), t.transcript
+
+
+async def n14_not_booking_ends_the_flow(t: Talk) -> None:
+    reply = await t.say("маникюр классический в пятницу")
+    assert listed(reply), t.transcript
+    reply = await t.say("я пока не записываюсь, просто спросила")
+    assert not listed(reply) and "Выберите" not in reply, t.transcript
+    reply = await t.say("спасибо")
+    assert "Выберите" not in reply, t.transcript
+
+
+SCENARIOS: list[tuple[Scenario, str]] = [
+    (n01_correction_at_the_name_prompt, "+79990000501"),
+    (n02_day_or_nonsense_at_the_name_prompt_is_no_name, "+79990000502"),
+    (n03_name_corrected_at_confirmation, "+79990000503"),
+    (n04_bare_name_after_ne_tak, "+79990000504"),
+    (n05_change_of_mind_day, "+79990000505"),
+    (n06_change_of_mind_move_to_cancel, SERGEY),
+    (n07_no_move_cancel_in_the_move_step, SERGEY),
+    (n08_priced_service_carries_into_booking, "+79990000508"),
+    (n09_free_time_off_the_list, "+79990000509"),
+    (n10_around_one_pm, "+79990000510"),
+    (n11_shift_an_hour_later_colloquial, SERGEY),
+    (n12_two_services_two_masters, "+79990000512"),
+    (n13_extra_cost_question, "+79990000513"),
+    (n14_not_booking_ends_the_flow, "+79990000514"),
+]
+
+
+@pytest.fixture
+async def app_chat(make_client: Any, clock: FakeClock) -> AsyncIterator[AppChat]:
+    if lookup_key("gateway.wiring.sessions", "INBOX") is None:
+        pytest.skip("the sessions engine is not wired")
+    client = await make_client(demo=True, yclients_rate_per_s=1000.0, yclients_max_attempts=1)
+    yield await AppChat.start(client, clock)
+
+
+@pytest.mark.parametrize(("scenario", "phone"), [pytest.param(fn, ph, id=fn.__name__) for fn, ph in SCENARIOS])
+async def test_dialogue(app_chat: AppChat, scenario: Scenario, phone: str) -> None:
+    talk = Talk(app_chat, phone, [])
+    try:
+        await scenario(talk)
+    finally:
+        print(f"--- {scenario.__name__}\n{talk.transcript}")
