@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import structlog
 
@@ -331,6 +331,10 @@ class Dialogue(VisitChanges):
             st.awaiting = "service"
             return [(note + " " if note else "") + texts.ask_service(cat, st.staff_id)]
         prefix = note
+        if st.flow == "book" and len(st.service_ids) > 1 and not texts.staff_for(cat, st.service_ids):
+            queued = self._queue_services(turn, st)  # no master does them all: one after another
+            if queued:
+                prefix = (prefix + " " if prefix else "") + queued
         if st.staff_id and st.flow == "book":
             masters = {m.id for m in texts.staff_for(cat, st.service_ids)}
             if st.staff_id not in masters:
@@ -357,6 +361,7 @@ class Dialogue(VisitChanges):
             only_staff=st.flow == "reschedule" or (st.strict_staff and st.staff_id is not None),
             own=self._own_visit(turn, st),
             exclude=tuple(st.exclude_staff),
+            not_before=time.fromisoformat(st.not_before) if st.not_before else None,
         )
         if query.day is not None and query.day < turn.today:
             st.date = None
@@ -388,6 +393,21 @@ class Dialogue(VisitChanges):
         st.awaiting = "slot"
         text = offers_text(cat, st, found, offers, turn.today)
         return [(prefix + " " if prefix else "") + text]
+
+    def _queue_services(self, turn: Turn, st: DialogueState) -> str | None:
+        """Services no one master does together, each bookable: book the named master's (else the first
+        named) now and queue the rest for right after it. Returns the note for the client, or None."""
+        cat = turn.catalog
+        if not all(texts.staff_for(cat, [s]) for s in st.service_ids):
+            return None
+        named = next((m for m in cat.staff if m.id == st.staff_id), None)
+        first = [s for s in st.service_ids if named is not None and s in named.service_ids]
+        if not first or not texts.staff_for(cat, first):
+            first = [st.service_ids[0]]
+        st.queued = [s for s in st.service_ids if s not in first] + [s for s in st.queued if s not in st.service_ids]
+        st.service_ids = first
+        return (f"Эти услуги делают разные мастера — запишу по очереди: сначала «{texts.services_title(cat, first)}», "
+                f"затем «{texts.services_title(cat, st.queued)}».")
 
     def _own_visit(self, turn: Turn, st: DialogueState) -> OwnVisit | None:
         """The visit being moved, so its own time does not hide overlapping new times."""
@@ -551,8 +571,18 @@ class Dialogue(VisitChanges):
             f"{texts.services_title(cat, offer.service_ids)}, мастер {texts.staff_name(cat, offer.staff_id)}, "
             f"{texts.day_label(date.fromisoformat(offer.date), turn.today)} в {offer.time}"
         )
+        queued = list(st.queued)
         st.reset_flow()
         st.last_done = f"Вы записаны: {summary}."
+        if queued:  # the next service right after this visit, the same day
+            durations = {s.id: s.duration_s or 0 for s in cat.services}
+            start = datetime.fromisoformat(f"{offer.date}T{offer.time}")
+            end = start + timedelta(seconds=sum(durations.get(i, 0) for i in offer.service_ids))
+            st.flow, st.service_ids, st.date = "book", queued, end.date().isoformat()
+            st.time = st.not_before = end.strftime("%H:%M")
+            following = await self._search(turn, st)
+            return [f"Готово! ✅ Вы записаны: {summary}.\n\nТеперь «{texts.services_title(cat, queued)}»: "
+                    + following[0]] + following[1:]
         address = f" Адрес: {cat.address}." if cat.address else ""
         return [(
             f"Готово! ✅ Вы записаны: {summary}.{address} Ждём вас в салоне {texts.salon_name(cat)}! "

@@ -40,6 +40,7 @@ class SlotQuery:
     only_staff: bool = False  # the asked master only: a move (PUT book_record keeps the master), or insisted
     own: OwnVisit | None = None  # rescheduling: the visit being moved (book_times counts it as busy)
     exclude: tuple[int, ...] = ()  # masters not to offer ("к другому мастеру", "не к Ане")
+    not_before: time | None = None  # on `day`: no start before this (a service after the one just booked)
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,9 @@ class SlotFinder:
             for s in slots:
                 slot = s if s.staff_id == staff_id else FreeSlot(staff_id, s.time, s.datetime_raw, s.seance_length_s)
                 if day == query.today and _minutes(slot.time) <= query.now_hm.hour * 60 + query.now_hm.minute:
+                    continue
+                nb = query.not_before
+                if nb is not None and day == query.day and _minutes(slot.time) < nb.hour * 60 + nb.minute:
                     continue
                 if _in_part(slot, query.part_of_day):
                     out.append(slot)

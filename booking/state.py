@@ -78,6 +78,7 @@ class DialogueState:
     last_done: str | None = None  # summary of the last finished action (answers a repeated "да")
     priced: list[int] = field(default_factory=list)  # the one service the last answer priced ("Записать вас?")
     queued: list[int] = field(default_factory=list)  # services to book next, after the one being booked
+    not_before: str | None = None  # HH:MM on `date`: a queued service starts after the visit just booked
 
     def reset_flow(self) -> None:
         """Forget the request in progress (keeps the client's name and the greeting)."""
@@ -115,5 +116,6 @@ class DialogueState:
             last_done=data.get("last_done"),
             priced=[int(x) for x in data.get("priced") or []],
             queued=[int(x) for x in data.get("queued") or []],
+            not_before=data.get("not_before"),
         )
         return state

@@ -139,24 +139,38 @@ async def n12_two_services_two_masters(t: Talk) -> None:
     reply = await t.say("хочу на стрижку к ане в пятницу в 2 и на маникюр классический в этот же день после стрижки")
     assert "нельзя записаться онлайн" not in reply, t.transcript
     assert "Анн" in reply, t.transcript
-    for _ in range(8):
-        low = reply.lower()
-        if len(t.new_records()) >= 2:
-            break
-        if NAME_ASK.search(low):
-            reply = await t.say("Лена")
-        elif listed(reply):
-            reply = await t.say("1")
-        elif "?" in reply:
-            reply = await t.say("да")
-        else:
-            break
+    await answer_all(t, reply, 2)
     recs = sorted(t.new_records(), key=lambda r: r.start)
     assert len(recs) == 2, t.transcript
     hair, nails = recs
     assert hair.service_ids == [1001] and hair.staff_id == ANNA and hair.start.date() == d(27), t.transcript
     assert hair.start.hour == 14, t.transcript
     assert nails.service_ids == [1012] and nails.start.date() == d(27) and nails.start > hair.start, t.transcript
+
+
+async def answer_all(t: Talk, reply: str, records: int) -> None:
+    """Give the name, pick the first offer and confirm until `records` new records exist."""
+    for _ in range(8):
+        if len(t.new_records()) >= records:
+            return
+        if NAME_ASK.search(reply.lower()):
+            reply = await t.say("Лена")
+        elif listed(reply):
+            reply = await t.say("1")
+        elif "?" in reply:
+            reply = await t.say("да")
+        else:
+            return
+
+
+async def n12b_two_services_no_master_named(t: Talk) -> None:
+    reply = await t.say("маникюр классический и женскую стрижку в четверг в 12")
+    assert "нельзя" not in reply and "отдельно" not in reply, t.transcript
+    await answer_all(t, reply, 2)
+    first_visit, second_visit = sorted(t.new_records(), key=lambda r: r.start)
+    assert {first_visit.service_ids[0], second_visit.service_ids[0]} == {1012, 1001}, t.transcript
+    assert first_visit.start.date() == second_visit.start.date() == d(26), t.transcript
+    assert first_visit.start.hour == 12 and second_visit.start > first_visit.start, t.transcript
 
 
 # --- 6. a price question is no booking ---------------------------------------------------------------
@@ -190,6 +204,7 @@ SCENARIOS: list[tuple[Scenario, str]] = [
     (n10_around_one_pm, "+79990000510"),
     (n11_shift_an_hour_later_colloquial, SERGEY),
     (n12_two_services_two_masters, "+79990000512"),
+    (n12b_two_services_no_master_named, "+79990000515"),
     (n13_extra_cost_question, "+79990000513"),
     (n14_not_booking_ends_the_flow, "+79990000514"),
 ]
