@@ -38,6 +38,7 @@ OFFER_TTL_S = 30 * 60  # an offer older than this is re-checked before booking
 log = structlog.get_logger(__name__)
 
 NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё\-]{1,30}( [A-Za-zА-Яа-яЁё\-]{2,30}){0,2}$")
+ASKS_WHERE_RE = re.compile(r"адрес|\bгде\b|добрать|доехать|найти|метро|парковк|телефон")
 NAME_PREFIX_RE = re.compile(r"^(меня зовут|зовут|это|я)\s+", re.IGNORECASE)
 
 
@@ -187,8 +188,20 @@ class Dialogue(VisitChanges):
     def _info(self, turn: Turn, st: DialogueState, u: Understanding) -> str:
         cat = turn.catalog
         in_flow = bool(st.flow and st.awaiting)
+        unknown = u.hints.get("unknown_services") or []
         if u.intent == "hours_address":
-            text = texts.hours_address(cat)
+            # "до скольки в воскресенье": that day's hours, not the whole card
+            day_text = texts.hours_on(cat, u.date, turn.today) if u.date and u.date >= turn.today else None
+            if day_text is None:
+                text = texts.hours_address(cat)
+            elif ASKS_WHERE_RE.search(turn.text.lower()):  # "где вы и до скольки в субботу": both
+                text = f"{texts.hours_address(cat)}\n{day_text}"
+            else:
+                text = day_text
+        elif unknown and not u.service_ids:  # "а ламинирование делаете?": no, and the nearest group
+            text = texts.not_offered(cat, unknown[0], [int(x) for x in u.hints.get("related_services") or []])
+            if not in_flow and len(u.hints.get("related_services") or []) == 1:
+                st.priced = [int(u.hints["related_services"][0])]
         elif u.intent == "prices":
             # "сколько стоит маникюр": every manicure the word may mean, not just the likeliest.
             ids = with_alternatives(u)

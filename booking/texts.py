@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from booking.model import CatalogService, CatalogStaff, SalonCatalog
@@ -221,3 +222,42 @@ def staff_for(catalog: SalonCatalog, service_ids: list[int]) -> list[CatalogStaf
 
 def when_was(starts_at: datetime, today: date) -> str:
     return f"{short_day(starts_at.date(), today)} в {starts_at.strftime('%H:%M')}"
+
+
+def not_offered(catalog: SalonCatalog, procedure: str, related: list[int]) -> str:
+    """ "К сожалению, ламинирование у нас не делают" and the nearest group (else the salon's groups)."""
+    head = f"К сожалению, {procedure} у нас не делают 😔"
+    by_id = {s.id: s for s in catalog.services}
+    lines = [f"• {by_id[i].title} — {price(by_id[i])}" for i in related if i in by_id]
+    if lines:
+        return head + " Из похожего есть:\n" + "\n".join(lines) + "\nЗаписать вас?"
+    cats = list(dict.fromkeys(s.category_title.lower() for s in catalog.services if s.category_title))
+    return head + (f" У нас есть: {', '.join(cats)}. Подсказать что-то из этого?" if cats else "")
+
+
+_DAY_SPEC = re.compile(r"(пн|вт|ср|чт|пт|сб|вс)(?:\s*[–—-]\s*(пн|вт|ср|чт|пт|сб|вс))?\s*:?\s*"
+                       r"(\d{1,2}[:.]\d{2})\s*[–—-]\s*(\d{1,2}[:.]\d{2})")
+
+
+def day_hours(schedule: str, day: date) -> tuple[str, str] | None:
+    """(opens, closes) of a weekday from a schedule line like "Пн–Сб 10:00–21:00, Вс 11:00–19:00";
+    None when the line does not say (then the whole line is quoted)."""
+    low = schedule.lower()
+    if re.search(r"ежедневно|без выходных", low):
+        m = re.search(r"(\d{1,2}[:.]\d{2})\s*[–—-]\s*(\d{1,2}[:.]\d{2})", low)
+        return (m.group(1).replace(".", ":"), m.group(2).replace(".", ":")) if m else None
+    for m in _DAY_SPEC.finditer(low):
+        first = WEEKDAYS.index(m.group(1))
+        last = WEEKDAYS.index(m.group(2)) if m.group(2) else first
+        if first <= day.weekday() <= last:
+            return m.group(3).replace(".", ":"), m.group(4).replace(".", ":")
+    return None
+
+
+def hours_on(catalog: SalonCatalog, day: date, today: date) -> str | None:
+    """ "В воскресенье (29 ноября) работаем с 11:00 до 19:00 🕒", or None when the schedule does not say."""
+    hours = day_hours(catalog.schedule, day) if catalog.schedule else None
+    if hours is None:
+        return None
+    when = on_day(day, today)
+    return f"{when[:1].upper()}{when[1:]} работаем с {hours[0]} до {hours[1]} 🕒"

@@ -100,6 +100,42 @@ def _said(u: Understanding) -> bool:
         "other", "decline", "confirm", "thanks", "greeting")
 
 
+# A procedure noun by its ending ("ламинирование", "шугаринг", "мезотерапия", "массаж").
+_PROCEDURE_WORD = re.compile(r"\w{3,}(?:ание|ение|ирование|ция|ии|ия|инг|аж|ин|екс)$")
+_NOT_PROCEDURE = frozenset({"услуга", "процедура", "запись", "время", "расписание", "мнение", "внимание",
+                            "решение", "отношение", "объявление", "предложение", "информация", "акция"})
+# Procedures salons often offer without naming a body part: the body part that leads to the nearest group.
+_PROCEDURE_BODY = {"ламинир": "бровей ресниц", "ботокс": "волос", "кератин": "волос", "пилинг": "лица",
+                   "мезотерап": "лица", "биоревитал": "лица", "шеллак": "ногтей", "маникюр": "ногтей"}
+
+
+def _unknown_procedure(tokens: list[str], skip: set[int], compiled: _Compiled, morph: Morph) -> str | None:
+    """The procedure a services question asks about that the catalog does not list, if any."""
+    for i, token in enumerate(tokens):
+        if i in skip or len(token) < 5 or not token.isalpha() or not _PROCEDURE_WORD.search(token):
+            continue
+        lemma = morph.lemma(token)
+        if lemma in _NOT_PROCEDURE or compiled.services.names_service(token):
+            continue
+        if morph.is_known(token) and morph.analyzer.parse(token)[0].tag.POS != "NOUN":
+            continue
+        return lemma
+    return None
+
+
+def _related_services(phrase: str, compiled: _Compiled) -> list[int]:
+    """The group nearest to a procedure the salon does not do: by the body part it names ("ламинирование
+    ресниц" -> lashes), else by the body part such a procedure is usually for."""
+    words = phrase.split()
+    body = next((b for stem, b in _PROCEDURE_BODY.items() if words[0].startswith(stem)), None)
+    for probe in ([*words[1:]], body.split() if body else []):
+        if probe:
+            group = compiled.categories.group(["для", *probe], set())
+            if group:
+                return group
+    return []
+
+
 _BOOK_STEMS = ("запиш", "записат", "записыв")
 _MOVE_STEMS = ("перенес", "перенос", "перезапис", "сдвин", "сдвиг", "передвин", "подвин", "поменя", "измени")
 
@@ -385,6 +421,14 @@ class NluEngine:
         if NOT_BOOKING.search(raw) and intent.intent not in ("human", "cancel", "reschedule", "my_records"):
             hints["not_booking"] = True  # "я пока не записываюсь, просто спросила про цену"
             intent = IntentResult("decline", 0.8)
+        if intent.intent in ("prices", "services") and not (service_match.service_ids or service_match.unknown):
+            procedure = _unknown_procedure(tokens, taken | staff_match.used_tokens, compiled, morph)
+            if procedure is not None:  # "а ламинирование делаете?": a procedure the salon does not list
+                hints["unknown_services"] = [procedure]
+        if hints.get("unknown_services") and not service_match.service_ids:
+            related = _related_services(hints["unknown_services"][0], compiled)
+            if related:
+                hints["related_services"] = related
         service_ids = list(service_match.service_ids)
         if intent.intent in ("prices", "services") and not service_match.unknown:
             group = compiled.categories.group(tokens, taken | staff_match.used_tokens)

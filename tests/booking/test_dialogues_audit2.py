@@ -191,6 +191,22 @@ async def n14_not_booking_ends_the_flow(t: Talk) -> None:
     assert "Выберите" not in reply, t.transcript
 
 
+# --- 7. a service the salon does not have; one day's hours -----------------------------------------------
+async def n15_service_not_offered(t: Talk) -> None:
+    reply = await t.say("а ламинирование делаете?")
+    assert "ламинирование у нас не делают" in reply and "Коррекция бровей" in reply, t.transcript
+    assert "Стрижка" not in reply and "Маникюр" not in reply, t.transcript  # not the whole menu
+    reply = await t.say("а шугаринг есть?")
+    assert "шугаринг у нас не делают" in reply and "Маникюр" not in reply, t.transcript
+
+
+async def n16_hours_of_one_day(t: Talk) -> None:
+    reply = await t.say("до скольки в воскресенье")
+    assert "с 11:00 до 19:00" in reply and "Пн–Сб" not in reply, t.transcript
+    reply = await t.say("а завтра во сколько открываетесь?")
+    assert "с 10:00 до 21:00" in reply, t.transcript
+
+
 SCENARIOS: list[tuple[Scenario, str]] = [
     (n01_correction_at_the_name_prompt, "+79990000501"),
     (n02_day_or_nonsense_at_the_name_prompt_is_no_name, "+79990000502"),
@@ -207,6 +223,8 @@ SCENARIOS: list[tuple[Scenario, str]] = [
     (n12b_two_services_no_master_named, "+79990000515"),
     (n13_extra_cost_question, "+79990000513"),
     (n14_not_booking_ends_the_flow, "+79990000514"),
+    (n15_service_not_offered, "+79990000516"),
+    (n16_hours_of_one_day, "+79990000517"),
 ]
 
 
