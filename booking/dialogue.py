@@ -199,7 +199,8 @@ class Dialogue(VisitChanges):
             else:
                 text = day_text
         elif unknown and not u.service_ids:  # "а ламинирование делаете?": no, and the nearest group
-            text = texts.not_offered(cat, unknown[0], [int(x) for x in u.hints.get("related_services") or []])
+            what = u.hints.get("unknown_genitive") or unknown[0]
+            text = texts.not_offered(cat, what, [int(x) for x in u.hints.get("related_services") or []])
             if not in_flow and len(u.hints.get("related_services") or []) == 1:
                 st.priced = [int(u.hints["related_services"][0])]
         elif u.intent == "prices":

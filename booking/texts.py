@@ -224,9 +224,9 @@ def when_was(starts_at: datetime, today: date) -> str:
     return f"{short_day(starts_at.date(), today)} в {starts_at.strftime('%H:%M')}"
 
 
-def not_offered(catalog: SalonCatalog, procedure: str, related: list[int]) -> str:
-    """ "К сожалению, ламинирование у нас не делают" and the nearest group (else the salon's groups)."""
-    head = f"К сожалению, {procedure} у нас не делают 😔"
+def not_offered(catalog: SalonCatalog, procedure_genitive: str, related: list[int]) -> str:
+    """ "К сожалению, ламинирования у нас нет" and the nearest group (else the salon's groups)."""
+    head = f"К сожалению, {procedure_genitive} у нас нет 😔"
     by_id = {s.id: s for s in catalog.services}
     lines = [f"• {by_id[i].title} — {price(by_id[i])}" for i in related if i in by_id]
     if lines:

@@ -18,7 +18,15 @@ was named: "к барберу", "к косметологу"; no staff_id is set 
 сразу после маникюра" — the new visit follows the client's visit of these services),
 ``removed_services`` (ids the client takes back: "не стрижку, а укладку", "без стрижки", "маникюр не
 нужен"; they are not in ``service_ids``), ``other_staff`` (True: "к другому мастеру"), ``insist_staff``
-(True: "именно к Марине", "только к Ане"), ``nearest`` (True: "когда ближайшее окошко", no day said).
+(True: "именно к Марине", "только к Ане"), ``nearest`` (True: "когда ближайшее окошко", no day said),
+``not_booking`` (True: "я пока не записываюсь", "просто спросила"; the intent is decline),
+``related_services`` (ids of the group nearest to an ``unknown_services`` procedure: "ламинирование" ->
+brows and lashes).
+
+A change of mind inside one message ("в среду.. хотя нет, лучше в субботу", "перенести? хотя нет,
+отмените", "в 10, или нет, лучше в 12") is read clause by clause: the later clause's slots and intent
+win for what it names (engine.py). When the dialogue asks the client's name, a day, time or service
+word is never taken as the name ("нет, в субботу! в 12" is a correction).
 
 Slot rules are documented in the modules: dates.py (weekdays, weekends, DD.MM), times.py (hours,
 and when ``part_of_day`` is set: only when a part of day is named and no exact time is given),

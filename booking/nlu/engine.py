@@ -72,7 +72,7 @@ _CHANGE_OF_MIND = re.compile(
     re.IGNORECASE,
 )
 # "не так, Ксения", "нет, Ольга": at a confirmation, the client's name corrected.
-_NAME_FIX = re.compile(r"^(?:нет|не\s+так|неправильно|неверно|не\s+верно|ошибка)\s+(?:я\s+)?(\w+)$")
+_NAME_FIX = re.compile(r"^(?:не\s+так|неправильно|неверно|не\s+верно|ошибка)\s+(?:я\s+)?(\w+)$")
 _STRONG_INTENTS = ("cancel", "reschedule", "human", "prices", "services", "hours_address", "my_records")
 
 
@@ -101,7 +101,7 @@ def _said(u: Understanding) -> bool:
 
 
 # A procedure noun by its ending ("ламинирование", "шугаринг", "мезотерапия", "массаж").
-_PROCEDURE_WORD = re.compile(r"\w{3,}(?:ание|ение|ирование|ция|ии|ия|инг|аж|ин|екс)$")
+_PROCEDURE_WORD = re.compile(r"\w{3,}(?:ание|ение|ирование|ция|ии|ия|ию|инг|аж|ин|екс)$")
 _NOT_PROCEDURE = frozenset({"услуга", "процедура", "запись", "время", "расписание", "мнение", "внимание",
                             "решение", "отношение", "объявление", "предложение", "информация", "акция"})
 # Procedures salons often offer without naming a body part: the body part that leads to the nearest group.
@@ -121,6 +121,14 @@ def _unknown_procedure(tokens: list[str], skip: set[int], compiled: _Compiled, m
             continue
         return lemma
     return None
+
+
+def _genitive(phrase: str, morph: Morph) -> str:
+    """ "ламинирование ресниц" -> "ламинирования ресниц" (for "у нас нет"); the phrase when it cannot."""
+    head, *rest = phrase.split()
+    parse = morph.analyzer.parse(head)[0]
+    form = parse.inflect({"gent"}) if parse.tag.POS == "NOUN" else None
+    return " ".join([form.word if form is not None else head, *rest])
 
 
 def _related_services(phrase: str, compiled: _Compiled) -> list[int]:
@@ -421,14 +429,17 @@ class NluEngine:
         if NOT_BOOKING.search(raw) and intent.intent not in ("human", "cancel", "reschedule", "my_records"):
             hints["not_booking"] = True  # "я пока не записываюсь, просто спросила про цену"
             intent = IntentResult("decline", 0.8)
-        if intent.intent in ("prices", "services") and not (service_match.service_ids or service_match.unknown):
+        if (intent.intent in ("prices", "services") and not (service_match.service_ids or service_match.unknown)
+                and not compiled.categories.group(tokens, taken | staff_match.used_tokens)):
             procedure = _unknown_procedure(tokens, taken | staff_match.used_tokens, compiled, morph)
             if procedure is not None:  # "а ламинирование делаете?": a procedure the salon does not list
                 hints["unknown_services"] = [procedure]
         if hints.get("unknown_services") and not service_match.service_ids:
-            related = _related_services(hints["unknown_services"][0], compiled)
+            phrase = hints["unknown_services"][0]
+            related = _related_services(phrase, compiled)
             if related:
                 hints["related_services"] = related
+            hints["unknown_genitive"] = _genitive(phrase, morph)
         service_ids = list(service_match.service_ids)
         if intent.intent in ("prices", "services") and not service_match.unknown:
             group = compiled.categories.group(tokens, taken | staff_match.used_tokens)
