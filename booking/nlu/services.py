@@ -278,6 +278,7 @@ class ServiceMatcher:
                 continue
             for lemma in self._canonical(token):
                 found.setdefault(lemma, set()).add(i)
+        _drop_removed_coating(found)
         unknown = self._drop_unknown_procedures(tokens, found)
         unknown += self._drop_other_body_part(tokens, found)
         if without:  # "маникюр без покрытия" is the classic one
@@ -416,6 +417,18 @@ _FILLER_WORDS = frozenset(
     {"мне", "нам", "уже", "пока", "тогда", "наверное", "все-таки", "вообще", "совсем", "же"}
 )
 _COATING_LEMMAS = frozenset({"покрытие", "гель-лак"})
+
+
+def _drop_removed_coating(found: dict[str, set[int]]) -> None:
+    """ "снятие старого покрытия", "снять гель-лак": the coating is what is removed, not a new one asked
+    for (unless a coating is also said apart from the removal: "снять и сделать новое гель лак")."""
+    removal = found.get("снятие")
+    if not removal:
+        return
+    coating = set().union(*(found.get(lemma, set()) for lemma in _COATING_LEMMAS))
+    if coating and all(any(0 < i - r <= 3 for r in removal) for i in coating):
+        for lemma in _COATING_LEMMAS:
+            found.pop(lemma, None)
 _PREPOSITIONS = frozenset({"на", "в", "во", "к", "ко", "у"})
 _JOINERS = frozenset({"и", "с", "со"})  # "без стрижки и укладки"
 

@@ -176,7 +176,7 @@ async def n12b_two_services_no_master_named(t: Talk) -> None:
 # --- 6. a price question is no booking ---------------------------------------------------------------
 async def n13_extra_cost_question(t: Talk) -> None:
     reply = await t.say("а снятие старого покрытия отдельно оплачивается?")
-    assert "500" in reply and not listed(reply), t.transcript
+    assert "Снятие гель-лака — 500" in reply and "Маникюр с покрытием" not in reply and not listed(reply), t.transcript
     reply = await t.say("нет, я пока не записываюсь, просто спросила про цену снятия")
     assert "время" not in reply.lower() or "пишите" in reply.lower(), t.transcript
     assert not listed(reply), t.transcript
