@@ -209,8 +209,10 @@ class Dialogue(VisitChanges):
             if not ids and in_flow:  # "а сколько стоит?" mid-booking: the service being booked
                 ids = list(st.service_ids)
             text = texts.price_list(cat, ids, ask=not in_flow)
-            if not in_flow and len(ids) == 1:
-                st.priced = list(ids)  # "Записать вас?" -> "да, в пятницу": this service
+            if not in_flow and len(u.service_ids) == 1:
+                # "Записать вас?" -> "да, в пятницу": the service asked about (of a bare "маникюр" priced
+                # with its alternatives, the NLU's typical one)
+                st.priced = list(u.service_ids)
         elif u.service_ids:  # "сколько длится педикюр": that service's price and duration
             text = texts.price_list(cat, with_alternatives(u), ask=not in_flow)
         else:
@@ -522,8 +524,8 @@ class Dialogue(VisitChanges):
         return [self._confirm_text(turn, st)]
 
     def _declined(self, turn: Turn, st: DialogueState) -> list[str]:
-        if st.flow == "cancel":
-            st.reset_flow()
+        if st.flow == "cancel" or (st.flow == "reschedule" and st.awaiting == "when"):
+            st.reset_flow()  # "нет, не надо переносить" before any new time was offered
             return ["Хорошо, запись остаётся в силе 👍"]
         st.chosen = None
         st.offers = []

@@ -324,6 +324,8 @@ class NluEngine:
             cut = marks[-1]
             head_text, tail_text = text[: cut.start()], text[cut.end():]
             tail = self._understand(tail_text, now, catalog, context)
+            if tail.intent == "decline" and not _said(tail):
+                return tail  # "перенести? или нет, не надо": the request is taken back
             if _said(tail):
                 head = self._understand(head_text, now, catalog, context)
                 return _later_wins(head, tail) if _said(head) else tail

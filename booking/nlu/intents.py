@@ -178,6 +178,9 @@ NOT_BOOKING = re.compile(
 )
 
 
+_OR_NOT_ASKED = re.compile(r"\bили\s+нет\s*(?:\?|$)")
+
+
 @dataclass(frozen=True)
 class IntentResult:
     intent: str
@@ -193,6 +196,7 @@ def classify(
     context: dict[str, object] | None = None,
 ) -> IntentResult:
     """The intent of one message (see the module docstring for the order)."""
+    raw = _OR_NOT_ASKED.sub(" ", raw).strip()  # "есть окошко в пятницу или нет?": a question, no "нет"
     if _HUMAN.search(raw):
         return IntentResult("human", 0.9)
     expecting = (context or {}).get("expecting")
@@ -208,6 +212,8 @@ def classify(
     cancel = _CANCEL.search(lemmas)
     if move and cancel and _SELF_REBOOK.search(raw):
         move = None  # "отмените, перезапишусь позже сама"
+    if move and (_NO_MOVE.search(raw) or re.search(r"\bпередумал\w*\s+(?:\w+\s+)?перен", raw)):
+        move = None  # "нет, не надо переносить", "передумала переносить": no move (a decline below)
     # While times are being offered, "а другое время есть?" asks for more times, not a move.
     if move and not (expecting in ("slot", "when") and not _MOVE_VERB.search(raw)):
         return IntentResult("reschedule", 0.9)

@@ -97,6 +97,13 @@ async def n07_no_move_cancel_in_the_move_step(t: Talk) -> None:
     assert not t.alive(4002), t.transcript
 
 
+async def n07b_no_move_keeps_the_visit(t: Talk) -> None:
+    await t.say("хочу перенести запись")
+    reply = await t.say("нет, не надо переносить")
+    assert "остаётся в силе" in reply and "перенести?" not in reply, t.transcript
+    assert t.alive(4002) and t.record(4002).start.hour == 18, t.transcript
+
+
 # --- 3. the service just priced is the one booked ---------------------------------------------------
 async def n08_priced_service_carries_into_booking(t: Talk) -> None:
     reply = await t.say("сколько стоит педикюр?")
@@ -105,6 +112,13 @@ async def n08_priced_service_carries_into_booking(t: Talk) -> None:
     assert "На какую услугу" not in reply and "Педикюр" in reply and "пт 27 ноября" in reply, t.transcript
     await t.finish(reply, pick=first, name="Оля")
     assert_booked(t, d(27), {MARINA}, 1013, "00:00", "11:59")
+
+
+async def n08b_bare_yes_after_a_price_of_alternatives(t: Talk) -> None:
+    reply = await t.say("а сколько стоит маникюр?")
+    assert "Маникюр классический" in reply and "Записать" in reply, t.transcript
+    reply = await t.say("да")
+    assert "Чем могу помочь" not in reply and "«Маникюр классический»" in reply and listed(reply), t.transcript
 
 
 # --- 4. a free time off the offered list ------------------------------------------------------------
@@ -215,7 +229,9 @@ SCENARIOS: list[tuple[Scenario, str]] = [
     (n05_change_of_mind_day, "+79990000505"),
     (n06_change_of_mind_move_to_cancel, SERGEY),
     (n07_no_move_cancel_in_the_move_step, SERGEY),
+    (n07b_no_move_keeps_the_visit, SERGEY),
     (n08_priced_service_carries_into_booking, "+79990000508"),
+    (n08b_bare_yes_after_a_price_of_alternatives, "+79990000518"),
     (n09_free_time_off_the_list, "+79990000509"),
     (n10_around_one_pm, "+79990000510"),
     (n11_shift_an_hour_later_colloquial, SERGEY),
