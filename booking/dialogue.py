@@ -266,8 +266,10 @@ class Dialogue(VisitChanges):
         removed = {int(x) for x in u.hints.get("removed_services") or []}
         if u.service_ids:
             st.service_ids = list(dict.fromkeys(u.service_ids))
+            st.queued = []  # services named anew: the search splits them again if it must
         elif removed:  # "стрижку не надо": the rest stays
             st.service_ids = [s for s in st.service_ids if s not in removed]
+            st.queued = [s for s in st.queued if s not in removed]
         if u.staff_id:
             st.staff_id = u.staff_id
             st.exclude_staff = [x for x in st.exclude_staff if x != u.staff_id]

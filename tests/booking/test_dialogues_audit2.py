@@ -187,6 +187,16 @@ async def n12b_two_services_no_master_named(t: Talk) -> None:
     assert first_visit.start.hour == 12 and second_visit.start > first_visit.start, t.transcript
 
 
+async def n12c_second_service_dropped_midway(t: Talk) -> None:
+    reply = await t.say("маникюр классический и женскую стрижку в четверг в 12")
+    assert "по очереди" in reply, t.transcript
+    reply = await t.say("нет, давайте только стрижку")
+    await answer_all(t, reply, 1)
+    assert "Теперь" not in t.transcript, t.transcript
+    [rec] = t.new_records()
+    assert rec.service_ids == [1001], t.transcript
+
+
 # --- 6. a price question is no booking ---------------------------------------------------------------
 async def n13_extra_cost_question(t: Talk) -> None:
     reply = await t.say("а снятие старого покрытия отдельно оплачивается?")
@@ -237,6 +247,7 @@ SCENARIOS: list[tuple[Scenario, str]] = [
     (n11_shift_an_hour_later_colloquial, SERGEY),
     (n12_two_services_two_masters, "+79990000512"),
     (n12b_two_services_no_master_named, "+79990000515"),
+    (n12c_second_service_dropped_midway, "+79990000519"),
     (n13_extra_cost_question, "+79990000513"),
     (n14_not_booking_ends_the_flow, "+79990000514"),
     (n15_service_not_offered, "+79990000516"),
