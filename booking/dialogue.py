@@ -18,6 +18,7 @@ from booking.actions import AlreadyInProgress, BookingActions
 from booking.asks import asks_to_book_too, asks_who, refers_to_own_visit, with_alternatives
 from booking.changes import ORDINALS, UNAVAILABLE, VisitChanges
 from booking.model import Understanding
+from booking.names import as_written, guess_name
 from booking.offers import offers_text
 from booking.ports import (
     BookingError,
@@ -37,9 +38,7 @@ OFFER_TTL_S = 30 * 60  # an offer older than this is re-checked before booking
 
 log = structlog.get_logger(__name__)
 
-NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁё][A-Za-zА-Яа-яЁё\-]{1,30}( [A-Za-zА-Яа-яЁё\-]{2,30}){0,2}$")
 ASKS_WHERE_RE = re.compile(r"адрес|\bгде\b|добрать|доехать|найти|метро|парковк|телефон")
-NAME_PREFIX_RE = re.compile(r"^(меня зовут|зовут|это|я)\s+", re.IGNORECASE)
 
 
 class Dialogue(VisitChanges):
@@ -55,7 +54,7 @@ class Dialogue(VisitChanges):
         """Advance the conversation by one client turn; returns the replies to send."""
         first_contact = not st.greeted
         if first_contact and not st.client_name and u.intent != "human":
-            st.client_name = _as_written(u.client_name, turn.text) or await self._known_name(turn)
+            st.client_name = as_written(u.client_name, turn.text) or await self._known_name(turn)
         replies = await self._step(turn, st, u)
         st.greeted = True
         if first_contact and replies:
@@ -92,7 +91,7 @@ class Dialogue(VisitChanges):
         spoken_slots = bool(u.service_ids or u.date or u.time or u.part_of_day or u.staff_id)
         if (u.client_name and st.awaiting == "confirm" and st.flow == "book" and st.chosen is not None
                 and not spoken_slots and intent in ("other", "decline", "confirm")):
-            st.client_name = _as_written(u.client_name, turn.text)  # "не так, меня зовут Артём"
+            st.client_name = as_written(u.client_name, turn.text)  # "не так, меня зовут Артём"
             return [self._confirm_text(turn, st)]
         shift = u.hints.get("shift_min")
         if shift and intent in ("book", "other", "confirm", "reschedule") and not (u.time or u.service_ids):
@@ -320,7 +319,7 @@ class Dialogue(VisitChanges):
             st.strict_staff = bool(u.hints.get("insist_staff")) or again
         self._merge(st, u)
         if u.client_name and not st.client_name:
-            st.client_name = _as_written(u.client_name, turn.text)
+            st.client_name = as_written(u.client_name, turn.text)
         if u.hints.get("after_services") and not u.time:
             await self._after_own_visit(turn, st, {int(x) for x in u.hints["after_services"]})
         return await self._search(turn, st)
@@ -518,7 +517,7 @@ class Dialogue(VisitChanges):
         )
 
     async def _got_name(self, turn: Turn, st: DialogueState, u: Understanding) -> list[str]:
-        name = _as_written(u.client_name, turn.text) or (_guess_name(turn.text) if u.intent == "other" else None)
+        name = as_written(u.client_name, turn.text) or (guess_name(turn.text) if u.intent == "other" else None)
         if not name:
             return ["Напишите, пожалуйста, ваше имя — например, «Анна» 🙂"]
         st.client_name = name
@@ -606,32 +605,3 @@ class Dialogue(VisitChanges):
             f"Готово! ✅ Вы записаны: {summary}.{address} Ждём вас в салоне {texts.salon_name(cat)}! "
             "Если планы изменятся — напишите, перенесу или отменю."
         )]
-
-
-# Words of an answer that is no name ("не знаю", "а зачем?", "можно без имени").
-NOT_NAME_WORDS = frozenset({
-    "не", "нет", "да", "а", "зачем", "знаю", "можно", "нельзя", "без", "имени", "имя", "хочу", "надо", "нужно",
-    "что", "как", "почему", "какое", "какая", "ладно", "ок", "хорошо", "спасибо", "пока", "лучше",
-})
-
-
-def _as_written(name: str | None, text: str) -> str | None:
-    """The NLU's name (ё folded) spelt as the client wrote it: "Артём", not "Артем"."""
-    if not name:
-        return name
-    written = {w.lower().replace("ё", "е"): w for w in re.findall(r"[A-Za-zА-Яа-яЁё\-]+", text)}
-    parts = []
-    for part in name.split():
-        original = written.get(part.lower())
-        parts.append(original[:1].upper() + original[1:].lower() if original and "ё" in original.lower() else part)
-    return " ".join(parts)
-
-
-def _guess_name(text: str) -> str | None:
-    """A client's answer to "как вас зовут?" taken as a name when it looks like one (never a day, time or
-    service word: the NLU read those, and the dialogue applies them as a correction)."""
-    cleaned = NAME_PREFIX_RE.sub("", text.strip().splitlines()[-1].strip() if text.strip() else "")
-    cleaned = re.sub(r"[^\w\s\-]", "", cleaned).strip()
-    if not cleaned or not NAME_RE.match(cleaned) or NOT_NAME_WORDS & set(cleaned.lower().split()):
-        return None
-    return " ".join(w[:1].upper() + w[1:] for w in cleaned.split())
