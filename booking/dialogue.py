@@ -15,7 +15,8 @@ import structlog
 
 from booking import texts
 from booking.actions import AlreadyInProgress, BookingActions
-from booking.asks import asks_to_book_too, asks_who, refers_to_own_visit, with_alternatives
+from booking.answers import InfoAnswers
+from booking.asks import asks_to_book_too, asks_who, refers_to_own_visit
 from booking.changes import ORDINALS, UNAVAILABLE, VisitChanges
 from booking.model import Understanding
 from booking.names import as_written, guess_name
@@ -29,7 +30,7 @@ from booking.ports import (
     SlotTaken,
 )
 from booking.slots import OwnVisit, SlotFinder, SlotQuery
-from booking.state import DialogueState, Offer, RecordRef
+from booking.state import DialogueState, Offer
 from booking.turn import Turn
 
 __all__ = ["Dialogue", "Turn"]
@@ -38,10 +39,7 @@ OFFER_TTL_S = 30 * 60  # an offer older than this is re-checked before booking
 
 log = structlog.get_logger(__name__)
 
-ASKS_WHERE_RE = re.compile(r"адрес|\bгде\b|добрать|доехать|найти|метро|парковк|телефон")
-
-
-class Dialogue(VisitChanges):
+class Dialogue(InfoAnswers, VisitChanges):
     """The rule engine's dialogue policy over the booking actions."""
 
     def __init__(self, actions: BookingActions, finder: SlotFinder, handoff: Handoff | None = None) -> None:
@@ -184,42 +182,6 @@ class Dialogue(VisitChanges):
         return [texts.help_text(cat)]
 
     # --- information ---------------------------------------------------------------------
-    def _info(self, turn: Turn, st: DialogueState, u: Understanding) -> str:
-        cat = turn.catalog
-        in_flow = bool(st.flow and st.awaiting)
-        unknown = u.hints.get("unknown_services") or []
-        if u.intent == "hours_address":
-            # "до скольки в воскресенье": that day's hours, not the whole card
-            day_text = texts.hours_on(cat, u.date, turn.today) if u.date and u.date >= turn.today else None
-            if day_text is None:
-                text = texts.hours_address(cat)
-            elif ASKS_WHERE_RE.search(turn.text.lower()):  # "где вы и до скольки в субботу": both
-                text = f"{texts.hours_address(cat)}\n{day_text}"
-            else:
-                text = day_text
-        elif unknown and not u.service_ids:  # "а ламинирование делаете?": no, and the nearest group
-            what = u.hints.get("unknown_genitive") or unknown[0]
-            text = texts.not_offered(cat, what, [int(x) for x in u.hints.get("related_services") or []])
-            if not in_flow and len(u.hints.get("related_services") or []) == 1:
-                st.priced = [int(u.hints["related_services"][0])]
-        elif u.intent == "prices":
-            # "сколько стоит маникюр": every manicure the word may mean, not just the likeliest.
-            ids = with_alternatives(u)
-            if not ids and in_flow:  # "а сколько стоит?" mid-booking: the service being booked
-                ids = list(st.service_ids)
-            text = texts.price_list(cat, ids, ask=not in_flow)
-            if not in_flow and len(u.service_ids) == 1:
-                # "Записать вас?" -> "да, в пятницу": the service asked about (of a bare "маникюр" priced
-                # with its alternatives, the NLU's typical one)
-                st.priced = list(u.service_ids)
-        elif u.service_ids:  # "сколько длится педикюр": that service's price and duration
-            text = texts.price_list(cat, with_alternatives(u), ask=not in_flow)
-        else:
-            text = texts.services_list(cat, with_prices=True, ask=not in_flow)
-        if in_flow:
-            text += "\n\n" + self._reprompt(turn, st)
-        return text
-
     async def _shift(self, turn: Turn, st: DialogueState, u: Understanding, shift_min: int) -> list[str] | None:
         """ "А можно на час позже?" about the time being booked or moved; None when there is none."""
         if st.flow == "book" and (st.chosen is not None or st.time):
@@ -236,29 +198,6 @@ class Dialogue(VisitChanges):
             self._apply_same_time(turn, st)
             return await self._search(turn, st)
         return None
-
-    def _who_does(self, turn: Turn, st: DialogueState, u: Understanding) -> str:
-        """ "Кто у вас делает маникюр?": the masters of each service the words may mean."""
-        text = texts.masters_list(turn.catalog, with_alternatives(u), ask=not (st.flow and st.awaiting))
-        if st.flow and st.awaiting:
-            text += "\n\n" + self._reprompt(turn, st)
-        return text
-
-    async def _my_records(self, turn: Turn) -> str:
-        try:
-            records = await self.actions.client_records(turn.salon, turn.phone, turn.now)
-        except BookingError:  # down, or the salon's records are closed to the partner token
-            return "Извините, не получилось открыть ваши записи — система записи не отвечает. Попробуйте чуть позже 🙏"
-        if not records:
-            return "У вас нет предстоящих записей. Хотите записаться?"
-        lines = ["Ваши записи:"] + [f"• {self._record_line(turn, r)}" for r in records]
-        return "\n".join(lines)
-
-    def _record_line(self, turn: Turn, r: RecordRef) -> str:
-        cat = turn.catalog
-        starts = datetime.fromisoformat(r.starts_at).astimezone(turn.local_now.tzinfo)
-        who = f", {texts.staff_name(cat, r.staff_id)}" if r.staff_id else ""
-        return f"{texts.when_was(starts, turn.today)} — {texts.services_title(cat, r.service_ids)}{who}"
 
     # --- booking -------------------------------------------------------------------------
     def _merge(self, st: DialogueState, u: Understanding) -> None:
