@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
@@ -18,11 +18,21 @@ from booking.slots import SlotFinder
 from booking.store import BookingStore
 from gateway.clock import FakeClock
 from tests.booking.fakes import FakeHandoff, FakeYClients, demo_data
+from tests.booking.simchat import AppChat, lookup_key
 
 if TYPE_CHECKING:
     from booking.adapters import LiveSalonDirectory, SyncBookingApi
     from sync.client import YClientsClient
     from sync.sandbox import Sandbox
+
+
+@pytest.fixture
+async def app_chat(make_client: Any, clock: FakeClock) -> AsyncIterator[AppChat]:
+    """The whole app in demo mode, driven as a client's phone through the simulator API."""
+    if lookup_key("gateway.wiring.sessions", "INBOX") is None:
+        pytest.skip("the sessions engine is not wired")
+    client = await make_client(demo=True, yclients_rate_per_s=1000.0, yclients_max_attempts=1)
+    yield await AppChat.start(client, clock)
 
 
 async def add_company(pool: asyncpg.Pool, salon_id: int = 962302, title: str = "Лаванда") -> int:

@@ -10,13 +10,9 @@ Clock: Mon 2026-11-23 10:00 Moscow. Fixture records (see test_dialogues_independ
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
 
-from gateway.clock import FakeClock
-from tests.booking.simchat import AppChat, lookup_key
+from tests.booking.simchat import AppChat
 from tests.booking.test_dialogues_independent import (
     LIST_LINE,
     NAME_ASK,
@@ -29,6 +25,7 @@ from tests.booking.test_dialogues_independent import (
     d,
     first,
     moved,
+    play,
 )
 
 IGOR, OLGA, MARINA, KATYA = 2007, 2002, 2003, 2004
@@ -207,18 +204,6 @@ SCENARIOS: list[tuple[Scenario, str]] = [
 ]
 
 
-@pytest.fixture
-async def app_chat(make_client: Any, clock: FakeClock) -> AsyncIterator[AppChat]:
-    if lookup_key("gateway.wiring.sessions", "INBOX") is None:
-        pytest.skip("the sessions engine is not wired")
-    client = await make_client(demo=True, yclients_rate_per_s=1000.0, yclients_max_attempts=1)
-    yield await AppChat.start(client, clock)
-
-
 @pytest.mark.parametrize(("scenario", "phone"), [pytest.param(fn, ph, id=fn.__name__) for fn, ph in SCENARIOS])
 async def test_dialogue(app_chat: AppChat, scenario: Scenario, phone: str) -> None:
-    talk = Talk(app_chat, phone, [])
-    try:
-        await scenario(talk)
-    finally:
-        print(f"--- {scenario.__name__}\n{talk.transcript}")
+    await play(app_chat, scenario, phone)

@@ -16,15 +16,14 @@ Pass rate: see PASS_RATE below (phase 1 = unseen, before reading booking/).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import pytest
 
-from gateway.clock import FakeClock
-from tests.booking.simchat import AppChat, lookup_key
+from tests.booking.simchat import AppChat
 
 PASS_RATE = """
 phase 1 (unseen, bot untouched): 26/30 = 86.7% -- bookings 13/14 (b14 on a quality check: the
@@ -403,18 +402,15 @@ def _params() -> list[Any]:
     return out
 
 
-@pytest.fixture
-async def app_chat(make_client: Any, clock: FakeClock) -> AsyncIterator[AppChat]:
-    if lookup_key("gateway.wiring.sessions", "INBOX") is None:
-        pytest.skip("the sessions engine is not wired")
-    client = await make_client(demo=True, yclients_rate_per_s=1000.0, yclients_max_attempts=1)
-    yield await AppChat.start(client, clock)
-
-
-@pytest.mark.parametrize(("scenario", "phone"), _params())
-async def test_dialogue(app_chat: AppChat, scenario: Scenario, phone: str) -> None:
-    talk = Talk(app_chat, phone, [])
+async def play(chat: AppChat, scenario: Scenario, phone: str) -> None:
+    """Run one scenario as the client `phone`; the transcript is printed (shown when it fails)."""
+    talk = Talk(chat, phone, [])
     try:
         await scenario(talk)
     finally:
         print(f"--- {scenario.__name__}\n{talk.transcript}")
+
+
+@pytest.mark.parametrize(("scenario", "phone"), _params())
+async def test_dialogue(app_chat: AppChat, scenario: Scenario, phone: str) -> None:
+    await play(app_chat, scenario, phone)

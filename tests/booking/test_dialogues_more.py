@@ -14,13 +14,11 @@ Clock: Mon 2026-11-23 10:00 Moscow (fixture records: see test_dialogues_independ
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from gateway.clock import FakeClock
-from tests.booking.simchat import AppChat, lookup_key
+from tests.booking.simchat import AppChat
 from tests.booking.test_dialogues_independent import (
     ELENA,
     NAME_ASK,
@@ -35,6 +33,7 @@ from tests.booking.test_dialogues_independent import (
     first,
     moved,
     offered_times,
+    play,
     second,
 )
 
@@ -300,18 +299,6 @@ def _params() -> list[Any]:
     return out
 
 
-@pytest.fixture
-async def app_chat(make_client: Any, clock: FakeClock) -> AsyncIterator[AppChat]:
-    if lookup_key("gateway.wiring.sessions", "INBOX") is None:
-        pytest.skip("the sessions engine is not wired")
-    client = await make_client(demo=True, yclients_rate_per_s=1000.0, yclients_max_attempts=1)
-    yield await AppChat.start(client, clock)
-
-
 @pytest.mark.parametrize(("scenario", "phone"), _params())
 async def test_dialogue(app_chat: AppChat, scenario: Scenario, phone: str) -> None:
-    talk = Talk(app_chat, phone, [])
-    try:
-        await scenario(talk)
-    finally:
-        print(f"--- {scenario.__name__}\n{talk.transcript}")
+    await play(app_chat, scenario, phone)
