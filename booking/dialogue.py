@@ -152,6 +152,8 @@ class Dialogue(InfoAnswers, VisitChanges):
             if intent == "decline":
                 return self._declined(turn, st)
         if st.awaiting == "slot" and intent != "decline":
+            if u.client_name and st.flow == "book" and not st.client_name:
+                st.client_name = as_written(u.client_name, turn.text)  # "последний вариант. Мария"
             offer = self._pick_offer(turn, st, u)
             if offer is not None:
                 return await self._chosen(turn, st, offer)

@@ -23,7 +23,7 @@ from booking.nlu.intents import NOT_BOOKING, OWN_VISIT_THEN_ASK, IntentResult, c
 from booking.nlu.morph import Morph
 from booking.nlu.normalize import tokenize
 from booking.nlu.services import ServiceMatch, ServiceMatcher, negated_services
-from booking.nlu.staff import StaffMatch, StaffMatcher, extract_client_name
+from booking.nlu.staff import StaffMatch, StaffMatcher, extract_client_name, trailing_name
 from booking.nlu.times import TimeMatch, extract_time
 
 _CATALOGS_MAX = 512
@@ -352,6 +352,10 @@ class NluEngine:
             fix = _NAME_FIX.match(" ".join(t for t in tokens if t.isalpha()))
             if fix and morph.is_first_name(fix.group(1)):  # "не так, Ксения": the name corrected
                 client_name, name_tokens = fix.group(1).capitalize(), {tokens.index(fix.group(1))}
+        if client_name is None and (context or {}).get("expecting") in ("slot", "when", "service"):
+            trailing, trailing_tokens = trailing_name(text, tokens, morph)
+            if trailing is not None and not compiled.staff.names_master(tokens[-1]):
+                client_name, name_tokens = trailing, trailing_tokens  # "давайте последний вариант. Мария"
         if name_tokens and expecting_name and self._slot_words(tokens, name_tokens, local_now.date(), compiled):
             client_name, name_tokens = None, set()  # "нет, в субботу! в 12" at the name prompt: no name
         skip |= name_tokens

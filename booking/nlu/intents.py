@@ -143,6 +143,7 @@ _DECLINE_ANY = re.compile(
     r"|\bне\s+удобно\b|\bнет\b(?!\s+ли\b)|\bне\s+устраивает\b|\bне\s+получится\b|\bне\s+записывайте|\bне\s+буду\b|\bне\s+хочу\b"
     r"|\bни\s+одно\b|\bникак\b|\bне\s+могу\b"
 )
+_STRETCHED = re.compile(r"([а-яa-z])\1+")
 _CONTRAST_ASK = re.compile(r"\b(?:а|но|лучше|давайте|давай|можно|тогда)\b")
 _CONFIRM_START = re.compile(
     r"^(?:да|дада|да-да|ага|угу|ок|окей|оке|окей|ok|okay|хорошо|хорош|отлично|подтверждаю|давайте|давай|верно"
@@ -226,7 +227,10 @@ def classify(
     strong_book = bool(_BOOK_STRONG.search(raw))
     head = _FILLERS.sub("", raw)  # "ну ок", "а да", "так нет": the answer after a filler word
     decline_start = bool(_DECLINE_START.search(head))
-    confirm = bool(_CONFIRM_START.search(head) or _CONFIRM_ANY.search(raw))
+    # "дааа", "угууу", "нееет": a letter held longer is the same answer.
+    squeezed = _STRETCHED.sub(r"\1", head)
+    decline_start = decline_start or bool(_DECLINE_START.search(squeezed))
+    confirm = bool(_CONFIRM_START.search(head) or _CONFIRM_START.search(squeezed) or _CONFIRM_ANY.search(raw))
     negated_booking = bool(re.search(r"\bне\s+(?:надо\s+)?запис", raw))
     if _CONFIRM_VISIT.search(head) and not negated_booking:
         return IntentResult("confirm", 0.85)  # "подтверждаю запись на завтра": the visit, not a new one
@@ -260,7 +264,8 @@ def classify(
         return IntentResult("other", 0.5)
     if confirm:
         # "ок спасибо" after a booking is thanks; "да, спасибо" to a question is a confirmation.
-        weak = not _CONFIRM_STRONG.search(head) and expecting not in ("confirm", "confirmation")
+        strong = _CONFIRM_STRONG.search(head) or _CONFIRM_STRONG.search(squeezed)
+        weak = not strong and expecting not in ("confirm", "confirmation")
         if weak and _THANKS.search(raw):
             return IntentResult("thanks", 0.7)
         return IntentResult("confirm", 0.8)

@@ -171,6 +171,10 @@ class StaffMatcher:
         self._fuzzy_cache[token] = result
         return result
 
+    def names_master(self, token: str) -> bool:
+        """Whether the token is a form of a master's first name or surname ("Ольга", "Ане")."""
+        return token in self._first or token in self._surname
+
     def match(self, tokens: list[str], skip: set[int]) -> StaffMatch:
         """Find the master named in `tokens` (indices in `skip` are ignored)."""
         text = " ".join(tokens)
@@ -261,6 +265,22 @@ def extract_client_name(
         if morph.could_be_name(token):
             return _with_surname(tokens, i, morph)
     return None, set()
+
+
+# "давайте последний вариант. Мария": a word closing the message in a clause of its own.
+_TRAILING_WORD = re.compile(r"[.,!;:)\n]\s*(?:я\s+)?([A-Za-zА-Яа-яЁё]+)\s*[.!)]*\s*$")
+
+
+def trailing_name(text: str, tokens: list[str], morph: Morph) -> tuple[str | None, set[int]]:
+    """A first name (pymorphy's Name tag, nominative) that closes a message after a clause of its own
+    ("давайте последний вариант. Мария", "в 12, Алина"); the caller rules out masters' names."""
+    m = _TRAILING_WORD.search(text or "")
+    if m is None or len(tokens) < 2:
+        return None, set()
+    word = m.group(1).lower().replace("ё", "е")
+    if tokens[-1] != word or word in _NOT_A_NAME or not morph.is_first_name(word):
+        return None, set()
+    return word.capitalize(), {len(tokens) - 1}
 
 
 def _with_surname(tokens: list[str], i: int, morph: Morph) -> tuple[str, set[int]]:
