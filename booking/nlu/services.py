@@ -159,10 +159,20 @@ SERVICE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "дети": ("детский",),
     "детский": ("детский",),
     "ребенку": ("детский",),
+    "сынишка": ("детский",),
+    "сыночек": ("детский",),
+    "доченька": ("детский",),
+    "дочурка": ("детский",),
+    "малышка": ("детский",),
+    "ребеночек": ("детский",),
     "классика": ("классический",),
     "обычный": ("классический",),
     "простой": ("классический",),
 }
+
+# "ему 7 лет", "дочке 10 лет": a child's age makes the children's service the one meant.
+CHILD_AGE_WORDS = frozenset({"лет", "год", "года", "годик", "годика", "годиков", "годков"})
+CHILD_AGE_MAX = 13
 
 # Words for body parts (they name a service alone, but after a procedure word they qualify it).
 _BODY_PARTS = ("ног", "нож", "рук", "руч", "волос", "лиц", "бров", "ресн")
@@ -278,6 +288,9 @@ class ServiceMatcher:
                 continue
             for lemma in self._canonical(token):
                 found.setdefault(lemma, set()).add(i)
+        for i, token in enumerate(tokens[:-1]):
+            if token.isdigit() and int(token) <= CHILD_AGE_MAX and tokens[i + 1] in CHILD_AGE_WORDS:
+                found.setdefault("детский", set()).add(i)
         _drop_removed_coating(found)
         unknown = self._drop_unknown_procedures(tokens, found)
         unknown += self._drop_other_body_part(tokens, found)
