@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from booking.model import SalonCatalog, Understanding
 from booking.nlu.categories import CategoryMatcher
 from booking.nlu.dates import DateMatch, extract_date
-from booking.nlu.intents import NOT_BOOKING, OWN_VISIT_THEN_ASK, IntentResult, classify
+from booking.nlu.intents import NOT_BOOKING, OWN_VISIT_THEN_ASK, PAST_MOVE, IntentResult, classify
 from booking.nlu.morph import Morph
 from booking.nlu.normalize import tokenize
 from booking.nlu.services import ServiceMatch, ServiceMatcher, negated_services
@@ -92,6 +92,14 @@ def _later_wins(head: Understanding, tail: Understanding) -> Understanding:
         confidence=max(head.confidence, tail.confidence),
         hints={**head.hints, **tail.hints},
     )
+
+
+def _intent_lemma(token: str, morph: Morph) -> str:
+    """The token's lemma for the intent rules; a past-tense move verb stays as said: "корпоратив
+    перенесли" tells what happened to something else, it does not ask to move ("перенесите")."""
+    if not token.isalpha() or PAST_MOVE.fullmatch(token):
+        return token
+    return morph.lemma(token)
 
 
 def _said(u: Understanding) -> bool:
@@ -418,9 +426,9 @@ class NluEngine:
         if refused:
             kept = [t for i, t in enumerate(tokens) if i not in refused]
             raw = " ".join(kept)
-            lemmas = " ".join(morph.lemma(t) if t.isalpha() else t for t in kept)
+            lemmas = " ".join(_intent_lemma(t, morph) for t in kept)
         else:
-            lemmas = " ".join(morph.lemma(t) if t.isalpha() else t for t in tokens)
+            lemmas = " ".join(_intent_lemma(t, morph) for t in tokens)
         services_only = bool(service_match.service_ids or service_match.unknown) and not (
             staff_match.staff_id is not None or date_match.date or time_match.time or time_match.part_of_day
         )

@@ -78,6 +78,11 @@ _NO_MOVE = re.compile(
     r"\bне\s+(?:надо\s+|нужно\s+|буду\s+|будем\s+|хочу\s+|стоит\s+)?(?:перенос|перенес|перезапис|сдвиг|сдвин)\w*"
     r"|\b(?:перенос|перенес|сдвиг|сдвин)\w*\s+не\s+(?:надо|нужно|буду|будем|хочу|стоит)\b"
 )
+# "перенесли", "перенесла", "сдвинули": a move that already happened (to something else), no request.
+PAST_MOVE = re.compile(
+    r"перенесл[аио]|перенес|перенесен\w*|(?:пере|по)?сдвинул\w*|передвинул\w*|подвинул\w*|поменял\w*"
+    r"|изменил\w*|сменил\w*"
+)
 _MOVE_VERB = re.compile(r"перенес|перенос|перезапис|сдвин|передвин|подвин|поменя|измени")
 _SERVICE_QUESTION = re.compile(
     r"есть\s+ли\s+у\s+вас|у\s+вас\s+(?:есть|делают|бывает|делается)|\bбывает\s+ли|\bесть\s+у\s+вас\s*(?:\?|$)"
@@ -87,6 +92,11 @@ _CANCEL = re.compile(
     r"\bотменить\b|\bотмена\b|\bотменять\b|\bотмениться\b|аннулировать|\bудалить\b.{0,20}\bзапись\b"
     r"|\bснять\b.{0,12}\bзапись\b|\bубрать\b.{0,12}\bзапись\b|\bвычеркнуть\b|отказаться\s+от|\bне\s+(?:смочь|получиться|успеть|мочь)\s+(?:\S+\s+){0,2}?"
     r"(?:прийти|придти|подойти|приехать|быть|дойти)\b|\bне\s+прийти\b|\bне\s+придти\b"
+)
+# "запись больше не нужна", "уберите мою запись": the client's visit is not wanted.
+_VISIT_NOT_NEEDED = re.compile(
+    r"\bзапис[ьи]\s+(?:\w+\s+){0,2}?не\s+(?:нужн\w*|надо)\b|\b(?:уберите|удалите|снимите|уберешь|удали|убери)"
+    r"\s+(?:\w+\s+)?запис[ьи]\b"
 )
 _MY_RECORDS = re.compile(
     r"на\s+когда\s+я|когда\s+я\s+запис|во\s+сколько\s+я\s+запис|запис\w*\s+ли\s+я|\bмо(?:и|я|ю|ей)\s+запис"
@@ -211,6 +221,8 @@ def classify(
         or (OWN_VISIT_THEN_ASK.search(raw) if has_slots else None)
     )
     cancel = _CANCEL.search(lemmas)
+    if cancel is None and (context or {}).get("flow") != "book":
+        cancel = _VISIT_NOT_NEEDED.search(raw)  # "запись больше не нужна" (not of a booking being made)
     if move and cancel and _SELF_REBOOK.search(raw):
         move = None  # "отмените, перезапишусь позже сама"
     if move and (_NO_MOVE.search(raw) or re.search(r"\bпередумал\w*\s+(?:\w+\s+)?перен", raw)):
