@@ -136,9 +136,11 @@ class VisitChanges:
 
     # --- reschedule / cancel: the client's own records -----------------------------------
     async def _start_change(
-        self, turn: Turn, st: DialogueState, u: Understanding, intent: str, *, only_named: bool = False
+        self, turn: Turn, st: DialogueState, u: Understanding, intent: str, *, only_named: bool = False,
+        just_booked: Offer | None = None,
     ) -> list[str]:
-        """Find the client's visit to move or cancel (`only_named`: only a visit of the services named)."""
+        """Find the client's visit to move or cancel (`only_named`: only a visit of the services named;
+        `just_booked`: the visit the bot booked a message ago, when it is still there)."""
         st.reset_flow()
         st.flow = intent
         self._merge(st, u)
@@ -156,6 +158,10 @@ class VisitChanges:
                 what = texts.services_title(turn.catalog, u.service_ids[:1])  # the one named first
                 return [f"Не нашла у вас предстоящей записи на «{what}» 🙂 Чем могу помочь?"]
             records = named or records
+        if just_booked is not None:
+            at = datetime.fromisoformat(just_booked.datetime_raw)
+            records = [r for r in records if datetime.fromisoformat(r.starts_at) == at
+                       and r.staff_id in (None, just_booked.staff_id)] or records
         if intent == "cancel" and u.date:  # "отмените запись на завтра": the day names the visit
             tz = turn.local_now.tzinfo
             records = [r for r in records

@@ -75,6 +75,7 @@ class Dialogue(InfoAnswers, VisitChanges):
         intent = u.intent
         cat = turn.catalog
         priced, st.priced = st.priced, []  # only the answer just before this message carries its service
+        booked, st.booked = st.booked, None  # likewise the visit booked by that answer
         if intent == "human":
             await self._hand_over(turn, "client_asked")
             st.reset_flow()
@@ -97,6 +98,11 @@ class Dialogue(InfoAnswers, VisitChanges):
             if shifted is not None:
                 return shifted
             intent = "reschedule"  # "можно на час позже?" with nothing in progress: the client's visit
+        if (booked is not None and not st.flow and not u.service_ids
+                and (u.date or u.time or u.part_of_day or shift)
+                and intent in ("book", "decline", "other", "confirm", "reschedule")):
+            # "а можно лучше в четверг в час дня?" right after booking: that visit is to be moved.
+            return await self._start_change(turn, st, u, "reschedule", just_booked=booked)
         if asks_who(turn.text, u):
             return [self._who_does(turn, st, u)]
         if (intent == "prices" and u.service_ids and (u.date or u.time or u.part_of_day) and not st.flow
@@ -532,6 +538,7 @@ class Dialogue(InfoAnswers, VisitChanges):
         queued = list(st.queued)
         st.reset_flow()
         st.last_done = f"Вы записаны: {summary}."
+        st.booked = offer
         if queued:  # the next service right after this visit, the same day
             durations = {s.id: s.duration_s or 0 for s in cat.services}
             start = datetime.fromisoformat(f"{offer.date}T{offer.time}")

@@ -79,6 +79,7 @@ class DialogueState:
     priced: list[int] = field(default_factory=list)  # the one service the last answer priced ("Записать вас?")
     queued: list[int] = field(default_factory=list)  # services to book next, after the one being booked
     not_before: str | None = None  # HH:MM on `date`: a queued service starts after the visit just booked
+    booked: Offer | None = None  # the visit booked by the last answer (the next message may move it)
 
     def reset_flow(self) -> None:
         """Forget the request in progress (keeps the client's name and the greeting)."""
@@ -117,5 +118,6 @@ class DialogueState:
             priced=[int(x) for x in data.get("priced") or []],
             queued=[int(x) for x in data.get("queued") or []],
             not_before=data.get("not_before"),
+            booked=Offer.from_json(data["booked"]) if data.get("booked") else None,
         )
         return state

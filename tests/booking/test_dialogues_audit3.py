@@ -90,6 +90,16 @@ async def m05_new_day_after_booking_moves_it(t: Talk) -> None:
     assert t.alive(rec.id) and "2026-11-26" in str(moved.start) and "13:00" in str(moved.start), t.transcript
 
 
+async def m05b_the_visit_just_booked_among_others(t: Talk) -> None:
+    reply = await t.say("запишите на коррекцию бровей в среду в 12")
+    await t.finish(reply, pick=first)
+    [rec] = t.new_records()
+    reply = await t.say("ой, а можно лучше в субботу в 12?")
+    assert "Какую" not in reply and "Переношу" in reply and "Коррекция бровей" in reply, t.transcript
+    await t.say("да")
+    assert "2026-11-28" in str(t.record(rec.id).start), t.transcript
+
+
 # --- 6. several questions in one message -----------------------------------------------------------
 async def m06_who_and_when_and_address(t: Talk) -> None:
     reply = await t.say("а кто у вас маникюр делает? и есть ли кто-то по субботам… и адрес скиньте")
@@ -114,6 +124,7 @@ SCENARIOS: list[tuple[Scenario, str]] = [
     (m03b_daughter_age, "+79990000605"),
     (m04_cancel_not_move, "+79990000606"),
     (m05_new_day_after_booking_moves_it, "+79990000607"),
+    (m05b_the_visit_just_booked_among_others, "+79161234567"),
     (m06_who_and_when_and_address, "+79990000608"),
     (m06b_who_does_is_no_booking, "+79990000609"),
 ]
