@@ -4,11 +4,11 @@ does not have, which masters do a service, and the client's own visits. A mixin 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from booking import texts
-from booking.asks import with_alternatives
+from booking.asks import HOURS_ASKED_RE, PRICE_ASKED_RE, with_alternatives
 from booking.model import Understanding
 from booking.ports import BookingError
 from booking.state import DialogueState, RecordRef
@@ -16,6 +16,7 @@ from booking.turn import Turn
 
 if TYPE_CHECKING:
     from booking.actions import BookingActions
+    from booking.slots import SlotFinder
 
 ASKS_WHERE_RE = re.compile(r"адрес|\bгде\b|добрать|доехать|найти|метро|парковк|телефон")
 
@@ -24,6 +25,7 @@ class InfoAnswers:
     """Informational answers; in the middle of a booking they end with the pending question again."""
 
     actions: BookingActions
+    finder: SlotFinder
 
     # Provided by Dialogue.
     def _reprompt(self, turn: Turn, st: DialogueState) -> str:
@@ -71,6 +73,38 @@ class InfoAnswers:
         if st.flow and st.awaiting:
             text += "\n\n" + self._reprompt(turn, st)
         return text
+
+    async def _who_and_more(self, turn: Turn, st: DialogueState, u: Understanding) -> str:
+        """Several questions in one message ("кто делает маникюр? есть ли кто-то по субботам? и адрес"):
+        who does the service, which of them work on the day asked (from the schedule), prices, hours and
+        address — each answered in one reply."""
+        cat = turn.catalog
+        ids = with_alternatives(u)
+        low = turn.text.lower()
+        parts = [texts.masters_list(cat, ids, ask=False)]
+        day = u.date
+        if day is None and u.hints.get("weekend"):
+            day = turn.today + timedelta(days=(5 - turn.today.weekday()) % 7)  # "на выходных": Saturday
+        if day is not None and day >= turn.today:
+            masters = [m for m in cat.staff if set(ids) & set(m.service_ids)]
+            when = texts.on_day(day, turn.today)
+            try:
+                mine = {m.id: [next(i for i in ids if i in m.service_ids)] for m in masters}
+                working = await self.finder.working_on(turn.salon.salon_id, mine, day)
+            except BookingError:
+                working = None
+            if working is not None:
+                names = [m.name for m in masters if m.id in working]
+                parts.append(f"{when[:1].upper()}{when[1:]} работает: {', '.join(names)}" if names
+                             else f"{when[:1].upper()}{when[1:]} из них никто не работает 😔")
+        if PRICE_ASKED_RE.search(low):
+            parts.append(texts.price_list(cat, ids, ask=False))
+        if HOURS_ASKED_RE.search(low):
+            parts.append(texts.hours_address(cat))
+        text = "\n\n".join(parts)
+        if st.flow and st.awaiting:
+            return text + "\n\n" + self._reprompt(turn, st)
+        return text + "\n\nЗаписать вас? Напишите удобный день и время 🙂"
 
     async def _my_records(self, turn: Turn) -> str:
         try:

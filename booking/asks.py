@@ -8,7 +8,7 @@ import re
 
 from booking.model import Understanding
 
-__all__ = ["asks_to_book_too", "asks_who", "refers_to_own_visit", "with_alternatives"]
+__all__ = ["asks_to_book_too", "asks_who", "asks_who_and_more", "refers_to_own_visit", "with_alternatives"]
 
 # "кто делает", "к кому можно", "какие мастера", "какой мастер": a question about who, not a booking.
 WHO_RE = re.compile(r"(?:^|[\s,.!?])(?:кто|к\s+кому|как(?:ие|ой|ая|их)\s+(?:у\s+вас\s+)?мастер\w*)(?=[\s,.!?]|$)")
@@ -24,6 +24,25 @@ def asks_who(text: str, u: Understanding) -> bool:
     if re.search(r"запиш|записат|свобод", low):  # "запишите к кому-нибудь", "кто свободен": a booking
         return False
     return bool(WHO_RE.search(low))
+
+
+def asks_who_and_more(text: str, u: Understanding) -> bool:
+    """ "Кто у вас делает маникюр? и есть ли кто-то по субботам… и адрес скиньте": who does a service
+    with a day asked or other questions beside it — answered, never taken as a booking."""
+    if not u.service_ids or u.staff_id or u.time or u.intent in ("cancel", "reschedule", "human", "my_records"):
+        return False
+    low = text.lower()
+    if re.search(r"запиш|записат|свобод|окош|\bокн", low) or not WHO_RE.search(low):
+        return False
+    return bool(u.date or u.part_of_day or u.hints.get("weekend") or ASKS_MORE_RE.search(low))
+
+
+# Other questions that may ride along with "кто делает": prices, address, hours.
+ASKS_MORE_RE = re.compile(r"адрес|\bгде\b|сколько\s+сто|\bцен[аыу]?\b|прайс|почем|до\s+скольк|часы\s+работ"
+                          r"|режим\s+работ|график|во\s+сколько\s+(?:\w+\s+)?(?:открыва|закрыва|работа)")
+PRICE_ASKED_RE = re.compile(r"сколько\s+сто|\bцен[аыу]?\b|прайс|почем|стоимост")
+HOURS_ASKED_RE = re.compile(r"до\s+скольк|часы\s+работ|режим\s+работ|график|во\s+сколько\s+(?:\w+\s+)?"
+                            r"(?:открыва|закрыва|работа)|адрес|\bгде\b")
 
 
 # "можно ли на субботу", "есть окошко", "хочу": a price question that asks for a visit too.

@@ -16,7 +16,7 @@ import structlog
 from booking import texts
 from booking.actions import AlreadyInProgress, BookingActions
 from booking.answers import InfoAnswers
-from booking.asks import asks_to_book_too, asks_who, refers_to_own_visit
+from booking.asks import asks_to_book_too, asks_who, asks_who_and_more, refers_to_own_visit
 from booking.changes import ORDINALS, UNAVAILABLE, VisitChanges
 from booking.model import Understanding
 from booking.names import as_written, guess_name
@@ -103,6 +103,8 @@ class Dialogue(InfoAnswers, VisitChanges):
                 and intent in ("book", "decline", "other", "confirm", "reschedule")):
             # "а можно лучше в четверг в час дня?" right after booking: that visit is to be moved.
             return await self._start_change(turn, st, u, "reschedule", just_booked=booked)
+        if asks_who_and_more(turn.text, u):
+            return [await self._who_and_more(turn, st, u)]
         if asks_who(turn.text, u):
             return [self._who_does(turn, st, u)]
         if (intent == "prices" and u.service_ids and (u.date or u.time or u.part_of_day) and not st.flow

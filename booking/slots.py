@@ -203,6 +203,14 @@ class SlotFinder:
         day_off = await self._day_off(salon_id, asked or 0, query.service_ids, query.day)
         return SlotSearch(slots=[], day_full=True, day_off=day_off)
 
+    async def working_on(self, salon_id: int, staff_services: dict[int, list[int]], day: date) -> list[int]:
+        """Those of the masters (each with a service of theirs) who work on `day`, from the schedule."""
+        staff_ids = list(staff_services)
+        found = await asyncio.gather(
+            *(self._api.working_dates(salon_id, sid, staff_services[sid], day, day) for sid in staff_ids)
+        )
+        return [sid for sid, days in zip(staff_ids, found, strict=True) if day in days]
+
     async def _day_off(self, salon_id: int, staff_id: int, service_ids: list[int], day: date) -> bool:
         """Whether the master (0: every master of the services) does not work that day; False when unknown."""
         try:

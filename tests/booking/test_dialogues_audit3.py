@@ -104,9 +104,15 @@ async def m05b_the_visit_just_booked_among_others(t: Talk) -> None:
 async def m06_who_and_when_and_address(t: Talk) -> None:
     reply = await t.say("а кто у вас маникюр делает? и есть ли кто-то по субботам… и адрес скиньте")
     assert "Марина" in reply and "Екатерина" in reply, t.transcript
-    assert "Адрес" in reply or "адрес" in reply, t.transcript
+    assert "Садовая-Кудринская" in reply, t.transcript
     saturday = reply[reply.lower().find("суббот"):] if "суббот" in reply.lower() else ""
     assert saturday and "Екатерина" in saturday and "Марина" not in saturday, t.transcript
+    assert len(t.new_records()) == 0
+
+
+async def m06c_who_and_price(t: Talk) -> None:
+    reply = await t.say("кто делает педикюр и сколько стоит? и до скольки вы работаете")
+    assert "Марина" in reply and "₽" in reply and "21:00" in reply, t.transcript
     assert len(t.new_records()) == 0
 
 
@@ -126,6 +132,7 @@ SCENARIOS: list[tuple[Scenario, str]] = [
     (m05_new_day_after_booking_moves_it, "+79990000607"),
     (m05b_the_visit_just_booked_among_others, "+79161234567"),
     (m06_who_and_when_and_address, "+79990000608"),
+    (m06c_who_and_price, "+79990000610"),
     (m06b_who_does_is_no_booking, "+79990000609"),
 ]
 
