@@ -11,7 +11,7 @@ from aiohttp import web
 
 from sync.sandbox.core import Sandbox
 from sync.sandbox.http import SANDBOX, auth, err_a, err_b, ids_param, int_param, json_body, ok
-from sync.sandbox.rest import NOT_FOUND, _day, _iso, _salon, render_record
+from sync.sandbox.rest import NOT_FOUND, _day, _iso, _live_record, _salon, render_record
 from sync.sandbox.state import SandboxSalon
 
 SEARCH_DAYS = 30
@@ -256,9 +256,7 @@ async def book_record(request: web.Request) -> web.Response:
 async def reschedule(request: web.Request) -> web.Response:
     sandbox = _sandbox(request)
     salon = _salon(request)
-    r = salon.records.get(int(request.match_info["rid"]))
-    if r is None or r.deleted:
-        return err_a(404, NOT_FOUND)
+    r = _live_record(request, salon)
     if not salon.company.get("allow_change_record", True):
         return err_a(403, "Перенос записи запрещён салоном")
     body = await json_body(request)

@@ -27,6 +27,14 @@ def _salon(request: web.Request, shape: str = "A") -> SandboxSalon:
     return salon
 
 
+def _live_record(request: web.Request, salon: SandboxSalon) -> SbRecord:
+    """The path's `rid` record of `salon` (not deleted), or a 404 in shape A."""
+    r = salon.records.get(int(request.match_info["rid"]))
+    if r is None or r.deleted:
+        raise web.HTTPNotFound(text=err_a(404, NOT_FOUND).text, content_type="application/json")
+    return r
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
@@ -237,9 +245,7 @@ async def records(request: web.Request) -> web.Response:
 @auth("PU")
 async def record(request: web.Request) -> web.Response:
     salon = _salon(request)
-    r = salon.records.get(int(request.match_info["rid"]))
-    if r is None or r.deleted:
-        return err_a(404, NOT_FOUND)
+    r = _live_record(request, salon)
     return ok(render_record(salon, r))
 
 
@@ -247,9 +253,7 @@ async def record(request: web.Request) -> web.Response:
 async def delete_record(request: web.Request) -> web.Response:
     sandbox = _sandbox(request)
     salon = _salon(request)
-    r = salon.records.get(int(request.match_info["rid"]))
-    if r is None or r.deleted:
-        return err_a(404, NOT_FOUND)
+    r = _live_record(request, salon)
     r.deleted = True
     r.changed_at = sandbox.now()
     await sandbox.emit_record(salon, r, "delete")
